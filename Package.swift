@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Layers (imports go one way, bottom to top):
+/// C system libraries -> MMAttn/Core -> IO -> front-ends (Vision, Audio, Protein, Text)
+/// -> Models -> Pipelines -> the `mmattn` executable.
+let package = Package(
+    name: "mmattn",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "MMAttn", targets: ["MMAttn"]),
+        .executable(name: "mmattn", targets: ["mmattn"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        .systemLibrary(name: "CSndfile", pkgConfig: "sndfile",
+                       providers: [.apt(["libsndfile1-dev"]), .brew(["libsndfile"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f",
+                       providers: [.apt(["libfftw3-dev"]), .brew(["fftw"])]),
+        .systemLibrary(name: "CSoxr", pkgConfig: "soxr",
+                       providers: [.apt(["libsoxr-dev"]), .brew(["libsoxr"])]),
+        .target(
+            name: "MMAttn",
+            dependencies: ["CPNG", "CBLAS", "CSndfile", "CFFTW", "CSoxr"]
+        ),
+        .executableTarget(
+            name: "mmattn",
+            dependencies: ["MMAttn", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

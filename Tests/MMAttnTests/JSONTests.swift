@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+@testable import MMAttn
+
+@Suite struct JSONTests {
+    func parse(_ s: String) throws -> JSON { try JSON.parse(Data(s.utf8)) }
+
+    @Test func parsesNestedValues() throws {
+        let v = try parse(#"{"a": [1, 2.5, -3e2, true, null, "x\u00e9\ud83d\ude00\n"], "b": {}}"#)
+        let a = try #require(v.object?["a"]?.array)
+        #expect(a[0].int == 1)
+        #expect(a[1].int == nil && a[1].double == 2.5)
+        #expect(a[2].double == -300)
+        #expect(a[3].bool == true)
+        #expect(a[4].isNull)
+        #expect(a[5].string == "xé😀\n")
+        #expect(v.object?.keys == ["a", "b"])
+    }
+
+    @Test(arguments: ["{", "[1,]", "{\"a\":1,}", "NaN", "{\"a\": NaN}", "01", "\"\\x\"", "[1] 2",
+                      "{\"a\":1,\"a\":2}", "\"\\ud800\"", "", "tru"])
+    func rejectsMalformed(_ text: String) {
+        #expect(throws: MMAttnError.self) { try parse(text) }
+    }
+
+    @Test func boundsNestingDepth() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: MMAttnError.self) { try parse(deep) }
+        let ok = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: Never.self) { try parse(ok) }
+    }
+
+    @Test func integersAreExact() throws {
+        let f = try JSONFields(parse(#"{"a": 32, "b": "32", "c": 32.5, "d": 1e400, "e": 100000000000000000000}"#), file: "config.json")
+        #expect(try f.int("a") == 32)
+        #expect(throws: MMAttnError.self) { try f.int("b") }
+        #expect(throws: MMAttnError.self) { try f.int("c") }
+        #expect(throws: MMAttnError.self) { try f.int("d") }
+        #expect(throws: MMAttnError.self) { try f.int("e") }
+        #expect(throws: MMAttnError.self) { try f.double("d", default: 0) }
+        #expect(throws: MMAttnError.self) { try f.int("missing") }
+        #expect(try f.int("missing", default: 7) == 7)
+    }
+}
