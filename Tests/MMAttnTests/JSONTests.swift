@@ -42,3 +42,19 @@ import Testing
         #expect(try f.int("missing", default: 7) == 7)
     }
 }
+
+@Suite struct NPYTests {
+    @Test func roundTripsFloat32() throws {
+        let t = Tensor(shape: [2, 3], values: [1, 2, 3, 4.5, -5, 6])
+        let back = try NPY.decode(NPY.encode(t))
+        #expect(back.shape == [2, 3])
+        #expect(back.values == t.values)
+        let header = NPY.encode(t).prefix(128)
+        #expect((10 + Int(header[8]) + Int(header[9]) << 8) % 64 == 0)
+    }
+
+    @Test func rejectsTruncatedData() {
+        let bytes = NPY.encode(Tensor(shape: [4], values: [1, 2, 3, 4])).dropLast(2)
+        #expect(throws: MMAttnError.self) { try NPY.decode(Data(bytes)) }
+    }
+}
