@@ -1,0 +1,161 @@
+import Foundation
+import CBLAS
+
+/// Which keys each query may attend to.
+public enum AttentionMask: Sendable, Equatable {
+    /// Every token attends to every token.
+    case none
+    /// Right-padded batch: item b has `lengths[b]` real tokens; later keys are masked and later
+    /// queries produce zeros. A padded item gives exactly the outputs it gives alone.
+    case keyLengths([Int])
+    /// Token i attends to tokens 0...i.
+    case causal
+}
+
+/// Multi-head scaled dot-product attention over row-major projections, heads side by side in the
+/// columns (as a fused `Linear` produces them): q, k, v and out are [B·T, H·dh].
+public struct AttentionGeometry: Sendable {
+    public let batch: Int
+    public let tokens: Int
+    public let heads: Int
+    public let headDim: Int
+    public var width: Int { heads * headDim }
+
+    public init(batch: Int, tokens: Int, heads: Int, headDim: Int) {
+        self.batch = batch
+        self.tokens = tokens
+        self.heads = heads
+        self.headDim = headDim
+    }
+
+    /// Number of real tokens in batch item `b` under `mask`.
+    func length(_ b: Int, _ mask: AttentionMask) -> Int {
+        if case .keyLengths(let l) = mask { return min(max(l[b], 0), tokens) }
+        return tokens
+    }
+}
+
+public enum Attention {
+    /// Attention through GEMM: per (batch item, head) the scores S = α·Q·Kᵀ ([T, T]), a masked row
+    /// softmax, then O = S·V. Padding rows and columns are never computed. `probs`, when given,
+    /// receives the probabilities, [B, H, T, T] (zeros where masked).
+    public static func multiHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                 out: UnsafeMutablePointer<Float>, geometry g: AttentionGeometry, scale: Float,
+                                 mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil) {
+        let T = g.tokens, D = g.width, dh = g.headDim
+        let jobs = g.batch * g.heads
+        let workers = min(Threads.count, jobs)
+        Threads.withSingleThreadedBLAS {
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)  // [T, T]
+                defer { scores.deallocate() }
+                var job = w
+                while job < jobs {
+                    let b = job / g.heads, h = job % g.heads
+                    let n = g.length(b, mask)
+                    let base = b * T * D + h * dh
+                    let s = probs.map { $0 + job * T * T } ?? scores
+                    if probs != nil { s.update(repeating: 0, count: T * T) }
+                    if n > 0 {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(dh),
+                                    scale, q + base, Int32(D), k + base, Int32(D), 0, s, Int32(T))
+                        if case .causal = mask {
+                            for i in 0..<n { (s + i * T + i + 1).update(repeating: -.infinity, count: n - i - 1) }
+                        }
+                        for i in 0..<n { Kernels.softmax(s + i * T, n) }
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dh), Int32(n),
+                                    1, s, Int32(T), v + base, Int32(D), 0, out + base, Int32(D))
+                    }
+                    for i in n..<T { (out + base + i * D).update(repeating: 0, count: dh) }
+                    job += workers
+                }
+            }
+        }
+    }
+
+    /// The textbook definition with scalar loops, kept as the reference the fast kernels are tested against.
+    public static func reference(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                 out: UnsafeMutablePointer<Float>, geometry g: AttentionGeometry, scale: Float,
+                                 mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil) {
+        let T = g.tokens, D = g.width, dh = g.headDim
+        var row = [Double](repeating: 0, count: T)
+        for b in 0..<g.batch {
+            let n = g.length(b, mask)
+            for h in 0..<g.heads {
+                for i in 0..<T {
+                    let o = out + (b * T + i) * D + h * dh
+                    for d in 0..<dh { o[d] = 0 }
+                    if let probs { for j in 0..<T { probs[((b * g.heads + h) * T + i) * T + j] = 0 } }
+                    if i >= n { continue }
+                    var m = -Double.infinity
+                    for j in 0..<T {
+                        let allowed = j < n && !(mask == .causal && j > i)
+                        if !allowed { row[j] = -.infinity; continue }
+                        var dot = 0.0
+                        for d in 0..<dh { dot += Double(q[(b * T + i) * D + h * dh + d]) * Double(k[(b * T + j) * D + h * dh + d]) }
+                        row[j] = dot * Double(scale)
+                        m = max(m, row[j])
+                    }
+                    var sum = 0.0
+                    for j in 0..<T { row[j] = row[j] == -.infinity ? 0 : Foundation.exp(row[j] - m); sum += row[j] }
+                    for j in 0..<T {
+                        let p = row[j] / sum
+                        if let probs { probs[((b * g.heads + h) * T + i) * T + j] = Float(p) }
+                        for d in 0..<dh { o[d] += Float(p * Double(v[(b * T + j) * D + h * dh + d])) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rotary position embeddings in the rotate-half form (GPT-NeoX, ESM-2): for position t and pair
+/// (i, i + dh/2), x is rotated by the angle t·θᵢ with θᵢ = base^(−2i/dh).
+public struct Rotary: Sendable {
+    public let headDim: Int
+    public let base: Float
+
+    public init(headDim: Int, base: Float = 10000) {
+        self.headDim = headDim
+        self.base = base
+    }
+
+    /// cos and sin tables, [T, dh/2] each, computed in Float as the reference does.
+    func tables(tokens: Int) -> (cos: [Float], sin: [Float]) {
+        let half = headDim / 2
+        var c = [Float](repeating: 0, count: tokens * half), s = c
+        for i in 0..<half {
+            let invFreq = 1 / Float(pow(Double(base), Double(Float(2 * i) / Float(headDim))))
+            for t in 0..<tokens {
+                let angle = Float(t) * invFreq
+                c[t * half + i] = Foundation.cos(angle)
+                s[t * half + i] = Foundation.sin(angle)
+            }
+        }
+        return (c, s)
+    }
+
+    /// Rotate every head of `x` ([B·T, H·dh]) in place.
+    public func apply(_ x: UnsafeMutablePointer<Float>, batch: Int, tokens: Int, heads: Int) {
+        let half = headDim / 2
+        let (c, s) = tables(tokens: tokens)
+        c.withUnsafeBufferPointer { cp in
+            s.withUnsafeBufferPointer { sp in
+                Threads.parallelFor(batch * tokens, grain: 64) { start, end in
+                    for r in start..<end {
+                        let t = r % tokens
+                        let cr = cp.baseAddress! + t * half, sr = sp.baseAddress! + t * half
+                        for h in 0..<heads {
+                            let p = x + r * heads * headDim + h * headDim
+                            for i in 0..<half {
+                                let x1 = p[i], x2 = p[i + half]
+                                p[i] = x1 * cr[i] - x2 * sr[i]
+                                p[i + half] = x2 * cr[i] + x1 * sr[i]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+
+/// Where a layer's layer norms sit relative to its residual connections.
+public enum NormPlacement: Sendable {
+    /// x + f(LN(x)): ViT, DeiT, Whisper, AST, ESM-2, GPT-2.
+    case pre
+    /// LN(x + f(x)): BERT, RoBERTa.
+    case post
+}
+
+/// The hyper-parameters the shared `Encoder` needs; model families fill it from their config.json.
+public struct EncoderConfig: Sendable {
+    public var hiddenSize: Int
+    public var numHeads: Int
+    public var intermediateSize: Int
+    public var layerNormEps: Float
+    public var activation: Activation
+    public var normPlacement: NormPlacement
+    /// Rotary embeddings on q and k (ESM-2); absolute positions are added by the family before the encoder.
+    public var rotary: Rotary?
+    /// Causal self-attention (GPT-2) instead of bidirectional.
+    public var causal: Bool
+
+    public init(hiddenSize: Int, numHeads: Int, intermediateSize: Int, layerNormEps: Float,
+                activation: Activation, normPlacement: NormPlacement, rotary: Rotary? = nil, causal: Bool = false) {
+        self.hiddenSize = hiddenSize
+        self.numHeads = numHeads
+        self.intermediateSize = intermediateSize
+        self.layerNormEps = layerNormEps
+        self.activation = activation
+        self.normPlacement = normPlacement
+        self.rotary = rotary
+        self.causal = causal
+    }
+
+    public var headDim: Int { hiddenSize / numHeads }
+}
+
+/// One transformer layer's weights, named by role. Each family maps its checkpoint names onto these
+/// (ViT: `layernorm_before` → `attentionNorm`; BERT: `attention.output.LayerNorm` → `attentionNorm`).
+public struct EncoderLayer: Sendable {
+    /// Pre-LN: applied before attention. Post-LN: applied after the attention residual.
+    public var attentionNorm: LayerNorm
+    public var query: Linear            // [D, D]
+    public var key: Linear              // [D, D]
+    public var value: Linear            // [D, D]
+    public var attentionOutput: Linear  // [D, D]
+    /// Pre-LN: applied before the MLP. Post-LN: applied after the MLP residual.
+    public var mlpNorm: LayerNorm
+    public var intermediate: Linear     // [I, D]
+    public var output: Linear           // [D, I]
+
+    public init(attentionNorm: LayerNorm, query: Linear, key: Linear, value: Linear, attentionOutput: Linear,
+                mlpNorm: LayerNorm, intermediate: Linear, output: Linear) {
+        self.attentionNorm = attentionNorm
+        self.query = query
+        self.key = key
+        self.value = value
+        self.attentionOutput = attentionOutput
+        self.mlpNorm = mlpNorm
+        self.intermediate = intermediate
+        self.output = output
+    }
+}
+
+/// What a forward pass should hand back besides the last hidden state.
+public struct EncoderOptions {
+    /// Keep the input to the first layer and every layer's output (`output_hidden_states`).
+    public var hiddenStates: Bool
+    /// Called with (layer index, probabilities [B, H, T, T]) as each layer computes them, so callers can
+    /// reduce attention maps (ESM contacts) without keeping all layers in memory.
+    public var attentionSink: ((Int, Tensor) -> Void)?
+    /// Use the scalar reference attention instead of the fast kernel (tests only).
+    public var referenceAttention: Bool
+
+    public init(hiddenStates: Bool = false, attentionSink: ((Int, Tensor) -> Void)? = nil, referenceAttention: Bool = false) {
+        self.hiddenStates = hiddenStates
+        self.attentionSink = attentionSink
+        self.referenceAttention = referenceAttention
+    }
+}
+
+public struct EncoderOutput {
+    /// The last layer's output, [B, T, D] (any final layer norm is the family's to apply).
+    public var lastHiddenState: Tensor
+    /// With `hiddenStates`: the input embeddings then each layer's output, `layers + 1` tensors [B, T, D].
+    public var hiddenStates: [Tensor]
+}
+
+/// The one transformer layer stack every modality runs through.
+public struct Encoder: Sendable {
+    public let config: EncoderConfig
+    public let layers: [EncoderLayer]
+
+    public init(config: EncoderConfig, layers: [EncoderLayer]) {
+        self.config = config
+        self.layers = layers
+    }
+
+    /// Run the layers over `embeddings` ([B, T, D]).
+    public func callAsFunction(_ embeddings: Tensor, mask: AttentionMask = .none,
+                               options: EncoderOptions = EncoderOptions()) -> EncoderOutput {
+        let B = embeddings.shape[0], T = embeddings.shape[1], D = config.hiddenSize
+        let rows = B * T
+        let geometry = AttentionGeometry(batch: B, tokens: T, heads: config.numHeads, headDim: config.headDim)
+        let effectiveMask: AttentionMask = config.causal && mask == .none ? .causal : mask
+        let scale = 1 / Float(config.headDim).squareRoot()
+
+        let x = embeddings.copy()                                  // [B, T, D] residual stream
+        let normed = Tensor(zeros: [rows, D])                      // LN(x)
+        let q = Tensor(zeros: [rows, D]), k = Tensor(zeros: [rows, D]), v = Tensor(zeros: [rows, D])
+        let context = Tensor(zeros: [rows, D])                     // attention output before the projection
+        let projected = Tensor(zeros: [rows, D])
+        let hidden = Tensor(zeros: [rows, config.intermediateSize])  // MLP inner activations
+        var states: [Tensor] = options.hiddenStates ? [x.copy()] : []
+
+        for (index, layer) in layers.enumerated() {
+            let pre = config.normPlacement == .pre
+            let attnIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
+            if pre { layer.attentionNorm.apply(x.data, rows: rows, into: normed.data) }
+            layer.query.apply(attnIn, rows: rows, into: q.data)
+            layer.key.apply(attnIn, rows: rows, into: k.data)
+            layer.value.apply(attnIn, rows: rows, into: v.data)
+            if let rotary = config.rotary {
+                rotary.apply(q.data, batch: B, tokens: T, heads: config.numHeads)
+                rotary.apply(k.data, batch: B, tokens: T, heads: config.numHeads)
+            }
+            let probs = options.attentionSink != nil ? Tensor(zeros: [B, config.numHeads, T, T]) : nil
+            if options.referenceAttention {
+                Attention.reference(q: q.data, k: k.data, v: v.data, out: context.data, geometry: geometry,
+                                    scale: scale, mask: effectiveMask, probs: probs?.data)
+            } else {
+                Attention.multiHead(q: q.data, k: k.data, v: v.data, out: context.data, geometry: geometry,
+                                    scale: scale, mask: effectiveMask, probs: probs?.data)
+            }
+            if let probs { options.attentionSink?(index, probs) }
+            layer.attentionOutput.apply(context.data, rows: rows, into: projected.data)
+            Kernels.add(projected.data, into: x.data, count: rows * D)
+            if !pre { layer.attentionNorm.apply(x.data, rows: rows, into: x.data) }
+
+            let mlpIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
+            if pre { layer.mlpNorm.apply(x.data, rows: rows, into: normed.data) }
+            layer.intermediate.apply(mlpIn, rows: rows, into: hidden.data)
+            Kernels.activate(hidden.data, count: hidden.count, config.activation)
+            layer.output.apply(hidden.data, rows: rows, into: projected.data)
+            Kernels.add(projected.data, into: x.data, count: rows * D)
+            if !pre { layer.mlpNorm.apply(x.data, rows: rows, into: x.data) }
+            if options.hiddenStates { states.append(x.copy()) }
+        }
+        return EncoderOutput(lastHiddenState: x, hiddenStates: states)
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import CBLAS
+
+/// Activation functions by their `hidden_act` names in Hugging Face configs.
+public enum Activation: String, Sendable, CaseIterable {
+    /// Exact GELU, 0.5·x·(1 + erf(x/√2)) ("gelu").
+    case gelu
+    /// Tanh-approximated GELU ("gelu_new", "gelu_pytorch_tanh", "gelu_fast").
+    case geluTanh
+    /// x·sigmoid(1.702·x) ("quick_gelu").
+    case quickGelu
+    case relu
+    /// x·sigmoid(x) ("silu", "swish").
+    case silu
+
+    /// Parse a config's `hidden_act` / `activation_function`.
+    public init?(configName: String) {
+        switch configName {
+        case "gelu": self = .gelu
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": self = .geluTanh
+        case "quick_gelu": self = .quickGelu
+        case "relu": self = .relu
+        case "silu", "swish": self = .silu
+        default: return nil
+        }
+    }
+}
+
+/// Element kernels over raw buffers. All operate in place or into caller-owned memory.
+public enum Kernels {
+    typealias V = SIMD8<Float>
+
+    /// Apply `activation` in place to `n` floats.
+    public static func activate(_ x: UnsafeMutablePointer<Float>, count n: Int, _ activation: Activation) {
+        Threads.parallelFor(n / 8, grain: 4096) { s, e in
+            for i in s..<e {
+                let p = UnsafeMutableRawPointer(x + i * 8)
+                let v = p.loadUnaligned(as: V.self)
+                p.storeBytes(of: apply(v, activation), as: V.self)
+            }
+        }
+        for i in (n / 8 * 8)..<n {
+            var v = V(repeating: 0)
+            v[0] = x[i]
+            x[i] = apply(v, activation)[0]
+        }
+    }
+
+    @inline(__always)
+    static func apply(_ v: V, _ activation: Activation) -> V {
+        switch activation {
+        case .gelu:
+            return V(repeating: 0.5) * v * (V(repeating: 1) + VMath.erf(v * V(repeating: 0.7071067811865476)))
+        case .geluTanh:
+            let inner = V(repeating: 0.7978845608028654) * (v + V(repeating: 0.044715) * v * v * v)
+            return V(repeating: 0.5) * v * (V(repeating: 1) + VMath.tanh(inner))
+        case .quickGelu:
+            return v / (V(repeating: 1) + VMath.exp(V(repeating: -1.702) * v))
+        case .relu:
+            return v.replacing(with: V(repeating: 0), where: v .< 0)
+        case .silu:
+            return v / (V(repeating: 1) + VMath.exp(-v))
+        }
+    }
+
+    /// Softmax over each of `rows` rows of `width` floats, in place. Entries equal to -infinity get probability 0;
+    /// a row that is entirely -infinity becomes all zeros.
+    public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        for r in 0..<rows { softmax(x + r * width, width) }
+    }
+
+    @inline(__always)
+    static func softmax(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        var m = -Float.infinity
+        for i in 0..<n { m = max(m, p[i]) }
+        if m == -.infinity {
+            p.update(repeating: 0, count: n)
+            return
+        }
+        var sum: Float = 0
+        var i = 0
+        let mv = V(repeating: m)
+        var acc = V(repeating: 0)
+        while i + 8 <= n {
+            let raw = UnsafeMutableRawPointer(p + i)
+            let e = VMath.exp(raw.loadUnaligned(as: V.self) - mv)
+            raw.storeBytes(of: e, as: V.self)
+            acc += e
+            i += 8
+        }
+        sum = acc.sum()
+        while i < n {
+            p[i] = VMath.exp(V(repeating: p[i] - m))[0]
+            sum += p[i]
+            i += 1
+        }
+        let inv = 1 / sum
+        for j in 0..<n { p[j] *= inv }
+    }
+
+    /// Layer normalisation of each row of `x` ([rows, width]) into `out` (which may be `x`), with weight γ and bias β.
+    public static func layerNorm(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int, width: Int,
+                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, eps: Float) {
+        Threads.parallelFor(rows, grain: 16) { s, e in
+            for r in s..<e {
+                let row = x + r * width
+                let o = out + r * width
+                var sum: Double = 0
+                for i in 0..<width { sum += Double(row[i]) }
+                let mean = Float(sum / Double(width))
+                var sq: Double = 0
+                for i in 0..<width { let d = row[i] - mean; sq += Double(d * d) }
+                let inv = 1 / (Float(sq / Double(width)) + eps).squareRoot()
+                for i in 0..<width { o[i] = (row[i] - mean) * inv * weight[i] + bias[i] }
+            }
+        }
+    }
+
+    /// y += x, elementwise.
+    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
+        cblas_saxpy(Int32(n), 1, x, 1, y, 1)
+    }
+}
+
+/// A fully connected layer in PyTorch's layout: y = x·Wᵀ + b.
+public struct Linear: Sendable {
+    public let weight: Tensor  // [out, in]
+    public let bias: Tensor?   // [out]
+
+    public init(weight: Tensor, bias: Tensor?) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    /// Apply to `rows` rows of `x` ([rows, in]) writing `out` ([rows, out]).
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        let n = outFeatures, k = inFeatures
+        var beta: Float = 0
+        if let bias {
+            for r in 0..<rows { (out + r * n).update(from: bias.data, count: n) }
+            beta = 1
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
+                    1, x, Int32(k), weight.data, Int32(k), beta, out, Int32(n))
+    }
+
+    /// y = x·Wᵀ + b over the last axis of `x`.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let rows = x.count / inFeatures
+        let out = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
+        apply(x.data, rows: rows, into: out.data)
+        return out
+    }
+}
+
+/// Layer normalisation over the last axis.
+public struct LayerNorm: Sendable {
+    public let weight: Tensor  // [D]
+    public let bias: Tensor    // [D]
+    public let eps: Float
+
+    public init(weight: Tensor, bias: Tensor, eps: Float) {
+        self.weight = weight
+        self.bias = bias
+        self.eps = eps
+    }
+
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        Kernels.layerNorm(x, out, rows: rows, width: weight.count, weight: weight.data, bias: bias.data, eps: eps)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let out = Tensor(zeros: x.shape)
+        apply(x.data, rows: x.count / weight.count, into: out.data)
+        return out
+    }
+}
