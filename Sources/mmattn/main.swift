@@ -1,12 +1,27 @@
 import ArgumentParser
+import Foundation
 import MMAttn
 
 struct MMAttnCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mmattn",
-        abstract: "Run pretrained transformer encoders (images, audio, proteins, text) on the CPU.",
-        subcommands: []
+        abstract: "Run pretrained transformer encoders (images, audio, proteins) on the CPU, from Hugging Face checkpoints.",
+        discussion: """
+        Models are folders in Hugging Face layout (config.json, model.safetensors, preprocessor_config.json)
+        or Hub ids already in the Hugging Face cache. Errors go to stderr as one `error: ` line, exit status 1.
+        """,
+        version: MMAttnVersion.string,
+        subcommands: [ClassifyImage.self, EmbedImage.self, Inspect.self]
     )
 }
 
-MMAttnCommand.main()
+/// Parse, run, and turn library errors into one `error: ` line and exit status 1.
+do {
+    var command = try MMAttnCommand.parseAsRoot()
+    try command.run()
+} catch let error as MMAttnError {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+} catch {
+    MMAttnCommand.exit(withError: error)
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// The Audio Spectrogram Transformer, as transformers' `ASTModel` / `ASTForAudioClassification`:
+/// kaldi fbank frames seen as a 1-channel (frequency × time) image, cut into overlapping 16×16
+/// patches with frequency and time strides, [CLS] and distillation tokens, learned positions, the
+/// ViT layer stack, a final layer norm, and a classifier (layer norm + linear) on the mean of the two
+/// leading tokens.
+public final class AST: @unchecked Sendable {
+    public let config: EncoderConfig
+    public let numMelBins: Int
+    /// Frames per input (`max_length`).
+    public let maxLength: Int
+    /// Label names of the classifier (empty for a bare `ASTModel`).
+    public let labels: [String]
+    /// True when the checkpoint is a multi-label classifier (AudioSet): scores are sigmoids.
+    public let multiLabel: Bool
+
+    let patchEmbedding: Conv2d      // embeddings.patch_embeddings.projection: [D, 1, P, P], strides (f, t)
+    let clsToken: Tensor            // embeddings.cls_token: [1, 1, D]
+    let distillationToken: Tensor   // embeddings.distillation_token: [1, 1, D]
+    let positionEmbeddings: Tensor  // embeddings.position_embeddings: [1, 2 + f·t, D]
+    let encoder: Encoder            // encoder.layer.*
+    let layernorm: LayerNorm        // layernorm: [D]
+    let headNorm: LayerNorm?        // classifier.layernorm: [D]
+    let head: Linear?               // classifier.dense: [L, D]
+
+    public init(config json: JSONFields, weights: Checkpoint) throws {
+        config = try json.encoderConfig(normPlacement: .pre)
+        numMelBins = try json.int("num_mel_bins", default: 128, in: 1...1024)
+        maxLength = try json.int("max_length", default: 1024, in: 1...100_000)
+        let P = try json.int("patch_size", default: 16, in: 1...1024)
+        let fStride = try json.int("frequency_stride", default: 10, in: 1...1024)
+        let tStride = try json.int("time_stride", default: 10, in: 1...1024)
+        guard P <= numMelBins, P <= maxLength else {
+            throw MMAttnError("patch_size \(P) is larger than num_mel_bins \(numMelBins) or max_length \(maxLength)", file: json.file)
+        }
+        let qkvBias = try json.bool("qkv_bias", default: true)
+        let layers = try json.layerCount("num_hidden_layers")
+        let D = config.hiddenSize
+        let grid = ((numMelBins - P) / fStride + 1) * ((maxLength - P) / tStride + 1)
+
+        let w = weights.scoped(try weights.prefix(among: ["audio_spectrogram_transformer.", ""], probing: "embeddings.cls_token"))
+        patchEmbedding = Conv2d(weight: try w.tensor("embeddings.patch_embeddings.projection.weight", shape: [D, 1, P, P]),
+                                bias: try w.tensor("embeddings.patch_embeddings.projection.bias", shape: [D]),
+                                stride: (fStride, tStride))
+        clsToken = try w.tensor("embeddings.cls_token", shape: [1, 1, D])
+        distillationToken = try w.tensor("embeddings.distillation_token", shape: [1, 1, D])
+        positionEmbeddings = try w.tensor("embeddings.position_embeddings", shape: [1, 2 + grid, D])
+        let c = config
+        encoder = Encoder(config: c, layers: try (0..<layers).map { i in
+            try ViT.layer(w, "encoder.layer.\(i)", config: c, qkvBias: qkvBias)
+        })
+        layernorm = try w.layerNorm("layernorm", width: D, eps: c.layerNormEps)
+
+        let top = weights.scoped("")
+        if top.contains("classifier.dense.weight") {
+            let count = top.rows(of: "classifier.dense.weight")
+            headNorm = try top.layerNorm("classifier.layernorm", width: D, eps: c.layerNormEps)
+            head = try top.linear("classifier.dense", out: count, in: D)
+        } else {
+            headNorm = nil
+            head = nil
+        }
+        labels = try json.labels(count: head?.outFeatures ?? 0)
+        multiLabel = (try json.string("problem_type")) == "multi_label_classification" || (head?.outFeatures == 527)
+    }
+
+    public var hasClassifier: Bool { head != nil }
+
+    /// The last hidden state after the final layer norm, [T, D], for fbank features [maxLength, mels].
+    public func forward(features: Tensor, options: EncoderOptions = EncoderOptions()) throws -> Tensor {
+        guard features.shape == [maxLength, numMelBins] else {
+            throw MMAttnError("AST expects fbank features of shape [\(maxLength), \(numMelBins)], got \(features.shape)")
+        }
+        let D = config.hiddenSize
+        // The patch convolution sees the features as a 1-channel image [1, mels, frames].
+        let image = Tensor(zeros: [1, numMelBins, maxLength])
+        for t in 0..<maxLength {
+            for m in 0..<numMelBins { image.data[m * maxLength + t] = features.data[t * numMelBins + m] }
+        }
+        let patches = patchEmbedding.tokens(image)          // [f·t, D]
+        let T = patches.shape[0] + 2
+        let x = Tensor(zeros: [1, T, D])
+        x.data.update(from: clsToken.data, count: D)
+        (x.data + D).update(from: distillationToken.data, count: D)
+        (x.data + 2 * D).update(from: patches.data, count: patches.count)
+        Kernels.add(positionEmbeddings.data, into: x.data, count: T * D)
+        let out = encoder(x, options: options)
+        return layernorm(out.lastHiddenState).reshaped([T, D])
+    }
+
+    /// The pooled output: the mean of the [CLS] and distillation tokens of a last hidden state, [D].
+    public func pooled(_ lastHiddenState: Tensor) -> Tensor {
+        let D = config.hiddenSize
+        let out = Tensor(zeros: [D])
+        for d in 0..<D { out.data[d] = (lastHiddenState.data[d] + lastHiddenState.data[D + d]) / 2 }
+        return out
+    }
+
+    /// Classifier logits from a pooled output: [L].
+    public func logits(pooled: Tensor) throws -> Tensor {
+        guard let head, let headNorm else {
+            throw MMAttnError("this checkpoint has no classification head (a bare ASTModel); use embed-audio instead")
+        }
+        let normed = headNorm(pooled.reshaped([1, config.hiddenSize]))
+        return head(normed).reshaped([head.outFeatures])
+    }
+}

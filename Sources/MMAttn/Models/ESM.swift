@@ -1,0 +1,145 @@
+import Foundation
+
+/// ESM-2, as transformers' `EsmModel` (and fair-esm's `ESM2`): token embeddings with token-dropout
+/// rescaling, rotary positions on q and k, pre-LN layers, `emb_layer_norm_after`, and the contact
+/// head (logistic regression over the symmetrised, APC-corrected attention maps of every layer and
+/// head). Loads `EsmModel`, `EsmForMaskedLM` and `EsmForSequenceClassification` names (`esm.` prefix or none).
+public final class ESM2: @unchecked Sendable {
+    public let config: EncoderConfig
+    public let numLayers: Int
+    public let vocabSize: Int
+    public let maskTokenId: Int
+    public let padTokenId: Int
+    public let tokenDropout: Bool
+
+    let wordEmbeddings: Tensor      // embeddings.word_embeddings.weight: [V, D]
+    let encoder: Encoder            // encoder.layer.*
+    let layerNormAfter: LayerNorm   // encoder.emb_layer_norm_after: [D]
+    let contactRegression: Linear?  // contact_head.regression: [1, layers·heads]
+
+    public init(config json: JSONFields, weights: Checkpoint) throws {
+        var c = try json.encoderConfig(normPlacement: .pre)
+        let positions = try json.string("position_embedding_type") ?? "absolute"
+        guard positions == "rotary" else {
+            throw MMAttnError("position_embedding_type \"\(positions)\" is not supported: mmattn runs ESM-2 (rotary); ESM-1b style absolute positions are not implemented", file: json.file)
+        }
+        guard try !json.bool("emb_layer_norm_before", default: false) else {
+            throw MMAttnError("emb_layer_norm_before is true: that is ESM-1b, mmattn runs ESM-2", file: json.file)
+        }
+        c.rotary = Rotary(headDim: c.headDim, base: Float(try json.double("rope_theta", default: 10000)))
+        config = c
+        numLayers = try json.layerCount("num_hidden_layers")
+        vocabSize = try json.int("vocab_size", in: 1...JSONFields.Limits.vocabulary)
+        maskTokenId = try json.int("mask_token_id", default: 32, in: 0...(vocabSize - 1))
+        padTokenId = try json.int("pad_token_id", default: 1, in: 0...(vocabSize - 1))
+        tokenDropout = try json.bool("token_dropout", default: true)
+        let D = c.hiddenSize, I = c.intermediateSize, eps = c.layerNormEps
+
+        let w = weights.scoped(try weights.prefix(among: ["esm.", ""], probing: "embeddings.word_embeddings.weight"))
+        wordEmbeddings = try w.tensor("embeddings.word_embeddings.weight", shape: [vocabSize, D])
+        encoder = Encoder(config: c, layers: try (0..<numLayers).map { i in
+            let n = "encoder.layer.\(i)"
+            return EncoderLayer(
+                attentionNorm: try w.layerNorm("\(n).attention.LayerNorm", width: D, eps: eps),
+                query: try w.linear("\(n).attention.self.query", out: D, in: D),
+                key: try w.linear("\(n).attention.self.key", out: D, in: D),
+                value: try w.linear("\(n).attention.self.value", out: D, in: D),
+                attentionOutput: try w.linear("\(n).attention.output.dense", out: D, in: D),
+                mlpNorm: try w.layerNorm("\(n).LayerNorm", width: D, eps: eps),
+                intermediate: try w.linear("\(n).intermediate.dense", out: I, in: D),
+                output: try w.linear("\(n).output.dense", out: D, in: I))
+        })
+        layerNormAfter = try w.layerNorm("encoder.emb_layer_norm_after", width: D, eps: eps)
+        contactRegression = w.contains("contact_head.regression.weight")
+            ? try w.linear("contact_head.regression", out: 1, in: numLayers * c.numHeads) : nil
+    }
+
+    public var hasContactHead: Bool { contactRegression != nil }
+
+    /// What one forward pass over a batch returns.
+    public struct Output {
+        /// Representations by layer index (0 = embeddings, `numLayers` = the last layer after
+        /// `emb_layer_norm_after`), each [B, T, D]; only the requested layers are kept.
+        public var representations: [Int: Tensor]
+        /// Contact probabilities per batch item, [L, L] over the L residues (no BOS/EOS).
+        public var contacts: [Tensor]
+    }
+
+    /// Run a right-padded batch of token sequences (`tokens` [B, T] as ids; `lengths[b]` real tokens
+    /// including BOS and EOS). Padding never changes an item's outputs.
+    public func forward(tokens: [[Int32]], repr layers: Set<Int>, contacts: Bool) throws -> Output {
+        let B = tokens.count, T = tokens.map(\.count).max() ?? 0, D = config.hiddenSize
+        let lengths = tokens.map(\.count)
+        let x = Tensor(zeros: [B, T, D])  // [B, T, D]
+        for (b, seq) in tokens.enumerated() {
+            var masked = 0
+            for (t, id) in seq.enumerated() {
+                guard id >= 0, Int(id) < vocabSize else { throw MMAttnError("token id \(id) is outside the vocabulary of \(vocabSize)") }
+                if tokenDropout && Int(id) == maskTokenId { masked += 1; continue }  // masked tokens embed as zeros
+                (x.data + (b * T + t) * D).update(from: wordEmbeddings.data + Int(id) * D, count: D)
+            }
+            if tokenDropout {
+                // Scale by (1 − 0.15·0.8) / (1 − observed mask ratio), as trained.
+                let observed = Float(masked) / Float(seq.count)
+                let scale = (1 - 0.15 * 0.8) / (1 - observed)
+                let row = x.data + b * T * D
+                for i in 0..<(seq.count * D) { row[i] *= scale }
+            }
+        }
+
+        let contactLogits: [Tensor] = contacts ? lengths.map { Tensor(zeros: [max($0 - 2, 0), max($0 - 2, 0)]) } : []
+        if contacts && contactRegression == nil {
+            throw MMAttnError("this checkpoint has no contact_head: contact maps need an ESM-2 checkpoint with contact regression weights")
+        }
+        var options = EncoderOptions(hiddenStates: !layers.isEmpty)
+        if contacts, let regression = contactRegression {
+            let heads = config.numHeads
+            options.attentionSink = { layer, probs in
+                for b in 0..<B {
+                    for h in 0..<heads {
+                        let weight = regression.weight.data[layer * heads + h]
+                        ESM2.accumulateContactFeature(probs.data + (b * heads + h) * T * T, tokens: T, length: lengths[b],
+                                                      weight: weight, into: contactLogits[b])
+                    }
+                }
+            }
+        }
+        let out = encoder(x, mask: .keyLengths(lengths), options: options)
+        var reps: [Int: Tensor] = [:]
+        for l in layers where l < numLayers { reps[l] = out.hiddenStates[l] }
+        if layers.contains(numLayers) {
+            reps[numLayers] = layerNormAfter(out.lastHiddenState)
+        }
+        if contacts, let regression = contactRegression {
+            let bias = regression.bias?.data[0] ?? 0
+            for t in contactLogits {
+                for i in 0..<t.count { t.data[i] = 1 / (1 + Foundation.exp(-(t.data[i] + bias))) }
+            }
+        }
+        return Output(representations: reps, contacts: contactLogits)
+    }
+
+    /// Add `weight` × APC(symmetrise(A)) to `out`, where A is one head's attention map restricted to
+    /// the residues (rows and columns 1...L of a sequence of `length` = L + 2 tokens).
+    static func accumulateContactFeature(_ probs: UnsafePointer<Float>, tokens T: Int, length: Int, weight: Float, into out: Tensor) {
+        let L = length - 2
+        guard L > 0 else { return }
+        var sym = [Float](repeating: 0, count: L * L)  // [L, L]
+        var rowSum = [Float](repeating: 0, count: L)
+        var total: Float = 0
+        for i in 0..<L {
+            for j in 0..<L {
+                let v = probs[(i + 1) * T + (j + 1)] + probs[(j + 1) * T + (i + 1)]
+                sym[i * L + j] = v
+                rowSum[i] += v
+            }
+        }
+        for i in 0..<L { total += rowSum[i] }
+        // Symmetric, so column sums equal row sums: APC = x − rowᵢ·colⱼ / total.
+        for i in 0..<L {
+            for j in 0..<L {
+                out.data[i * L + j] += weight * (sym[i * L + j] - rowSum[i] * rowSum[j] / total)
+            }
+        }
+    }
+}

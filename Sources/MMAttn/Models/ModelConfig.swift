@@ -1,0 +1,95 @@
+import Foundation
+
+/// The model families mmattn runs, detected from `config.json`.
+public enum ModelFamily: String, Sendable, CaseIterable {
+    case vit, deit, whisper, ast, esm
+
+    /// Detect the family from `model_type`, falling back to `architectures`.
+    static func detect(_ config: JSONFields) throws -> ModelFamily {
+        let modelType = try config.string("model_type")
+        switch modelType {
+        case "vit": return .vit
+        case "deit": return .deit
+        case "whisper": return .whisper
+        case "audio-spectrogram-transformer": return .ast
+        case "esm": return .esm
+        default: break
+        }
+        if let archs = config.object["architectures"]?.array?.compactMap(\.string) {
+            for a in archs {
+                if a.hasPrefix("ViT") { return .vit }
+                if a.hasPrefix("DeiT") { return .deit }
+                if a.hasPrefix("Whisper") { return .whisper }
+                if a.hasPrefix("AST") { return .ast }
+                if a.hasPrefix("Esm") { return .esm }
+            }
+        }
+        let known = "vit, deit, whisper, audio-spectrogram-transformer, esm"
+        if let modelType {
+            throw MMAttnError("model_type \"\(modelType)\" is not supported (supported: \(known))", file: config.file)
+        }
+        throw MMAttnError("neither \"model_type\" nor a known \"architectures\" entry says which model this is (supported: \(known))", file: config.file)
+    }
+}
+
+/// Reading the transformer hyper-parameters that every family shares, with the sanity bounds that
+/// keep a hostile config from asking for absurd allocations.
+extension JSONFields {
+    /// Upper bounds on declared sizes. Real checkpoints are far below them.
+    enum Limits {
+        static let width = 1 << 16
+        static let layers = 1024
+        static let heads = 1024
+        static let positions = 1 << 20
+        static let vocabulary = 1 << 22
+        static let labels = 1 << 20
+    }
+
+    /// The encoder configuration from the usual keys (`hidden_size`/`d_model`, ...).
+    func encoderConfig(normPlacement: NormPlacement, defaultActivation: String = "gelu",
+                       hiddenKeys: [String] = ["hidden_size"], headKeys: [String] = ["num_attention_heads"],
+                       intermediateKeys: [String] = ["intermediate_size"], activationKeys: [String] = ["hidden_act"],
+                       epsKeys: [String] = ["layer_norm_eps"], defaultEps: Double = 1e-12) throws -> EncoderConfig {
+        let hidden = try int(anyOf: hiddenKeys, in: 1...Limits.width)
+        let heads = try int(anyOf: headKeys, in: 1...Limits.heads)
+        guard hidden % heads == 0 else {
+            throw MMAttnError("\(hiddenKeys[0]) \(hidden) is not divisible by \(headKeys[0]) \(heads)", file: file)
+        }
+        let intermediate = try int(anyOf: intermediateKeys, in: 1...Limits.width * 8)
+        let actName = try activationKeys.lazy.compactMap { try self.string($0) }.first ?? defaultActivation
+        guard let activation = Activation(configName: actName) else {
+            throw MMAttnError("activation \"\(actName)\" is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu)", file: file)
+        }
+        var eps = defaultEps
+        for k in epsKeys where has(k) { eps = try double(k, default: defaultEps) }
+        guard eps > 0, eps < 1 else { throw MMAttnError("\(epsKeys[0]) must be a small positive number, found \(eps)", file: file) }
+        return EncoderConfig(hiddenSize: hidden, numHeads: heads, intermediateSize: intermediate, layerNormEps: Float(eps),
+                             activation: activation, normPlacement: normPlacement)
+    }
+
+    /// A required integer under the first present of several key names.
+    func int(anyOf keys: [String], in range: ClosedRange<Int>) throws -> Int {
+        for k in keys where has(k) { return try int(k, in: range) }
+        throw MMAttnError("missing \"\(keys[0])\": the file does not look like a complete configuration", file: file)
+    }
+
+    func layerCount(_ keys: String...) throws -> Int {
+        try int(anyOf: keys, in: 0...Limits.layers)
+    }
+
+    /// Label names from `id2label`, indexed 0..<count; missing names become "LABEL_i".
+    func labels(count: Int) throws -> [String] {
+        var names = (0..<count).map { "LABEL_\($0)" }
+        guard let map = try fields("id2label") else { return names }
+        for key in map.object.keys {
+            guard let i = Int(key), i >= 0 else {
+                throw MMAttnError("id2label key \"\(key)\" is not a label index (expected \"0\", \"1\", ...)", file: file)
+            }
+            guard let name = map.object[key]?.string else {
+                throw MMAttnError("id2label[\"\(key)\"] must be a string", file: file)
+            }
+            if i < count { names[i] = name }
+        }
+        return names
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+
+/// ViT and DeiT, as transformers' `ViTModel` / `ViTForImageClassification` and `DeiTModel` /
+/// `DeiTForImageClassification(WithTeacher)`: a patch-embedding convolution, a [CLS] token (DeiT:
+/// also a distillation token), learned positions over the patch grid, a pre-LN encoder, a final
+/// layer norm, and a linear classifier on [CLS] (DeiT with teacher: the mean of a [CLS] head and a
+/// distillation-token head).
+public final class ViT: @unchecked Sendable {
+    public struct Config: Sendable {
+        public var encoder: EncoderConfig
+        public var numLayers: Int
+        public var imageSize: (height: Int, width: Int)
+        public var patchSize: Int
+        public var numChannels: Int
+        public var qkvBias: Bool
+    }
+
+    public let config: Config
+    /// Names of the classifier's outputs (empty for a bare `ViTModel`).
+    public let labels: [String]
+    /// Tokens before the patches: 1 ([CLS]) or 2 ([CLS], distillation).
+    public let prefixTokens: Int
+
+    let patchEmbedding: Conv2d          // embeddings.patch_embeddings.projection: [D, C, P, P]
+    let clsToken: Tensor                // embeddings.cls_token: [1, 1, D]
+    let distillationToken: Tensor?      // embeddings.distillation_token: [1, 1, D]
+    let positionEmbeddings: Tensor      // embeddings.position_embeddings: [1, prefix + N, D]
+    let encoder: Encoder                // encoder.layer.*
+    let layernorm: LayerNorm            // layernorm: [D]
+    let classifier: Linear?             // classifier or cls_classifier: [L, D]
+    let distillationClassifier: Linear? // distillation_classifier: [L, D]
+
+    /// Load from a checkpoint's config and weights (any of the ViT/DeiT class prefixes).
+    public init(config json: JSONFields, weights: Checkpoint) throws {
+        var encoderConfig = try json.encoderConfig(normPlacement: .pre)
+        encoderConfig.layerNormEps = Float(try json.double("layer_norm_eps", default: 1e-12))
+        let imageSize = try json.int("image_size", default: 224, in: 1...16384)
+        let patchSize = try json.int("patch_size", default: 16, in: 1...1024)
+        guard patchSize <= imageSize else { throw MMAttnError("patch_size \(patchSize) is larger than image_size \(imageSize)", file: json.file) }
+        config = Config(encoder: encoderConfig, numLayers: try json.layerCount("num_hidden_layers"),
+                        imageSize: (imageSize, imageSize), patchSize: patchSize,
+                        numChannels: try json.int("num_channels", default: 3, in: 1...16),
+                        qkvBias: try json.bool("qkv_bias", default: true))
+        let D = encoderConfig.hiddenSize, P = patchSize, C = config.numChannels
+        let gridSide = imageSize / patchSize
+
+        let prefix = try weights.prefix(among: ["vit.", "deit.", ""], probing: "embeddings.cls_token")
+        let w = weights.scoped(prefix)
+        let hasDistillation = w.contains("embeddings.distillation_token")
+        prefixTokens = hasDistillation ? 2 : 1
+
+        patchEmbedding = Conv2d(weight: try w.tensor("embeddings.patch_embeddings.projection.weight", shape: [D, C, P, P]),
+                                bias: try w.tensor("embeddings.patch_embeddings.projection.bias", shape: [D]),
+                                stride: (P, P))
+        clsToken = try w.tensor("embeddings.cls_token", shape: [1, 1, D])
+        distillationToken = hasDistillation ? try w.tensor("embeddings.distillation_token", shape: [1, 1, D]) : nil
+        positionEmbeddings = try w.tensor("embeddings.position_embeddings", shape: [1, prefixTokens + gridSide * gridSide, D])
+        encoder = Encoder(config: encoderConfig, layers: try (0..<config.numLayers).map { i in
+            try ViT.layer(w, "encoder.layer.\(i)", config: encoderConfig, qkvBias: config.qkvBias)
+        })
+        layernorm = try w.layerNorm("layernorm", width: D, eps: encoderConfig.layerNormEps)
+
+        // Heads live outside the base-model prefix.
+        let head = weights.scoped("")
+        if head.contains("cls_classifier.weight") {
+            let labelCount = head.rows(of: "cls_classifier.weight")
+            classifier = try head.linear("cls_classifier", out: labelCount, in: D)
+            distillationClassifier = try head.linear("distillation_classifier", out: labelCount, in: D)
+        } else if head.contains("classifier.weight") {
+            classifier = try head.linear("classifier", out: head.rows(of: "classifier.weight"), in: D)
+            distillationClassifier = nil
+        } else {
+            classifier = nil
+            distillationClassifier = nil
+        }
+        labels = try json.labels(count: classifier?.outFeatures ?? 0)
+    }
+
+    /// One encoder layer under `name` (`attention.attention.{query,key,value}`, `attention.output.dense`,
+    /// `intermediate.dense`, `output.dense`, `layernorm_before`, `layernorm_after`); AST shares it.
+    static func layer(_ w: CheckpointScope, _ name: String, config: EncoderConfig, qkvBias: Bool) throws -> EncoderLayer {
+        let D = config.hiddenSize, I = config.intermediateSize, eps = config.layerNormEps
+        return EncoderLayer(
+            attentionNorm: try w.layerNorm("\(name).layernorm_before", width: D, eps: eps),
+            query: try w.linear("\(name).attention.attention.query", out: D, in: D, bias: qkvBias),
+            key: try w.linear("\(name).attention.attention.key", out: D, in: D, bias: qkvBias),
+            value: try w.linear("\(name).attention.attention.value", out: D, in: D, bias: qkvBias),
+            attentionOutput: try w.linear("\(name).attention.output.dense", out: D, in: D),
+            mlpNorm: try w.layerNorm("\(name).layernorm_after", width: D, eps: eps),
+            intermediate: try w.linear("\(name).intermediate.dense", out: I, in: D),
+            output: try w.linear("\(name).output.dense", out: D, in: I))
+    }
+
+    public var hiddenSize: Int { config.encoder.hiddenSize }
+    public var hasClassifier: Bool { classifier != nil }
+
+    /// Token embeddings of one image `pixels` ([C, H, W], normalised): [1, prefix + N, D]. An image
+    /// whose patch grid differs from the trained one gets bicubically interpolated positions, as
+    /// `interpolate_pos_encoding=True` does.
+    public func embed(_ pixels: Tensor) throws -> Tensor {
+        let C = pixels.shape[0], H = pixels.shape[1], W = pixels.shape[2]
+        let P = config.patchSize, D = hiddenSize
+        guard C == config.numChannels, H >= P, W >= P else {
+            throw MMAttnError("image tensor \(pixels.shape) does not fit the model (\(config.numChannels) channels, at least \(P)×\(P) pixels)")
+        }
+        let patches = patchEmbedding.tokens(pixels)                   // [N, D]
+        let grid = patchEmbedding.outputGrid(height: H, width: W)
+        let N = grid.h * grid.w, T = prefixTokens + N
+        let positions = positionTable(grid: grid, height: H, width: W)  // [T, D]
+        let out = Tensor(zeros: [1, T, D])
+        out.data.update(from: clsToken.data, count: D)
+        if let distillationToken { (out.data + D).update(from: distillationToken.data, count: D) }
+        (out.data + prefixTokens * D).update(from: patches.data, count: N * D)
+        Kernels.add(positions.data, into: out.data, count: T * D)
+        return out
+    }
+
+    /// Position embeddings for a patch grid: the trained table, or its bicubic interpolation.
+    func positionTable(grid: (h: Int, w: Int), height: Int, width: Int) -> Tensor {
+        let D = hiddenSize
+        let trained = positionEmbeddings.shape[1] - prefixTokens
+        if grid.h * grid.w == trained && height == width { return positionEmbeddings.reshaped([prefixTokens + trained, D]) }
+        let side = Int(Double(trained).squareRoot())
+        let patchTable = Tensor(zeros: [side, side, D])
+        patchTable.data.update(from: positionEmbeddings.data + prefixTokens * D, count: trained * D)
+        let resized = Interpolate.bicubic(patchTable, outHeight: grid.h, outWidth: grid.w)  // [h, w, D]
+        let out = Tensor(zeros: [prefixTokens + grid.h * grid.w, D])
+        out.data.update(from: positionEmbeddings.data, count: prefixTokens * D)
+        (out.data + prefixTokens * D).update(from: resized.data, count: resized.count)
+        return out
+    }
+
+    /// The forward pass on one image: the last hidden state after the final layer norm, [T, D], and
+    /// with `options.hiddenStates` the embeddings and each layer's output (before the final norm, as
+    /// transformers reports them).
+    public func forward(_ pixels: Tensor, options: EncoderOptions = EncoderOptions()) throws -> (lastHiddenState: Tensor, hiddenStates: [Tensor]) {
+        let embeddings = try embed(pixels)
+        let out = encoder(embeddings, options: options)
+        let T = embeddings.shape[1]
+        let last = layernorm(out.lastHiddenState).reshaped([T, hiddenSize])
+        return (last, out.hiddenStates.map { $0.reshaped([T, hiddenSize]) })
+    }
+
+    /// Classifier logits from a last hidden state ([T, D]): [L]. DeiT with teacher averages its two heads.
+    public func logits(lastHiddenState: Tensor) throws -> Tensor {
+        guard let classifier else {
+            throw MMAttnError("this checkpoint has no classification head (a bare ViTModel); use embed-image instead")
+        }
+        let D = hiddenSize
+        let cls = classifier(Tensor(shape: [1, D], storage: lastHiddenState.storage))
+        guard let distillationClassifier else { return cls.reshaped([classifier.outFeatures]) }
+        let token = Tensor(zeros: [1, D])
+        token.data.update(from: lastHiddenState.data + D, count: D)
+        let dist = distillationClassifier(token)
+        let out = Tensor(zeros: [classifier.outFeatures])
+        for i in 0..<out.count { out.data[i] = (cls.data[i] + dist.data[i]) / 2 }
+        return out
+    }
+}

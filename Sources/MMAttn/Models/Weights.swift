@@ -1,0 +1,19 @@
+import Foundation
+
+/// The building blocks every model family loads, by their checkpoint names. Each lookup checks the
+/// shape, so a model is fully validated when it loads.
+extension CheckpointScope {
+    /// `name.weight` [out, in] and, when `bias`, `name.bias` [out].
+    func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true) throws -> Linear {
+        Linear(weight: try tensor("\(name).weight", shape: [out, inFeatures]),
+               bias: bias ? try tensor("\(name).bias", shape: [out]) : nil)
+    }
+
+    /// `name.weight` and `name.bias`, both [width].
+    func layerNorm(_ name: String, width: Int, eps: Float) throws -> LayerNorm {
+        LayerNorm(weight: try tensor("\(name).weight", shape: [width]), bias: try tensor("\(name).bias", shape: [width]), eps: eps)
+    }
+
+    /// The first dimension of a tensor (a head's label count), 0 when absent.
+    func rows(of name: String) -> Int { info(name)?.shape.first ?? 0 }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// The Whisper encoder, as transformers' `WhisperEncoder`: two convolutions over the log-mel frames
+/// (k = 3; the second with stride 2) each followed by exact GELU, the checkpoint's learned
+/// `embed_positions`, pre-LN layers whose key projection has no bias, and a final layer norm.
+/// Loads `WhisperForConditionalGeneration` (`model.encoder.*`), `WhisperModel` (`encoder.*`) or a
+/// bare encoder; the decoder is ignored.
+public final class WhisperEncoder: @unchecked Sendable {
+    public let config: EncoderConfig
+    /// Mel bins per frame (80, or 128 for large-v3).
+    public let numMelBins: Int
+    /// Encoder positions per 30 s window (1500): input frames are twice as many.
+    public let maxSourcePositions: Int
+
+    let conv1: Conv1d               // conv1: [D, mels, 3]
+    let conv2: Conv1d               // conv2: [D, D, 3], stride 2
+    let embedPositions: Tensor      // embed_positions.weight: [1500, D]
+    let encoder: Encoder            // layers.*
+    let layerNorm: LayerNorm        // layer_norm: [D]
+
+    public init(config json: JSONFields, weights: Checkpoint) throws {
+        var c = try json.encoderConfig(normPlacement: .pre, hiddenKeys: ["d_model"], headKeys: ["encoder_attention_heads"],
+                                       intermediateKeys: ["encoder_ffn_dim"], activationKeys: ["activation_function"],
+                                       epsKeys: [], defaultEps: 1e-5)
+        c.layerNormEps = 1e-5  // nn.LayerNorm's default: Whisper configs carry no eps
+        config = c
+        numMelBins = try json.int("num_mel_bins", default: 80, in: 1...1024)
+        maxSourcePositions = try json.int("max_source_positions", default: 1500, in: 1...JSONFields.Limits.positions)
+        let layers = try json.layerCount("encoder_layers")
+        let D = c.hiddenSize, I = c.intermediateSize, eps = c.layerNormEps
+
+        let w = weights.scoped(try weights.prefix(among: ["model.encoder.", "encoder.", ""], probing: "conv1.weight"))
+        conv1 = Conv1d(weight: try w.tensor("conv1.weight", shape: [D, numMelBins, 3]), bias: try w.tensor("conv1.bias", shape: [D]),
+                       stride: 1, padding: 1)
+        conv2 = Conv1d(weight: try w.tensor("conv2.weight", shape: [D, D, 3]), bias: try w.tensor("conv2.bias", shape: [D]),
+                       stride: 2, padding: 1)
+        embedPositions = try w.tensor("embed_positions.weight", shape: [maxSourcePositions, D])
+        encoder = Encoder(config: c, layers: try (0..<layers).map { i in
+            let n = "layers.\(i)"
+            return EncoderLayer(
+                attentionNorm: try w.layerNorm("\(n).self_attn_layer_norm", width: D, eps: eps),
+                query: try w.linear("\(n).self_attn.q_proj", out: D, in: D),
+                key: try w.linear("\(n).self_attn.k_proj", out: D, in: D, bias: false),
+                value: try w.linear("\(n).self_attn.v_proj", out: D, in: D),
+                attentionOutput: try w.linear("\(n).self_attn.out_proj", out: D, in: D),
+                mlpNorm: try w.layerNorm("\(n).final_layer_norm", width: D, eps: eps),
+                intermediate: try w.linear("\(n).fc1", out: I, in: D),
+                output: try w.linear("\(n).fc2", out: D, in: I))
+        })
+        layerNorm = try w.layerNorm("layer_norm", width: D, eps: eps)
+    }
+
+    /// Input frames per window: 3000 for the usual 1500 positions.
+    public var inputFrames: Int { maxSourcePositions * 2 }
+
+    /// Encode one window of log-mel features ([mels, frames], frames = `inputFrames`) to the last
+    /// hidden state after the final layer norm, [1500, D].
+    public func forward(features: Tensor, options: EncoderOptions = EncoderOptions()) throws -> Tensor {
+        guard features.shape == [numMelBins, inputFrames] else {
+            throw MMAttnError("Whisper expects log-mel features of shape [\(numMelBins), \(inputFrames)], got \(features.shape)")
+        }
+        let D = config.hiddenSize
+        // The convolutions run time-major: [frames, mels].
+        let frames = Tensor(zeros: [inputFrames, numMelBins])
+        for m in 0..<numMelBins {
+            for t in 0..<inputFrames { frames.data[t * numMelBins + m] = features.data[m * inputFrames + t] }
+        }
+        let x1 = conv1(timeMajor: frames)                   // [3000, D]
+        Kernels.activate(x1.data, count: x1.count, .gelu)
+        let x2 = conv2(timeMajor: x1)                       // [1500, D]
+        Kernels.activate(x2.data, count: x2.count, .gelu)
+        Kernels.add(embedPositions.data, into: x2.data, count: maxSourcePositions * D)
+        let out = encoder(x2.reshaped([1, maxSourcePositions, D]), options: options)
+        return layerNorm(out.lastHiddenState).reshaped([maxSourcePositions, D])
+    }
+}

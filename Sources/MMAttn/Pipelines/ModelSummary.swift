@@ -1,0 +1,48 @@
+import Foundation
+
+/// What `mmattn inspect` reports about a model folder, without running it.
+public struct ModelSummary: Sendable {
+    public let family: String
+    /// The first `architectures` entry of config.json (the checkpoint class).
+    public let architecture: String
+    /// Key hyper-parameters, in a stable order.
+    public let config: [(key: String, value: String)]
+    public let parameters: Int
+    public let tensors: Int
+    /// Tensor count per stored dtype, sorted by name.
+    public let dtypes: [(key: String, value: Int)]
+    /// Bytes of tensor data on disk.
+    public let bytes: Int
+    public let labels: Int
+
+    public init(folder: ModelFolder, checkpoint: Checkpoint) throws {
+        let c = folder.config
+        family = folder.family.rawValue
+        architecture = c.object["architectures"]?.array?.first?.string ?? "unknown"
+        let keys: [String]
+        switch folder.family {
+        case .vit, .deit:
+            keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size", "patch_size", "hidden_act"]
+        case .whisper:
+            keys = ["d_model", "encoder_layers", "encoder_attention_heads", "encoder_ffn_dim", "num_mel_bins", "max_source_positions"]
+        case .ast:
+            keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_mel_bins", "max_length", "frequency_stride", "time_stride"]
+        case .esm:
+            keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size", "position_embedding_type", "token_dropout"]
+        }
+        config = keys.compactMap { k in
+            guard let v = c.object[k] else { return nil }
+            switch v {
+            case .number(let t): return (k, t)
+            case .string(let s): return (k, s)
+            case .bool(let b): return (k, b ? "true" : "false")
+            default: return nil
+            }
+        }
+        parameters = checkpoint.parameterCount
+        tensors = checkpoint.names.count
+        dtypes = checkpoint.dtypeCounts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        bytes = checkpoint.totalBytes
+        labels = c.object["id2label"]?.object?.keys.count ?? 0
+    }
+}
