@@ -1,0 +1,68 @@
+import Foundation
+
+/// Writes named F32 tensors as a `.safetensors` file in the standard layout: compact header JSON
+/// (`__metadata__` first, then the tensors in name order) padded with spaces to a multiple of 8,
+/// then the tensors' bytes back to back in the same order.
+public enum SafetensorsWriter {
+    /// The file's bytes. Names are ordered by their UTF-8 bytes, as the reference writer orders them.
+    public static func encode(_ tensors: [String: Tensor], metadata: [String: String]? = nil) throws -> Data {
+        if tensors["__metadata__"] != nil {
+            throw MMAttnError("a tensor cannot be named \"__metadata__\" in a safetensors file (the name is reserved)")
+        }
+        let ordered = tensors.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        var header = "{"
+        if let metadata {
+            let pairs = metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            header += "\"__metadata__\":{"
+            header += pairs.map { "\(quoted($0.key)):\(quoted($0.value))" }.joined(separator: ",")
+            header += "}"
+            if !ordered.isEmpty { header += "," }
+        }
+        var offset = 0
+        var entries: [String] = []
+        entries.reserveCapacity(ordered.count)
+        for (name, t) in ordered {
+            let bytes = t.count * MemoryLayout<Float>.size
+            let shape = t.shape.map(String.init).joined(separator: ",")
+            entries.append("\(quoted(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            offset += bytes
+        }
+        header += entries.joined(separator: ",") + "}"
+        var headerBytes = Array(header.utf8)
+        headerBytes += [UInt8](repeating: 0x20, count: (8 - headerBytes.count % 8) % 8)
+
+        var data = Data(capacity: 8 + headerBytes.count + offset)
+        var n = UInt64(headerBytes.count).littleEndian
+        withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
+        data.append(contentsOf: headerBytes)
+        for (_, t) in ordered {
+            data.append(UnsafeBufferPointer(start: t.data, count: t.count))
+        }
+        return data
+    }
+
+    /// Write the file atomically: it appears at `path` only once complete.
+    public static func write(_ tensors: [String: Tensor], metadata: [String: String]? = nil, to path: String) throws {
+        let data: Data
+        do { data = try encode(tensors, metadata: metadata) } catch { throw error.attributed(to: path) }
+        try AtomicFile.write(data, to: path)
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped, the rest as UTF-8.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                out += "\\u" + String(format: "%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
