@@ -37,10 +37,11 @@ public final class ViT: @unchecked Sendable {
         let imageSize = try json.int("image_size", default: 224, in: 1...16384)
         let patchSize = try json.int("patch_size", default: 16, in: 1...1024)
         guard patchSize <= imageSize else { throw MMAttnError("patch_size \(patchSize) is larger than image_size \(imageSize)", file: json.file) }
-        config = Config(encoder: encoderConfig, numLayers: try json.layerCount("num_hidden_layers"),
-                        imageSize: (imageSize, imageSize), patchSize: patchSize,
-                        numChannels: try json.int("num_channels", default: 3, in: 1...16),
-                        qkvBias: try json.bool("qkv_bias", default: true))
+        let config = Config(encoder: encoderConfig, numLayers: try json.layerCount("num_hidden_layers"),
+                            imageSize: (imageSize, imageSize), patchSize: patchSize,
+                            numChannels: try json.int("num_channels", default: 3, in: 1...16),
+                            qkvBias: try json.bool("qkv_bias", default: true))
+        self.config = config
         let D = encoderConfig.hiddenSize, P = patchSize, C = config.numChannels
         let gridSide = imageSize / patchSize
 
