@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system libraries mmattn links against (Debian/Ubuntu). Idempotent: safe to run again.
+set -euo pipefail
+packages=(pkg-config libpng-dev libopenblas-dev libsndfile1-dev libfftw3-dev libsoxr-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
+fi
+command -v swift >/dev/null || { echo "error: swift is not on PATH: install Swift 6 from swift.org" >&2; exit 1; }
