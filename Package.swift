@@ -33,7 +33,7 @@ let package = Package(
             name: "mmattn",
             dependencies: ["MMAttn", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn"]),
+        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "mmattn"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -22,6 +22,11 @@ public enum Threads {
         }
     }
 
+    /// The BLAS library's build and thread count, for benchmarks.
+    public static var blasDescription: String {
+        "\(String(cString: openblas_get_config())), \(openblas_get_num_threads()) threads"
+    }
+
     /// Run `body` with OpenBLAS limited to one thread, for regions where the library itself runs
     /// several GEMMs in parallel (per attention head).
     public static func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
