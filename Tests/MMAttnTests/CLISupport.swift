@@ -53,25 +53,28 @@ enum CLI {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
+        // Output goes to files, so a chatty child can never block on a full pipe.
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let outPath = dir + "/stdout", errPath = dir + "/stderr"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        var stdoutData = Data(), stderrData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { stdoutData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { stderrData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
             Issue.record("mmattn \(arguments.joined(separator: " ")) hung for \(timeout) s")
         }
         process.waitUntilExit()
-        group.wait()
+        try out.close()
+        try err.close()
+        let stdoutData = FileManager.default.contents(atPath: outPath) ?? Data()
+        let stderrData = FileManager.default.contents(atPath: errPath) ?? Data()
         return Result(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
                       stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
     }
