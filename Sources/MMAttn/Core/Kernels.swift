@@ -28,38 +28,21 @@ public enum Activation: String, Sendable, CaseIterable {
 
 /// Element kernels over raw buffers. All operate in place or into caller-owned memory.
 public enum Kernels {
-    typealias V = SIMD8<Float>
-
     /// Apply `activation` in place to `n` floats.
     public static func activate(_ x: UnsafeMutablePointer<Float>, count n: Int, _ activation: Activation) {
-        Threads.parallelFor(n / 8, grain: 4096) { s, e in
-            for i in s..<e {
-                let p = UnsafeMutableRawPointer(x + i * 8)
-                let v = p.loadUnaligned(as: V.self)
-                p.storeBytes(of: apply(v, activation), as: V.self)
+        Threads.parallelFor(n, grain: 1 << 15) { s, e in
+            let p = x + s, m = e - s
+            switch activation {
+            case .gelu: for i in 0..<m { let v = p[i]; p[i] = 0.5 * v * (1 + VMath.erf(v * 0.7071067811865476)) }
+            case .geluTanh:
+                for i in 0..<m {
+                    let v = p[i]
+                    p[i] = 0.5 * v * (1 + VMath.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+                }
+            case .quickGelu: for i in 0..<m { let v = p[i]; p[i] = v / (1 + VMath.exp(-1.702 * v)) }
+            case .relu: for i in 0..<m { p[i] = max(p[i], 0) }
+            case .silu: for i in 0..<m { let v = p[i]; p[i] = v / (1 + VMath.exp(-v)) }
             }
-        }
-        for i in (n / 8 * 8)..<n {
-            var v = V(repeating: 0)
-            v[0] = x[i]
-            x[i] = apply(v, activation)[0]
-        }
-    }
-
-    @inline(__always)
-    static func apply(_ v: V, _ activation: Activation) -> V {
-        switch activation {
-        case .gelu:
-            return V(repeating: 0.5) * v * (V(repeating: 1) + VMath.erf(v * V(repeating: 0.7071067811865476)))
-        case .geluTanh:
-            let inner = V(repeating: 0.7978845608028654) * (v + V(repeating: 0.044715) * v * v * v)
-            return V(repeating: 0.5) * v * (V(repeating: 1) + VMath.tanh(inner))
-        case .quickGelu:
-            return v / (V(repeating: 1) + VMath.exp(V(repeating: -1.702) * v))
-        case .relu:
-            return v.replacing(with: V(repeating: 0), where: v .< 0)
-        case .silu:
-            return v / (V(repeating: 1) + VMath.exp(-v))
         }
     }
 
@@ -78,24 +61,13 @@ public enum Kernels {
             return
         }
         var sum: Float = 0
-        var i = 0
-        let mv = V(repeating: m)
-        var acc = V(repeating: 0)
-        while i + 8 <= n {
-            let raw = UnsafeMutableRawPointer(p + i)
-            let e = VMath.exp(raw.loadUnaligned(as: V.self) - mv)
-            raw.storeBytes(of: e, as: V.self)
-            acc += e
-            i += 8
-        }
-        sum = acc.sum()
-        while i < n {
-            p[i] = VMath.exp(V(repeating: p[i] - m))[0]
-            sum += p[i]
-            i += 1
+        for i in 0..<n {
+            let e = VMath.exp(p[i] - m)
+            p[i] = e
+            sum += e
         }
         let inv = 1 / sum
-        for j in 0..<n { p[j] *= inv }
+        for i in 0..<n { p[i] *= inv }
     }
 
     /// Layer normalisation of each row of `x` ([rows, width]) into `out` (which may be `x`), with weight γ and bias β.

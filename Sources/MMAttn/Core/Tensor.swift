@@ -56,7 +56,9 @@ public struct Tensor: @unchecked Sendable {
 
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
-    /// The elements, for the operation that writes them and for kernels that read them.
+    /// The elements, for the operation that writes them and for kernels that read them. The pointer
+    /// is valid while the tensor is alive: never take it from a temporary (`f().data[0]`); keep
+    /// the tensor in a variable that is used after the pointer, or use `withExtendedLifetime`.
     public var data: UnsafeMutablePointer<Float> { storage.pointer }
     /// A copy of the elements as an array.
     public var values: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }

@@ -9,9 +9,12 @@ extension CheckpointScope {
                bias: bias ? try tensor("\(name).bias", shape: [out]) : nil)
     }
 
-    /// `name.weight` and `name.bias`, both [width].
+    /// `name.weight` and `name.bias`, both [width]; older checkpoints call them `gamma` and `beta`
+    /// (transformers renames those on load too).
     func layerNorm(_ name: String, width: Int, eps: Float) throws -> LayerNorm {
-        LayerNorm(weight: try tensor("\(name).weight", shape: [width]), bias: try tensor("\(name).bias", shape: [width]), eps: eps)
+        let legacy = !contains("\(name).weight") && contains("\(name).gamma")
+        return LayerNorm(weight: try tensor("\(name).\(legacy ? "gamma" : "weight")", shape: [width]),
+                         bias: try tensor("\(name).\(legacy ? "beta" : "bias")", shape: [width]), eps: eps)
     }
 
     /// The first dimension of a tensor (a head's label count), 0 when absent.

@@ -56,6 +56,12 @@ public final class WhisperEncoder: @unchecked Sendable {
     /// Encode one window of log-mel features ([mels, frames], frames = `inputFrames`) to the last
     /// hidden state after the final layer norm, [1500, D].
     public func forward(features: Tensor, options: EncoderOptions = EncoderOptions()) throws -> Tensor {
+        try forwardWithStates(features: features, options: options).lastHiddenState
+    }
+
+    /// The last hidden state [1500, D] and, with `options.hiddenStates`, the embeddings and every
+    /// layer's output as transformers reports them (the last one after the final layer norm).
+    public func forwardWithStates(features: Tensor, options: EncoderOptions) throws -> (lastHiddenState: Tensor, hiddenStates: [Tensor]) {
         guard features.shape == [numMelBins, inputFrames] else {
             throw MMAttnError("Whisper expects log-mel features of shape [\(numMelBins), \(inputFrames)], got \(features.shape)")
         }
@@ -71,6 +77,9 @@ public final class WhisperEncoder: @unchecked Sendable {
         Kernels.activate(x2.data, count: x2.count, .gelu)
         Kernels.add(embedPositions.data, into: x2.data, count: maxSourcePositions * D)
         let out = encoder(x2.reshaped([1, maxSourcePositions, D]), options: options)
-        return layerNorm(out.lastHiddenState).reshaped([maxSourcePositions, D])
+        let last = layerNorm(out.lastHiddenState).reshaped([maxSourcePositions, D])
+        var states = out.hiddenStates.map { $0.reshaped([maxSourcePositions, D]) }
+        if !states.isEmpty { states[states.count - 1] = last }
+        return (last, states)
     }
 }
