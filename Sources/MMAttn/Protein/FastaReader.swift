@@ -1,0 +1,499 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// One FASTA record.
+public struct FastaRecord: Sendable, Equatable {
+    /// The first whitespace-separated word of the header.
+    public let id: String
+    /// The rest of the header (without the separating whitespace), possibly empty.
+    public let description: String
+    /// The residues, upper case, without line breaks, blanks or a final `*`.
+    public let sequence: String
+    /// The 1-based line number of the header.
+    public let line: Int
+
+    public init(id: String, description: String, sequence: String, line: Int) {
+        self.id = id
+        self.description = description
+        self.sequence = sequence
+        self.line = line
+    }
+}
+
+/// A streaming FASTA reader: reads the file through a fixed-size buffer and yields one record at a time,
+/// so memory holds one record (at most `maxResidues` residues) plus the ids seen so far (for duplicates).
+///
+/// Accepted: `>id description` headers, sequences over any number of lines, LF or CRLF line ends, blank lines,
+/// spaces and tabs inside sequence lines (ignored), lower case (upper-cased), a leading UTF-8 byte-order mark,
+/// and a `*` (stop codon) at the very end of a record, which is dropped with a warning.
+/// Rejected with an error naming the file, line (and column) and record: residues before the first header,
+/// a header without an id, a record without residues, a duplicate id, a character that is not a residue
+/// (of `alphabet`, or without one: a letter, `.` or `-`), a `*` inside a record, control characters, NUL bytes
+/// or bytes that are not UTF-8, a record longer than `maxResidues`, a header longer than `maxHeaderBytes`,
+/// and a file without records.
+public final class FastaReader {
+    /// Default bound on the residues of one record.
+    public static let defaultMaxResidues = 100_000_000
+    /// Bound on the length of one header line.
+    public static let maxHeaderBytes = 1 << 20
+
+    /// The file being read.
+    public let path: String
+    /// Where warnings go (default: `Diagnostics.warn`).
+    public var warn: (String) -> Void = { Diagnostics.warn($0) }
+
+    private let maxResidues: Int
+    private let alphabetDescription: String
+    /// Byte class table, 256 entries: a residue byte maps to its upper-case form (>= `Code.firstResidue`),
+    /// the other bytes to one of the `Code` values.
+    private let table: [UInt8]
+
+    private enum Code {
+        static let invalid: UInt8 = 0, blank: UInt8 = 1, newline: UInt8 = 2, carriageReturn: UInt8 = 3, stop: UInt8 = 4
+        static let firstResidue: UInt8 = 0x21
+    }
+    private enum Mode { case lineStart, header, sequence }
+
+    // File and buffer.
+    private let fd: Int32
+    private let seekable: Bool
+    private let capacity: Int
+    private let buffer: UnsafeMutablePointer<UInt8>
+    private var pos = 0, end = 0
+    private var bufferOffset: Int64 = 0  // file offset of buffer[0]
+    private var atEndOfFile = false
+    private var sniffed = false
+
+    // Parse state.
+    private var mode = Mode.lineStart
+    private var lineNumber = 1
+    private var consumedInLine = 0  // bytes of the current line before buffer[pos]
+    private var carriageReturnPending = false
+    private var header: [UInt8] = []
+    private var headerLine = 0
+    private var headerOffset: Int64 = 0
+
+    // Current record.
+    private var current: (id: String, description: String, line: Int)?
+    private var residues: [UInt8] = []
+    private var stop: (line: Int, column: Int)?
+    private var recordCount = 0
+    private var failure: MMAttnError?
+
+    // Ids seen: a 64-bit hash -> the file offset of the header (verified by re-reading it on a hash match), so a
+    // file of millions of records costs some 16-32 bytes per record. Ids whose hash collided, and all ids of a
+    // file that cannot be re-read (a pipe), are kept whole in `exactIds` (id -> header line).
+    private var idHashes: [Int: Int64] = [:]
+    private var exactIds: [String: Int] = [:]
+
+    /// Opens `path`. With `alphabet`, residues are checked against its one-character tokens; without, any
+    /// letter, `.` and `-` are residues.
+    public convenience init(path: String, alphabet: ESMAlphabet?, maxResidues: Int = FastaReader.defaultMaxResidues) throws {
+        try self.init(path: path, alphabet: alphabet, maxResidues: maxResidues, bufferSize: 1 << 20)
+    }
+
+    init(path: String, alphabet: ESMAlphabet?, maxResidues: Int, bufferSize: Int) throws {
+        self.path = path
+        self.maxResidues = max(1, maxResidues)
+        var table = [UInt8](repeating: Code.invalid, count: 256)
+        table[Int(UInt8(ascii: " "))] = Code.blank
+        table[Int(UInt8(ascii: "\t"))] = Code.blank
+        table[Int(UInt8(ascii: "\n"))] = Code.newline
+        table[Int(UInt8(ascii: "\r"))] = Code.carriageReturn
+        table[Int(UInt8(ascii: "*"))] = Code.stop
+        var allowed: [UInt8] = []
+        for b in UInt8(0x21)..<0x7F where b != UInt8(ascii: "*") && b != UInt8(ascii: ">") {
+            let upper = (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(b) ? b - 32 : b
+            let isResidue: Bool
+            if let alphabet { isResidue = alphabet.byteIds[Int(upper)] >= 0 } else {
+                isResidue = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(upper)
+                    || upper == UInt8(ascii: ".") || upper == UInt8(ascii: "-")
+            }
+            if isResidue {
+                table[Int(b)] = upper
+                if upper == b { allowed.append(b) }
+            }
+        }
+        self.table = table
+        let letters = String(decoding: allowed.filter { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }, as: UTF8.self)
+        let symbols = allowed.filter { $0 < UInt8(ascii: "A") || $0 > UInt8(ascii: "Z") }.map { "'\(Character(Unicode.Scalar($0)))'" }
+        alphabetDescription = alphabet == nil ? "letters, '.' and '-'"
+            : "the model alphabet's letters \(letters) (either case)" + (symbols.isEmpty ? "" : " and " + symbols.joined(separator: ", "))
+
+        fd = open(path, O_RDONLY)
+        if fd < 0 { throw MMAttnError("cannot open the FASTA file: \(String(cString: strerror(errno)))", file: path) }
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw MMAttnError("is a folder, not a FASTA file", file: path)
+        }
+        seekable = lseek(fd, 0, SEEK_CUR) >= 0
+        capacity = max(16, bufferSize)
+        buffer = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        buffer.deallocate()
+        close(fd)
+    }
+
+    /// The next record in file order, or nil after the last one. Throws `MMAttnError` on malformed input
+    /// (and again on every later call).
+    public func next() throws -> FastaRecord? {
+        if let failure { throw failure }
+        do {
+            return try advance()
+        } catch let error as MMAttnError {
+            failure = error
+            throw error
+        }
+    }
+
+    private func fail(_ message: String) -> MMAttnError { MMAttnError(message, file: path) }
+
+    private var recordName: String {
+        guard let current else { return "" }
+        return " in record '\(current.id)' (header at line \(current.line))"
+    }
+
+    private func advance() throws -> FastaRecord? {
+        while true {
+            if pos == end {
+                if try !refill() { return try finishFile() }
+                continue
+            }
+            switch mode {
+            case .lineStart:
+                if buffer[pos] == UInt8(ascii: ">") {
+                    headerLine = lineNumber
+                    headerOffset = bufferOffset + Int64(pos)
+                    header.removeAll(keepingCapacity: true)
+                    pos += 1
+                    consumedInLine = 1
+                    mode = .header
+                    if let record = try finishRecord() { return record }
+                } else {
+                    mode = .sequence
+                }
+            case .header:
+                try scanHeader()
+            case .sequence:
+                try scanSequence()
+            }
+        }
+    }
+
+    /// Reads the next chunk; false at the end of the file. The first chunk is checked for binary content.
+    private func refill() throws -> Bool {
+        if atEndOfFile { return false }
+        bufferOffset += Int64(end)
+        pos = 0
+        end = 0
+        while true {
+            let n = read(fd, buffer, capacity)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail("read failed at byte \(bufferOffset): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { atEndOfFile = true; return false }
+            end = n
+            break
+        }
+        if !sniffed {
+            sniffed = true
+            try sniffFirstChunk()
+        }
+        return true
+    }
+
+    /// Rejects a file whose start is not text (NUL bytes or invalid UTF-8), and skips a UTF-8 byte-order mark.
+    private func sniffFirstChunk() throws {
+        let bytes = UnsafeBufferPointer(start: buffer, count: end)
+        if let bad = FastaText.firstInvalidUTF8(bytes, allowTruncatedEnd: true) {
+            let line = 1 + bytes[..<bad].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+            let what = bytes[bad] == 0 ? "a NUL byte" : "the byte \(FastaText.hex(bytes[bad])), which is not UTF-8"
+            throw fail("not a text file: \(what) at byte \(bad) (line \(line)); expected FASTA text "
+                       + "('>id description' header lines followed by residue lines)")
+        }
+        if end >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { pos = 3 }
+    }
+
+    private func scanHeader() throws {
+        let start = buffer + pos
+        let available = end - pos
+        let newline = memchr(start, Int32(UInt8(ascii: "\n")), available)
+        let length = newline.map { UnsafeMutableRawPointer(mutating: $0) - UnsafeMutableRawPointer(start) } ?? available
+        if header.count + length > Self.maxHeaderBytes {
+            throw fail("line \(headerLine): the header is longer than \(Self.maxHeaderBytes) bytes; "
+                       + "is this a FASTA file?")
+        }
+        header.append(contentsOf: UnsafeBufferPointer(start: start, count: length))
+        if newline == nil {
+            pos = end
+            return
+        }
+        pos += length + 1
+        try startRecord()
+        lineNumber += 1
+        consumedInLine = 0
+        mode = .lineStart
+    }
+
+    /// Scans sequence bytes up to the end of the line or of the buffer.
+    private func scanSequence() throws {
+        if carriageReturnPending {
+            carriageReturnPending = false
+            if buffer[pos] != UInt8(ascii: "\n") { try throwInvalid(at: pos - 1, byte: UInt8(ascii: "\r")) }
+        }
+        try table.withUnsafeBufferPointer { table in
+            var p = pos
+            var runStart = p
+            while p < end {
+                let code = table[Int(buffer[p])]
+                if code >= Code.firstResidue {
+                    buffer[p] = code
+                    p += 1
+                    continue
+                }
+                if p > runStart { try appendResidues(from: runStart, to: p) }
+                switch code {
+                case Code.newline:
+                    pos = p + 1
+                    lineNumber += 1
+                    consumedInLine = 0
+                    mode = .lineStart
+                    return
+                case Code.blank:
+                    break
+                case Code.carriageReturn:
+                    if p + 1 < end {
+                        if buffer[p + 1] != UInt8(ascii: "\n") { try throwInvalid(at: p, byte: buffer[p]) }
+                    } else {
+                        carriageReturnPending = true
+                    }
+                case Code.stop:
+                    let column = consumedInLine + (p - pos) + 1
+                    if let stop {
+                        throw fail("line \(lineNumber), column \(column): a second '*' (stop) after the one at line "
+                                   + "\(stop.line), column \(stop.column)\(recordName); '*' may only end a record")
+                    }
+                    if current == nil { try throwResiduesBeforeHeader() }
+                    stop = (lineNumber, column)
+                default:
+                    try throwInvalid(at: p, byte: buffer[p])
+                }
+                p += 1
+                runStart = p
+            }
+            if p > runStart { try appendResidues(from: runStart, to: p) }
+            consumedInLine += end - pos
+            pos = end
+        }
+    }
+
+    private func appendResidues(from start: Int, to stopIndex: Int) throws {
+        if current == nil { try throwResiduesBeforeHeader() }
+        if let stop {
+            throw fail("line \(stop.line), column \(stop.column): '*' (stop codon) inside the sequence\(recordName); "
+                       + "'*' is only accepted as the last character of a record")
+        }
+        let count = stopIndex - start
+        if residues.count + count > maxResidues {
+            throw fail("line \(lineNumber)\(recordName): the record is longer than \(maxResidues) residues; "
+                       + "split it or check the file")
+        }
+        residues.append(contentsOf: UnsafeBufferPointer(start: buffer + start, count: count))
+    }
+
+    private func throwResiduesBeforeHeader() throws -> Never {
+        throw fail("line \(lineNumber): sequence data before the first header; every record must start with a "
+                   + "'>id description' line")
+    }
+
+    /// Throws the error for a byte that is not a residue at buffer index `p` of the current line.
+    private func throwInvalid(at p: Int, byte: UInt8) throws -> Never {
+        let column = consumedInLine + (p - pos) + 1
+        let place = "line \(lineNumber), column \(column)\(recordName)"
+        if byte == 0 {
+            throw fail("\(place): a NUL byte; this is binary data, not FASTA text")
+        }
+        if byte >= 0x80 {
+            let rest = UnsafeBufferPointer(start: buffer + p, count: end - p)
+            if let scalar = FastaText.decodeScalar(rest) {
+                throw fail("\(place): '\(Character(scalar))' (U+\(String(scalar.value, radix: 16, uppercase: true))) "
+                           + "is not a residue; residues are \(alphabetDescription)")
+            }
+            throw fail("\(place): the byte \(FastaText.hex(byte)) is not UTF-8; this is not FASTA text")
+        }
+        if byte < 0x20 || byte == 0x7F {
+            let name = byte == UInt8(ascii: "\r") ? "a carriage return (CR) not followed by a line feed" : "control character"
+            throw fail("\(place): \(name) (\(FastaText.hex(byte))); is this a text file?")
+        }
+        let c = Character(Unicode.Scalar(byte))
+        throw fail("\(place): '\(c)' is not a residue; residues are \(alphabetDescription)")
+    }
+
+    /// Parses the header bytes collected in `header` and starts a new record.
+    private func startRecord() throws {
+        if header.last == UInt8(ascii: "\r") { header.removeLast() }
+        try header.withUnsafeBufferPointer { bytes in
+            if let bad = FastaText.firstInvalidUTF8(bytes, allowTruncatedEnd: false) {
+                let column = 2 + FastaText.scalarCount(UnsafeBufferPointer(rebasing: bytes[..<bad]))
+                let what = bytes[bad] == 0 ? "a NUL byte" : "the byte \(FastaText.hex(bytes[bad])), which is not UTF-8"
+                throw fail("line \(headerLine), column \(column): \(what) in the header; is this a text file?")
+            }
+            if let bad = bytes.firstIndex(where: { ($0 < 0x20 && $0 != UInt8(ascii: "\t")) || $0 == 0x7F }) {
+                let column = 2 + FastaText.scalarCount(UnsafeBufferPointer(rebasing: bytes[..<bad]))
+                throw fail("line \(headerLine), column \(column): control character \(FastaText.hex(bytes[bad])) in the "
+                           + "header; is this a text file?")
+            }
+        }
+        let isBlank = { (b: UInt8) in b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        let idStart = header.firstIndex { !isBlank($0) } ?? header.endIndex
+        let idEnd = header[idStart...].firstIndex(where: isBlank) ?? header.endIndex
+        if idStart == idEnd {
+            throw fail("line \(headerLine): the header has no id; write '>id description' (the id is the first word)")
+        }
+        let descStart = header[idEnd...].firstIndex { !isBlank($0) } ?? header.endIndex
+        let descEnd = (header[descStart...].lastIndex { !isBlank($0) }).map { $0 + 1 } ?? descStart
+        let id = String(decoding: header[idStart..<idEnd], as: UTF8.self)
+        let description = String(decoding: header[descStart..<descEnd], as: UTF8.self)
+        try checkUnique(id, idBytes: header[idStart..<idEnd])
+        current = (id, description, headerLine)
+        residues.removeAll(keepingCapacity: residues.capacity <= 1 << 24)
+        stop = nil
+    }
+
+    private func checkUnique(_ id: String, idBytes: ArraySlice<UInt8>) throws {
+        func duplicate(of line: Int) -> MMAttnError {
+            fail("line \(headerLine): the id '\(id)' was already used by the record at line \(line); "
+                 + "ids (the first word of each header) must be unique")
+        }
+        if !exactIds.isEmpty, let line = exactIds[id] { throw duplicate(of: line) }
+        guard seekable else { exactIds[id] = headerLine; return }
+        var hasher = Hasher()
+        idBytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        let hash = hasher.finalize()
+        guard let offset = idHashes[hash] else {
+            idHashes[hash] = headerOffset
+            return
+        }
+        if try idAt(offset: offset) == Array(idBytes) { throw duplicate(of: try lineNumber(atOffset: offset)) }
+        exactIds[id] = headerLine
+    }
+
+    /// The 1-based line number of the byte at `offset` (counts line feeds before it; only on the error path).
+    private func lineNumber(atOffset offset: Int64) throws -> Int {
+        let chunk = 1 << 20
+        var bytes = [UInt8](repeating: 0, count: chunk)
+        var line = 1
+        var at: Int64 = 0
+        while at < offset {
+            let want = Int(min(Int64(chunk), offset - at))
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(at)) }
+            if n <= 0 { throw fail("cannot re-read the file to locate a duplicate id") }
+            line += bytes[..<n].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+            at += Int64(n)
+        }
+        return line
+    }
+
+    /// Re-reads the id of the header line that starts at `offset` (its '>').
+    private func idAt(offset: Int64) throws -> [UInt8] {
+        let count = Self.maxHeaderBytes + 2
+        var bytes = [UInt8](repeating: 0, count: count)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+        if n <= 0 { throw fail("cannot re-read the header at byte \(offset) to check for a duplicate id") }
+        let header = bytes[1..<n]
+        let isBlank = { (b: UInt8) in b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        let start = header.firstIndex { !isBlank($0) } ?? header.endIndex
+        let stopIndex = header[start...].firstIndex { isBlank($0) || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
+            ?? header.endIndex
+        return Array(header[start..<stopIndex])
+    }
+
+    /// Ends the current record (if any) and returns it.
+    private func finishRecord() throws -> FastaRecord? {
+        guard let record = current else { return nil }
+        if residues.isEmpty {
+            throw fail("line \(record.line): record '\(record.id)' has no residues; remove the header or add its sequence")
+        }
+        if let stop {
+            warn("\(path): line \(stop.line): record '\(record.id)' ends with '*' (stop codon); dropped it")
+        }
+        current = nil
+        recordCount += 1
+        return FastaRecord(id: record.id, description: record.description,
+                           sequence: String(decoding: residues, as: UTF8.self), line: record.line)
+    }
+
+    private func finishFile() throws -> FastaRecord? {
+        if mode == .header {
+            try startRecord()
+            mode = .lineStart
+        }
+        if let record = try finishRecord() { return record }
+        if recordCount == 0 {
+            if bufferOffset == 0 && end == 0 { throw fail("the file is empty; expected FASTA records ('>id' lines followed by residues)") }
+            throw fail("no FASTA records in the file; expected '>id description' header lines followed by residues")
+        }
+        return nil
+    }
+}
+
+/// UTF-8 checks for the FASTA reader.
+enum FastaText {
+    /// Index of the first byte that is NUL or not part of well-formed UTF-8 (no overlong forms, surrogates or
+    /// values above U+10FFFF), or nil. With `allowTruncatedEnd`, a sequence cut off by the end of the buffer is fine.
+    static func firstInvalidUTF8(_ bytes: UnsafeBufferPointer<UInt8>, allowTruncatedEnd: Bool) -> Int? {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b = bytes[i]
+            if b == 0 { return i }
+            if b < 0x80 { i += 1; continue }
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF
+            switch b {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default: return i
+            }
+            for k in 1..<length {
+                if i + k >= n { return allowTruncatedEnd ? nil : i }
+                let c = bytes[i + k]
+                if k == 1 ? !(low...high).contains(c) : !(0x80...0xBF).contains(c) { return i }
+            }
+            i += length
+        }
+        return nil
+    }
+
+    /// The scalar encoded at the start of `bytes`, if they start with well-formed UTF-8.
+    static func decodeScalar(_ bytes: UnsafeBufferPointer<UInt8>) -> Unicode.Scalar? {
+        var decoder = UTF8()
+        var iterator = bytes.makeIterator()
+        if case .scalarValue(let s) = decoder.decode(&iterator) { return s }
+        return nil
+    }
+
+    /// `0xAB`.
+    static func hex(_ byte: UInt8) -> String {
+        let digits = String(byte, radix: 16, uppercase: true)
+        return "0x" + (digits.count == 1 ? "0" : "") + digits
+    }
+
+    /// Number of scalars in well-formed UTF-8 (bytes that do not start with 10xxxxxx).
+    static func scalarCount(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+    }
+}
