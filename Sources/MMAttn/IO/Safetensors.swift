@@ -127,7 +127,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     /// Tensor `name` as `Float`: F32 is a view into the mapping when it is 4-byte aligned (else a copy);
-    /// F16, BF16 and F64 are converted. Other dtypes are rejected.
+    /// F16, BF16 and F64 are converted. Other dtypes are rejected. A view is read-only memory (the
+    /// mapping is `PROT_READ`): weights are never written in place; `copy()` them to modify.
     public func tensor(_ name: String) throws -> Tensor {
         guard let info = entries[name] else {
             throw MMAttnError("missing tensor \"\(name)\"", file: path)
