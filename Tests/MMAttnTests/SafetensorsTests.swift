@@ -369,7 +369,7 @@ private func f32(_ values: [Float]) -> [UInt8] { le(values.map(\.bitPattern)) }
         _ = try dir.write([0x80, 0x02], "pytorch_model.bin")
         #expect { try Checkpoint(folder: dir.path) } throws: { e in
             let m = (e as? MMAttnError)?.message ?? ""
-            return m.contains("only safetensors is supported") && m.contains("save_file")
+            return m.contains("only safetensors is supported") && m.contains("save_file") && !m.contains("\n")
         }
     }
 
@@ -404,5 +404,29 @@ private func f32(_ values: [Float]) -> [UInt8] { le(values.map(\.bitPattern)) }
         #expect(Set(mixed.names.compactMap { mixed.info($0)?.dtype.rawValue }) == ["F32", "F16", "BF16", "I64"])
         let padded = try SafetensorsFile(path: root + "/reader-only/valid_padded_header_with_metadata.safetensors")
         #expect(padded.metadata == ["format": "pt"])
+    }
+}
+
+/// Load time of a real-sized checkpoint, run only on request (release build):
+/// `MMATTN_SAFETENSORS_BENCH=/tmp/big.safetensors swift test -c release --filter SafetensorsBenchmark`.
+@Suite struct SafetensorsBenchmark {
+    static let path = ProcessInfo.processInfo.environment["MMATTN_SAFETENSORS_BENCH"]
+
+    @Test(.enabled(if: path != nil)) func openValidateAndFetchEverything() throws {
+        let path = try #require(Self.path)
+        var times: [Double] = []
+        var checksum: Float = 0
+        for _ in 0..<7 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let ckpt = try Checkpoint(folder: path)
+            for name in ckpt.names {
+                let t = try ckpt.tensor(name)
+                if t.count > 0 { checksum += t.data[t.count - 1] }
+            }
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        times.sort()
+        let ckpt = try Checkpoint(folder: path)
+        print("benchmark \(path): \(ckpt.names.count) tensors, \(ckpt.totalBytes / 1_000_000) MB \(ckpt.dtypeCounts): open + validate + fetch all: min \(String(format: "%.2f", times[0])) ms, median \(String(format: "%.2f", times[3])) ms (checksum \(checksum))")
     }
 }

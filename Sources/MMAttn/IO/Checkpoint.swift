@@ -9,6 +9,9 @@ public final class Checkpoint: @unchecked Sendable {
     /// The weights files (one, or the shards in index order).
     public let files: [String]
 
+    /// All tensor names, sorted.
+    public let names: [String]
+
     private let shards: [SafetensorsFile]
     /// Which shard holds each tensor.
     private let location: [String: Int]
@@ -25,6 +28,7 @@ public final class Checkpoint: @unchecked Sendable {
             }
             let file = try SafetensorsFile(path: folder)
             (source, files, shards, location) = (folder, [folder], [file], Self.locate([file]))
+            names = location.keys.sorted()
             return
         }
         let dir = URL(fileURLWithPath: folder)
@@ -35,6 +39,7 @@ public final class Checkpoint: @unchecked Sendable {
             let single = path("model.safetensors")
             let file = try SafetensorsFile(path: single)
             (source, files, shards, location) = (single, [single], [file], Self.locate([file]))
+            names = location.keys.sorted()
             return
         }
         if exists("model.safetensors.index.json") {
@@ -56,10 +61,12 @@ public final class Checkpoint: @unchecked Sendable {
                     location[name] = i
                 }
             }
-            for (name, shard) in shardNames.weightMap where location[name] != shardNames.files.firstIndex(of: shard) {
+            let shardIndex = Dictionary(uniqueKeysWithValues: shardNames.files.enumerated().map { ($1, $0) })
+            for (name, shard) in shardNames.weightMap where location[name] != shardIndex[shard] {
                 throw MMAttnError("the index places tensor \"\(name)\" in \(shard), but that shard does not hold it: the index and the shards do not match", file: index)
             }
             (source, files, shards, self.location) = (index, opened.map(\.path), opened, location)
+            names = location.keys.sorted()
             return
         }
         if exists("pytorch_model.bin") || exists("pytorch_model.bin.index.json") {
@@ -105,9 +112,6 @@ public final class Checkpoint: @unchecked Sendable {
         guard !weightMap.isEmpty else { throw MMAttnError("\"weight_map\" in the shard index is empty", file: index) }
         return (weightMap, files)
     }
-
-    /// All tensor names, sorted.
-    public var names: [String] { location.keys.sorted() }
 
     public func contains(_ name: String) -> Bool { location[name] != nil }
 
