@@ -279,8 +279,11 @@ def image_refs(writer: Writer, name: str, model, processor, images: dict[str, Pa
         pixel_values = processor(image, return_tensors="pt")["pixel_values"]
         with torch.no_grad():
             out = model(pixel_values, output_hidden_states=True, output_attentions=True)
+            last = model.vit(pixel_values).last_hidden_state
+        # ViT does not tie the last hidden state to the normed output: hidden_states[-1] is pre-layernorm.
+        assert not torch.equal(out.hidden_states[-1], last)
+        torch.testing.assert_close(model.vit.layernorm(out.hidden_states[-1]), last, rtol=0, atol=0)
         writer.npy(name, f"{key}_pixel_values", pixel_values[0], f"{processor.__class__.__name__} output for {path.name} (load_image, i.e. PIL convert('RGB')) [C, H, W]")
-        last = model.vit.layernorm(out.hidden_states[-1])
         writer.npy(name, f"{key}_last_hidden_state", last[0], "vit last hidden state after the final layernorm [T, D]")
         writer.npy(name, f"{key}_logits", out.logits[0], "classifier logits on token 0 [num_labels]")
         if key in hidden:
@@ -481,7 +484,7 @@ def gen_whisper(fixtures: Path, writer: Writer) -> None:
     hidden = torch.stack(out.hidden_states)[:, 0, :64]
     writer.npy(name, "encoder_hidden_states_first64", hidden, "output_hidden_states, rows 0..63: [0] = gelu(conv2(gelu(conv1(x)))) + embed_positions, [1] = after layer 0, [2] = last_hidden_state (Whisper ties the last entry to the normed output) [3, 64, D]")
     torch.testing.assert_close(out.hidden_states[-1], out.last_hidden_state, rtol=0, atol=0)
-    writer.npy(name, "encoder_attentions_layer0_head0_first8", out.attentions[0][0, 0, :8], "layer 0, head 0 attention probabilities, query rows 0..7 over all 1500 keys [8, 1500]")
+    writer.npy(name, "encoder_attentions_layer0_head0_first4", out.attentions[0][0, 0, :4], "layer 0, head 0 attention probabilities, query rows 0..3 over all 1500 keys [4, 1500]")
 
     covered = min(1500, -(-samples.shape[0] // 320))
     writer.npy(name, "encoder_mean_covered", out.last_hidden_state[0, :covered].mean(0), f"mean of last_hidden_state over the first ceil(samples / 320) = {covered} frames, the ones that cover the audio [D]")
@@ -747,12 +750,15 @@ def gen_esm2(fixtures: Path, writer: Writer) -> None:
         out = model2(ids, output_hidden_states=True, output_attentions=True)
         contacts = model2.predict_contacts(ids, mask)
     torch.testing.assert_close(out.hidden_states[-1], model2.esm(ids).last_hidden_state, rtol=0, atol=0)
+    # hidden_states[0]: the word embeddings scaled by (1 - 0.15 * 0.8) when no <mask> is present.
+    embedded = model2.esm.embeddings.word_embeddings.weight[ids] * (1 - 0.15 * 0.8)
+    torch.testing.assert_close(out.hidden_states[0], embedded, rtol=1e-6, atol=1e-6)
     writer.note(name, per_token_records=[{"index": i, "id": records[i][0], "length": len(sequences[i])} for i in order])
     writer.npy(name, "trunc120_input_ids", ids.to(torch.int32), "the two shortest records (see notes), first 120 residues, with <cls> and <eos> [2, 122]")
     writer.npy(name, "trunc120_hidden_states", torch.stack(out.hidden_states, dim=1), "output_hidden_states: [0] = embeddings (x 0.88 token-dropout scale), [l] = after layer l, last = after emb_layer_norm_after [2, layers+1, 122, D]")
     writer.npy(name, "trunc120_contacts", contacts, "predict_contacts: sigmoid(regression(APC(symmetrized attentions of all layers and heads, <cls>/<eos> removed))) [2, 120, 120]")
-    writer.npy(name, "trunc120_logits", out.logits, "masked-LM logits (lm_head.decoder tied to word_embeddings) [2, 122, 33]")
-    writer.npy(name, "trunc120_attentions_layer0_first32", out.attentions[0][:, :, :32], "attention probabilities of layer 0, query rows 0..31 over all 122 keys [2, heads, 32, 122]")
+    writer.npy(name, "trunc120_logits_first", out.logits[0], "masked-LM logits of the first record (lm_head.decoder tied to word_embeddings) [122, 33]")
+    writer.npy(name, "trunc120_attentions_layer0_first16", out.attentions[0][:, :, :16], "attention probabilities of layer 0, query rows 0..15 over all 122 keys [2, heads, 16, 122]")
 
     check_with_fair_esm(model2, ids, writer)
 

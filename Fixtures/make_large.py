@@ -1,0 +1,153 @@
+"""Random-weight checkpoints at the real sizes, for benchmarks (never committed).
+
+    python Fixtures/make_large.py                # all three
+    python Fixtures/make_large.py esm2_t33_650M_UR50D
+
+Writes Fixtures/large/<name>/ (gitignored) in the Hugging Face layout, with the
+architecture and preprocessing configuration of the published checkpoint of
+that name and weights drawn by the class's own initialiser from a fixed seed:
+
+- vit-base-patch16-224  google/vit-base-patch16-224: ViT-B/16, 224 px, 1000 labels (~346 MB)
+- whisper-base          openai/whisper-base: d_model 512, 6 + 6 layers, 8 heads, 80 mels (~290 MB)
+- esm2_t33_650M_UR50D   facebook/esm2_t33_650M_UR50D: 1280 wide, 33 layers, 20 heads (~2.6 GB)
+
+The numbers these models compute mean nothing; only their shapes and cost are real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+from transformers import (
+    EsmConfig,
+    EsmForMaskedLM,
+    EsmTokenizer,
+    ViTConfig,
+    ViTForImageClassification,
+    ViTImageProcessorPil,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForConditionalGeneration,
+)
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from gen_models import ESM_VOCAB, save_model  # noqa: E402
+
+LARGE = HERE / "large"
+
+
+def make_vit(folder: Path) -> None:
+    labels = {i: f"imagenet class {i}" for i in range(1000)}
+    config = ViTConfig(
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        hidden_act="gelu",
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        initializer_range=0.02,
+        layer_norm_eps=1e-12,
+        image_size=224,
+        patch_size=16,
+        num_channels=3,
+        qkv_bias=True,
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+        architectures=["ViTForImageClassification"],
+    )
+    save_model(ViTForImageClassification(config), folder)
+    ViTImageProcessorPil(
+        size={"height": 224, "width": 224}, resample=2, image_mean=[0.5] * 3, image_std=[0.5] * 3
+    ).save_pretrained(folder)
+
+
+def make_whisper(folder: Path) -> None:
+    config = WhisperConfig(
+        vocab_size=51865,
+        num_mel_bins=80,
+        d_model=512,
+        encoder_layers=6,
+        encoder_attention_heads=8,
+        encoder_ffn_dim=2048,
+        decoder_layers=6,
+        decoder_attention_heads=8,
+        decoder_ffn_dim=2048,
+        max_source_positions=1500,
+        max_target_positions=448,
+        activation_function="gelu",
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        scale_embedding=False,
+        bos_token_id=50257,
+        eos_token_id=50257,
+        pad_token_id=50257,
+        decoder_start_token_id=50258,
+        begin_suppress_tokens=[220, 50257],
+        architectures=["WhisperForConditionalGeneration"],
+    )
+    save_model(WhisperForConditionalGeneration(config), folder)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
+
+
+def make_esm(folder: Path) -> None:
+    config = EsmConfig(
+        vocab_size=33,
+        hidden_size=1280,
+        num_hidden_layers=33,
+        num_attention_heads=20,
+        intermediate_size=5120,
+        hidden_act="gelu",
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        max_position_embeddings=1026,
+        layer_norm_eps=1e-5,
+        position_embedding_type="rotary",
+        emb_layer_norm_before=False,
+        token_dropout=True,
+        mask_token_id=32,
+        pad_token_id=1,
+        is_folding_model=False,
+        architectures=["EsmForMaskedLM"],
+    )
+    save_model(EsmForMaskedLM(config), folder, hub_layer_norm_names=True)
+    (folder / "vocab.txt").write_text("\n".join(ESM_VOCAB) + "\n")
+    EsmTokenizer(folder / "vocab.txt").save_pretrained(folder)
+
+
+MODELS = {
+    "vit-base-patch16-224": make_vit,
+    "whisper-base": make_whisper,
+    "esm2_t33_650M_UR50D": make_esm,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"subset of {', '.join(MODELS)}")
+    args = parser.parse_args()
+    unknown = [n for n in args.names if n not in MODELS]
+    if unknown:
+        parser.error(f"unknown model(s): {', '.join(unknown)}")
+    for name in args.names or list(MODELS):
+        folder = LARGE / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        torch.manual_seed(0)
+        start = time.monotonic()
+        MODELS[name](folder)
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        print(f"{folder}: {size / 1e6:.0f} MB in {time.monotonic() - start:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
