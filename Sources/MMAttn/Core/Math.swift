@@ -9,8 +9,11 @@ public enum VMath {
     @inline(__always)
     public static func exp(_ x: Float) -> Float {
         let c = min(max(x, -87.3), 88.7)
-        // Round to nearest by the 1.5·2^23 trick (exact for |c·log2e| < 2^22).
-        let n = (c * 1.442695040888963 + 12582912) - 12582912
+        // Round to nearest by the 1.5·2^23 trick (exact for |c·log2e| < 2^22); the integer sits in
+        // the low mantissa bits, read without a float→int conversion (which would trap on NaN).
+        let shifted = c * 1.442695040888963 + 12582912
+        let n = shifted - 12582912
+        let ni = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000
         var r = c - n * 0.693359375
         r = r - n * -2.12194440e-4
         var p: Float = 1.9875691500e-4
@@ -20,7 +23,7 @@ public enum VMath {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         let er = p * (r * r) + r + 1
-        let scale = Float(bitPattern: UInt32(truncatingIfNeeded: Int32(n) &+ 127) &<< 23)
+        let scale = Float(bitPattern: UInt32(bitPattern: ni &+ 127) &<< 23)
         return x < -87.3 ? 0 : er * scale
     }
 

@@ -104,3 +104,13 @@ public struct Tensor: @unchecked Sendable {
         return out
     }
 }
+
+extension Tensor {
+    /// Throws when any element is NaN or infinite: a model whose outputs are not finite almost always
+    /// has corrupt weights, and a clear error beats a file of NaNs.
+    public func checkFinite(_ what: String, file: String? = nil) throws {
+        for i in 0..<count where !data[i].isFinite {
+            throw MMAttnError("the \(what) contain non-finite values (NaN or infinity): the checkpoint's weights are probably corrupt", file: file)
+        }
+    }
+}

@@ -12,7 +12,8 @@ public enum ContactMapImage {
         var pixels = [UInt8](repeating: 255, count: side * side)  // [side, side]
         for i in 0..<L {
             for j in 0..<L {
-                let p = min(max(contacts.data[i * L + j], 0), 1)
+                let raw = contacts.data[i * L + j]
+                let p = raw.isNaN ? 0 : min(max(raw, 0), 1)
                 let v = UInt8((1 - p) * 255 + 0.5)
                 for y in 0..<scale {
                     let row = (i * scale + y) * side + j * scale

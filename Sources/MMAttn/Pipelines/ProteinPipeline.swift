@@ -108,6 +108,8 @@ public final class ProteinEncoder: @unchecked Sendable {
         }
         let wantsReps = include.contains(.mean) || include.contains(.perToken) || include.contains(.bos)
         let out = try esm.forward(tokens: tokens, repr: wantsReps ? Set(layers) : [], contacts: include.contains(.contacts))
+        for (_, rep) in out.representations { try rep.checkFinite("representations", file: model.path) }
+        for c in out.contacts { try c.checkFinite("contact maps", file: model.path) }
         let D = esm.config.hiddenSize
         return try (0..<batch.rows).map { r in
             let L = batch.residueCounts[r]

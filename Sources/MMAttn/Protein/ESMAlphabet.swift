@@ -205,7 +205,9 @@ public struct ESMAlphabet: Sendable {
 
     private static func readVocabText(_ path: String) throws -> String {
         let attributes: [FileAttributeKey: Any]
-        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+        // Follow symlinks: the Hugging Face cache links snapshot files to blobs.
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        do { attributes = try FileManager.default.attributesOfItem(atPath: target) } catch {
             throw MMAttnError("cannot read the vocabulary: \(error.localizedDescription)", file: path)
         }
         if let type = attributes[.type] as? FileAttributeType, type != .typeRegular {
