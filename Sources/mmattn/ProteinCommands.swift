@@ -28,7 +28,7 @@ struct EmbedProtein: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: ArgumentHelp("Outputs: mean, per-token, bos, contacts (repeat or comma-separate).", valueName: "kinds"))
     var include: [String] = ["mean"]
-    @Option(name: .customLong("repr-layers"), help: ArgumentHelp("Layers: 0 = embeddings, negative from the end (default -1).", valueName: "layers"))
+    @Option(name: .customLong("repr-layers"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Layers: 0 = embeddings, negative from the end (default -1).", valueName: "layers"))
     var reprLayers: [String] = ["-1"]
     @Option(name: .customLong("toks-per-batch"), help: "Token budget of a batch, padding included.") var toksPerBatch = 4096
     @Option(name: .customLong("truncation-seq-length"), help: "Residues kept per record.") var truncationSeqLength = 1022

@@ -27,7 +27,7 @@ private enum AudioFixtures {
 }
 
 /// Largest absolute difference between the first `b.count` elements of `a` and those of `b`.
-private func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
+private func prefixMaxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
     precondition(a.count >= b.count)
     return withExtendedLifetime((a, b)) {
         var worst: Float = 0
@@ -36,8 +36,8 @@ private func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
     }
 }
 
-private func maxAbsDiff(_ a: [Float], _ b: Tensor) -> Float {
-    maxAbsDiff(Tensor(shape: [a.count], values: a), b)
+private func prefixMaxAbsDiff(_ a: [Float], _ b: Tensor) -> Float {
+    prefixMaxAbsDiff(Tensor(shape: [a.count], values: a), b)
 }
 
 /// Columns `range` of a row-major `[rows, columns]` tensor, as a `[rows, range.count]` tensor.
@@ -80,7 +80,7 @@ private final class WarningLog: @unchecked Sendable {
         #expect(clip.sampleRate == 44_100)
         try #require(clip.samples.count == reference.count)
         // Vorbis decoding is floating point: libsndfile 1.2.0 here, soundfile's bundled 1.2.2 for the reference.
-        let diff = maxAbsDiff(clip.samples, reference)
+        let diff = prefixMaxAbsDiff(clip.samples, reference)
         #expect(diff <= 1e-6, "max abs diff \(diff)")
     }
 
@@ -215,7 +215,7 @@ private final class WarningLog: @unchecked Sendable {
         let out = try AudioResampler.resample(input.values, from: 44_100, to: 16_000)
         try #require(out.count == reference.count)  // ceil(6151 · 16000 / 44100) = 2232
         // Same libsoxr algorithm and settings; builds differ (Debian 0.1.3 here, the wheel's 0.1.3-14).
-        let diff = maxAbsDiff(out, reference)
+        let diff = prefixMaxAbsDiff(out, reference)
         #expect(diff <= 1e-6, "max abs diff \(diff)")
     }
 
@@ -234,7 +234,7 @@ private final class WarningLog: @unchecked Sendable {
         let whisper = try AudioFixtures.reference("whisper_mel_filters_80.npy")  // [80, 201], librosa's float32 bank
         let mine = WhisperFeatureExtractor().melFilters
         #expect(mine.shape == [80, 201])
-        let diff = maxAbsDiff(mine, whisper)
+        let diff = prefixMaxAbsDiff(mine, whisper)
         #expect(diff <= 1e-8, "max abs diff \(diff)")
     }
 
@@ -245,7 +245,7 @@ private final class WarningLog: @unchecked Sendable {
         let reference = try AudioFixtures.reference(name)
         let stored = reference.shape[1]
         let head = columns(features, 0..<stored)
-        let diff = maxAbsDiff(head, reference)
+        let diff = prefixMaxAbsDiff(head, reference)
         #expect(diff <= 1e-4, "\(key): max abs diff \(diff)")
         let tail = Float(try expected.double("tail_value", default: .nan))
         let rest = columns(features, stored..<features.shape[1]).values
@@ -275,8 +275,8 @@ private final class WarningLog: @unchecked Sendable {
         let head = try AudioFixtures.reference("whisper80_tiled30s_head40.npy")
         let tail = try AudioFixtures.reference("whisper80_tiled30s_tail40.npy")
         let first = columns(features, 0..<40), last = columns(features, 2960..<3000)
-        let d1 = maxAbsDiff(first, head)
-        let d2 = maxAbsDiff(last, tail)
+        let d1 = prefixMaxAbsDiff(first, head)
+        let d2 = prefixMaxAbsDiff(last, tail)
         #expect(d1 <= 1e-4 && d2 <= 1e-4, "max abs diffs \(d1), \(d2)")
         let expected = try #require(try AudioFixtures.summary.fields("whisper")?.fields("whisper80_tiled30s"))
         let mean = features.values.reduce(0.0) { $0 + Double($1) } / Double(features.count)
@@ -335,11 +335,11 @@ private final class WarningLog: @unchecked Sendable {
         let reference = try AudioFixtures.reference("ast_fbank128_cards-001.npy")  // [108, 128]
         let fbank = extractor.fbank(clip.samples)
         try #require(fbank.shape == reference.shape)
-        let diff = maxAbsDiff(fbank, reference)
+        let diff = prefixMaxAbsDiff(fbank, reference)
         #expect(diff <= 1e-3, "max abs diff \(diff)")
         let features = extractor.features(clip.samples)
         #expect(features.shape == [1024, 128])
-        #expect(maxAbsDiff(features, reference) == diff)
+        #expect(prefixMaxAbsDiff(features, reference) == diff)
         #expect(features.rows(108..<1024).values.allSatisfy { $0 == 0 })
     }
 
@@ -348,7 +348,7 @@ private final class WarningLog: @unchecked Sendable {
         let expected = try #require(try AudioFixtures.summary.fields("ast"))
         let features = ASTFeatureExtractor().features(clip.samples)  // family defaults: 128 bins, 1024 frames
         let first = try AudioFixtures.reference("ast_features128_cards-001_first8.npy")
-        let diff = maxAbsDiff(features, first)
+        let diff = prefixMaxAbsDiff(features, first)
         #expect(diff <= 1e-3, "max abs diff \(diff)")
         let padding = Float(try expected.double("normalized_padding_value", default: .nan))
         #expect(features.rows(108..<1024).values.allSatisfy { $0 == padding })
@@ -357,7 +357,7 @@ private final class WarningLog: @unchecked Sendable {
         let short = try ASTFeatureExtractor(samplingRate: 16_000, maxLength: 100).features(clip.samples)
         let last = try AudioFixtures.reference("ast_features128_max100_cards-001_last8.npy")
         let shortTail = short.rows(92..<100)
-        let d2 = maxAbsDiff(shortTail, last)
+        let d2 = prefixMaxAbsDiff(shortTail, last)
         #expect(short.shape == [100, 128] && d2 <= 1e-3, "max abs diff \(d2)")
 
         // Shorter than one 25 ms frame: no frames, so padding only.
