@@ -230,6 +230,20 @@ private final class WarningLog: @unchecked Sendable {
 
     // MARK: Whisper log-mel
 
+    @Test func fastLogAgreesWithLibm() {
+        // A geometric sweep over the range the extractors see (1e-10 floor up to large energies).
+        var values = (0..<20_000).map { Float(1e-10 * pow(1e18, Double($0) / 20_000)) }
+        values += [1, 0.7071067, 0.7071068, 2, 0.5, .ulpOfOne, 1e-10]
+        let expected = values.map { Float(Foundation.log(Double($0))) }
+        var worst: Float = 0
+        for (x, y) in zip(values, expected) { worst = max(worst, abs(FastLog.ln(x) - y) / max(abs(y), 1)) }
+        #expect(worst <= 2e-7, "max relative error \(worst)")
+        var buffer = values + [0, -1, 1e-20]  // below the floor: clamped
+        let peak = buffer.withUnsafeMutableBufferPointer { FastLog.apply($0.baseAddress!, count: $0.count, floor: 1e-10, scale: 1) }
+        #expect(buffer.suffix(3).allSatisfy { $0 == FastLog.ln(1e-10) })
+        #expect(peak == buffer.max())
+    }
+
     @Test func slaneyBankMatchesWhispersOwnFilters() throws {
         let whisper = try AudioFixtures.reference("whisper_mel_filters_80.npy")  // [80, 201], librosa's float32 bank
         let mine = WhisperFeatureExtractor().melFilters
@@ -306,6 +320,19 @@ private final class WarningLog: @unchecked Sendable {
         #expect(extractor.windows([]).count == 1)
         // Silence: every value is the floor, (log10(1e-10) + 4) / 4.
         #expect(extractor.features([]).values.allSatisfy { $0 == -1.5 })
+    }
+
+    @Test func extractorsGiveTheSameFeaturesFromConcurrentCalls() async throws {
+        let clip = try AudioDecoder.decode(path: AudioFixtures.clip("cards-005.wav")).samples
+        let whisper = WhisperFeatureExtractor(), ast = ASTFeatureExtractor()
+        let expected = (whisper.features(clip).values, ast.features(clip).values)
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<6 {
+                group.addTask { whisper.features(clip).values == expected.0 && ast.features(clip).values == expected.1 }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results == Array(repeating: true, count: 6))
     }
 
     @Test func whisperConfigIsReadAndChecked() throws {

@@ -135,6 +135,22 @@ public final class ASTFeatureExtractor: @unchecked Sendable {
         return out
     }
 
+    /// Mean of `count` floats, summed in four single-precision lanes (torch sums in float too).
+    private static func mean(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD4<Float>(repeating: 0)
+        var i = 0
+        while i + 4 <= count {
+            lanes += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD4<Float>.self)
+            i += 4
+        }
+        var sum = lanes.sum()
+        while i < count {
+            sum += x[i]
+            i += 1
+        }
+        return sum / Float(count)
+    }
+
     /// Write `frames` rows of log-mel energies to `out` (`[frames, numMelBins]`).
     private func fbank(_ samples: UnsafeBufferPointer<Float>, frames: Int, into out: UnsafeMutablePointer<Float>) {
         guard frames > 0, let source = samples.baseAddress else { return }
@@ -152,16 +168,11 @@ public final class ASTFeatureExtractor: @unchecked Sendable {
                 for f in 0..<n {
                     let x = source + (t0 + f) * windowShift
                     let frame = buffers.frames + f * paddedWindow
-                    var sum: Double = 0
-                    for i in 0..<windowSize { sum += Double(x[i]) }
-                    let mean = Float(sum / Double(windowSize))
+                    let mean = Self.mean(x, count: windowSize)
                     // Pre-emphasis on the mean-removed frame, the first sample against itself.
-                    var previous = x[0] - mean
-                    for i in 0..<windowSize {
-                        let current = x[i] - mean
-                        frame[i] = (current - k * previous) * w[i]
-                        previous = current
-                    }
+                    let first = x[0] - mean
+                    frame[0] = (first - k * first) * w[0]
+                    for i in 1..<windowSize { frame[i] = ((x[i] - mean) - k * (x[i - 1] - mean)) * w[i] }
                     (frame + windowSize).update(repeating: 0, count: paddedWindow - windowSize)
                 }
                 fft.powerSpectra(buffers, count: n, into: power)

@@ -3,9 +3,10 @@ import Foundation
 
 /// Batched real-to-complex DFTs of one size through FFTW in single precision (`fftw3f`).
 ///
-/// A plan is made once (FFTW_ESTIMATE: FFTW_MEASURE takes ~0.7 s here and ran no faster) and then executed on caller-owned buffers with the new-array
-/// interface, which is thread-safe; making and destroying plans is not, so both happen under one
-/// process-wide lock. Buffers must come from `RealFFT.Buffers` (FFTW-aligned).
+/// Plans are made once per instance with FFTW_ESTIMATE (FFTW_MEASURE took 0.7 s to plan here and
+/// ran no faster), then executed on caller-owned buffers through the new-array interface, which is
+/// thread-safe; making and destroying plans is not, so both happen under one process-wide lock.
+/// Buffers must come from `RealFFT.Buffers` (FFTW-aligned).
 final class RealFFT: @unchecked Sendable {
     /// Serialises FFTW's planner, which is not thread-safe.
     private static let plannerLock = NSLock()
