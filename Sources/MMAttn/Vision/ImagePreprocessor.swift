@@ -274,6 +274,7 @@ public struct ImagePreprocessor: Sendable {
     /// does (uint8 -> float64 * rescale_factor -> float32, then float32 (x - mean) / std), through a
     /// 256-entry table per channel.
     public func normalized(_ image: RGBImage) -> Tensor {
+        precondition(imageMean.count == 3 && imageStd.count == 3, "imageMean and imageStd need 3 values (R, G, B)")
         let plane = image.width * image.height
         let out = Tensor(zeros: [3, image.height, image.width])  // [3, H, W]
         var table = [Float](repeating: 0, count: 3 * 256)

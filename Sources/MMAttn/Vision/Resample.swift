@@ -87,7 +87,8 @@ struct ResampleKernel {
         for xx in 0..<outSize {
             let center = (Double(xx) + 0.5) * scale
             let lo = max(Int(center - support + 0.5), 0)
-            let n = min(Int(center + support + 0.5), inSize) - lo
+            // At most `taps` samples by construction (as in Pillow); the clamp only makes it evident.
+            let n = min(min(Int(center + support + 0.5), inSize) - lo, taps)
             var sum = 0.0
             for x in 0..<max(n, 0) {
                 let w = filter.weight((Double(x + lo) - center + 0.5) * inverse)
