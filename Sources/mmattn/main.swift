@@ -11,7 +11,7 @@ struct MMAttnCommand: ParsableCommand {
         or Hub ids already in the Hugging Face cache. Errors go to stderr as one `error: ` line, exit status 1.
         """,
         version: MMAttnVersion.string,
-        subcommands: [EmbedAudio.self, ClassifyAudio.self, EmbedProtein.self, Inspect.self]
+        subcommands: [ClassifyImage.self, EmbedImage.self, EmbedAudio.self, ClassifyAudio.self, EmbedProtein.self, Inspect.self, Bench.self]
     )
 }
 

@@ -66,3 +66,60 @@ import Testing
         CLI.expectRejected(r, outputDir: dir, "contacts into .npy")
     }
 }
+
+@Suite struct ImagePipelineTests {
+    /// PNG file → libpng decode → Pillow-exact resize → normalise → ViT → logits, against transformers.
+    @Test(arguments: [("vit", "cat"), ("vit", "camera"), ("vit", "horse"), ("deit", "cat"), ("deit-distilled", "cat")])
+    func logitsFromThePNGFile(model: String, image: String) throws {
+        let classifier = try ImageClassifier(model: Paths.model(model))
+        let logits = try classifier.logits(image: try PNGImage.decode(path: Paths.fixture("images/\(image).png")))
+        let expected = try reference("\(model)/\(image)_logits.npy")
+        expectClose(logits, expected, "\(model) \(image) logits")
+        #expect(top(5, logits) == top(5, expected))
+    }
+
+    @Test func imageSizeInterpolatesPositions() throws {
+        let classifier = try ImageClassifier(model: Paths.model("vit"), imageSize: (80, 96))
+        let logits = try classifier.logits(image: try PNGImage.decode(path: Paths.fixture("images/cat.png")))
+        expectClose(logits, try reference("vit/cat_80x96_logits.npy"), "logits at 80×96")
+    }
+
+    @Test func classifyImageJSONAndLogitsFile() throws {
+        let dir = CLI.tempDir()
+        let r = try CLI.run(["classify-image", Paths.fixture("images/cat.png"), Paths.fixture("images/camera.png"),
+                             "--model", Paths.model("vit"), "--json", "--top-k", "3", "--output", dir + "/logits.npy"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSON.parse(Data(r.stdout.utf8))
+        #expect(json.object?["model"]?.string == Paths.model("vit"))
+        let results = try #require(json.object?["results"]?.array)
+        #expect(results.map { $0.object?["input"]?.string } == [Paths.fixture("images/cat.png"), Paths.fixture("images/camera.png")])
+        let first = try #require(results[0].object?["predictions"]?.array)
+        #expect(first.count == 3)
+        #expect(first[0].object?["label"]?.string != nil)
+        let logits = try NPY.read(dir + "/logits.npy")
+        #expect(logits.shape == [2, 10])
+        expectClose(logits.rows(0..<1).reshaped([10]), try reference("vit/cat_logits.npy"), "cat row of the logits file")
+    }
+
+    @Test func embedImagePoolings() throws {
+        let dir = CLI.tempDir()
+        for (pooling, shape) in [("cls", [32]), ("mean", [32]), ("none", [65, 32])] {
+            let out = dir + "/\(pooling).npy"
+            let r = try CLI.run(["embed-image", Paths.fixture("images/cat.png"), "--model", Paths.model("vit"), "--pooling", pooling, "--output", out])
+            #expect(r.status == 0, "\(r.stderr)")
+            let t = try NPY.read(out)
+            #expect(t.shape == shape)
+            if pooling == "none" { expectClose(t, try reference("vit/cat_last_hidden_state.npy"), "last hidden state") }
+        }
+    }
+
+    @Test func missingPreprocessorConfigFallsBackWithAWarning() throws {
+        let dir = CLI.tempDir()
+        for f in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(atPath: Paths.model("vit") + "/" + f, toPath: dir + "/" + f)
+        }
+        let r = try CLI.run(["classify-image", Paths.fixture("images/cat.png"), "--model", dir, "--json"])
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("warning: ") && r.stderr.contains("preprocessor_config.json"))
+    }
+}
