@@ -13,8 +13,10 @@ struct Bench: ParsableCommand {
           .build/release/mmattn bench gemm
           .build/release/mmattn bench attention --tokens 197 --heads 12 --head-dim 64
           .build/release/mmattn bench image --model Fixtures/large/vit-base-patch16-224 Fixtures/images/cat.png
+          .build/release/mmattn bench audio --model Fixtures/large/whisper-base Fixtures/audio/arctic_a0007.wav
+          .build/release/mmattn bench protein --model Fixtures/large/esm2_t33_650M_UR50D --lengths 256,1024
         """,
-        subcommands: [BenchGemm.self, BenchAttention.self, BenchImage.self]
+        subcommands: [BenchGemm.self, BenchAttention.self, BenchImage.self, BenchAudio.self, BenchProtein.self]
     )
 }
 
@@ -133,5 +135,104 @@ struct BenchImage: ParsableCommand {
         let peak = 2.0 * Double(T * I * D) / gemm / 1e9
         print(String(format: "load %.1f ms; decode %.1f ms; decode+preprocess %.1f ms; forward+head %.1f ms", load * 1e3, decode * 1e3, preprocess * 1e3, total * 1e3))
         print(String(format: "model %.1f GFLOP/s = %.0f%% of this run's GEMM rate (%.1f GFLOP/s)", flops / total / 1e9, 100 * flops / total / 1e9 / peak, peak))
+    }
+}
+
+/// GEMM rate of the BLAS on an [m, k]·[n, k]ᵀ product: the same-run baseline for model benchmarks.
+func gemmRate(m: Int, n: Int, k: Int, runs: Int) -> Double {
+    let x = randomTensor([m, k], seed: 1), w = randomTensor([n, k], seed: 2)
+    let linear = Linear(weight: w, bias: nil)
+    let s = medianSeconds(runs: runs) { _ = linear(x) }
+    return 2.0 * Double(m * n * k) / s / 1e9
+}
+
+/// FLOPs of an encoder forward over T tokens (projections, MLP, attention scores and mixing).
+func encoderFlops(_ c: EncoderConfig, layers: Int, tokens T: Int) -> Double {
+    let D = c.hiddenSize, I = c.intermediateSize
+    return Double(layers) * (2.0 * Double(T * D) * Double(4 * D + 2 * I) + 4.0 * Double(T * T * D))
+}
+
+struct BenchAudio: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audio",
+        abstract: "Feature extraction and encoder time of a Whisper or AST model, against this run's GEMM rate."
+    )
+    @Argument var clip: String
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Timed repetitions.") var runs = 5
+
+    func run() throws {
+        let loadStart = DispatchTime.now().uptimeNanoseconds
+        let encoder = try AudioEncoder(model: modelOptions.model)
+        let load = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
+        let samples = try encoder.samples(path: clip)
+        switch encoder.backbone {
+        case .whisper(let whisper, let extractor):
+            let thirty = [Float](repeating: 0, count: extractor.nSamples).enumerated().map { i, _ in samples[i % samples.count] }
+            let features = medianSeconds(runs: runs * 4) { _ = extractor.features(thirty) }
+            let input = extractor.features(thirty)
+            let forward = try medianSeconds(runs: runs) { _ = try whisper.forward(features: input) }
+            let c = whisper.config
+            let flops = encoderFlops(c, layers: whisper.numLayers, tokens: whisper.maxSourcePositions)
+                + 2.0 * Double(whisper.inputFrames * c.hiddenSize * whisper.numMelBins * 3)
+                + 2.0 * Double(whisper.maxSourcePositions * c.hiddenSize * c.hiddenSize * 3)
+            let peak = gemmRate(m: whisper.maxSourcePositions, n: c.intermediateSize, k: c.hiddenSize, runs: runs)
+            print(String(format: "load %.1f ms; 30 s log-mel %.2f ms; encoder forward %.1f ms (%.1f GFLOP/s = %.0f%% of this run's GEMM rate %.1f GFLOP/s)",
+                         load * 1e3, features * 1e3, forward * 1e3, flops / forward / 1e9, 100 * flops / forward / 1e9 / peak, peak))
+        case .ast(let ast, let extractor):
+            let features = medianSeconds(runs: runs * 4) { _ = extractor.features(samples) }
+            let input = extractor.features(samples)
+            var tokens = 0
+            let forward = try medianSeconds(runs: runs) { tokens = try ast.forward(features: input).shape[0] }
+            let flops = encoderFlops(ast.config, layers: ast.numLayers, tokens: tokens)
+            let peak = gemmRate(m: tokens, n: ast.config.intermediateSize, k: ast.config.hiddenSize, runs: runs)
+            print(String(format: "load %.1f ms; fbank %.2f ms; encoder forward %.1f ms (%.1f GFLOP/s = %.0f%% of this run's GEMM rate %.1f GFLOP/s)",
+                         load * 1e3, features * 1e3, forward * 1e3, flops / forward / 1e9, 100 * flops / forward / 1e9 / peak, peak))
+        }
+    }
+}
+
+struct BenchProtein: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "protein",
+        abstract: "ESM-2 residues per second at given lengths, batched throughput on a FASTA file against the sum of single runs."
+    )
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Sequence lengths to time alone (comma-separated).") var lengths = "256,1024"
+    @Option(help: "A FASTA file for the batched run (optional).") var fasta: String?
+    @Option(name: .customLong("toks-per-batch")) var toksPerBatch = 4096
+    @Option(help: "Timed repetitions.") var runs = 3
+
+    func run() throws {
+        let encoder = try ProteinEncoder(model: modelOptions.model)
+        let esm = encoder.esm
+        let residues = Array("ACDEFGHIKLMNPQRSTVWY")
+        for text in lengths.split(separator: ",") {
+            guard let n = Int(text), n > 0 else { throw ValidationError("--lengths: \(text) is not a length") }
+            let seq = String((0..<n).map { residues[($0 * 7 + $0 / 3) % residues.count] })
+            let tokens = encoder.alphabet.encode(seq, maxResidues: nil)
+            let s = try medianSeconds(runs: runs) { _ = try esm.forward(tokens: [tokens], repr: [esm.numLayers], contacts: false) }
+            let flops = encoderFlops(esm.config, layers: esm.numLayers, tokens: n + 2)
+            let peak = gemmRate(m: n + 2, n: esm.config.intermediateSize, k: esm.config.hiddenSize, runs: 2)
+            print(String(format: "L=%d: %.1f ms, %.0f residues/s, %.1f GFLOP/s = %.0f%% of this run's GEMM rate (%.1f GFLOP/s)",
+                         n, s * 1e3, Double(n) / s, flops / s / 1e9, 100 * flops / s / 1e9 / peak, peak))
+        }
+        guard let fasta else { return }
+        var records: [(String, Int)] = []
+        let options = ProteinEmbeddingOptions(include: [.mean], batch: ProteinBatchOptions(toksPerBatch: toksPerBatch))
+        let batchedStart = DispatchTime.now().uptimeNanoseconds
+        try encoder.embed(fasta: fasta, options: options) { e in records.append((e.id, e.length)) }
+        let batched = Double(DispatchTime.now().uptimeNanoseconds - batchedStart) / 1e9
+        let reader = try FastaReader(path: fasta, alphabet: encoder.alphabet)
+        var single = 0.0, total = 0
+        while let r = try reader.next() {
+            let tokens = encoder.alphabet.encode(r.sequence, maxResidues: 1022)
+            total += tokens.count - 2
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try esm.forward(tokens: [tokens], repr: [esm.numLayers], contacts: false)
+            single += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        print(String(format: "%@: %d records, %d residues: batched %.2f s (%.0f residues/s); single runs summed %.2f s → batched/single = %.2f",
+                     fasta as NSString, records.count, total, batched, Double(total) / batched, single, batched / single))
     }
 }

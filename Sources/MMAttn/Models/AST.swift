@@ -65,6 +65,9 @@ public final class AST: @unchecked Sendable {
         multiLabel = (try json.string("problem_type")) == "multi_label_classification" || (head?.outFeatures == 527)
     }
 
+    /// Transformer layers.
+    public var numLayers: Int { encoder.layers.count }
+
     public var hasClassifier: Bool { head != nil }
 
     /// The last hidden state after the final layer norm, [T, D], for fbank features [maxLength, mels].

@@ -50,6 +50,9 @@ public final class WhisperEncoder: @unchecked Sendable {
         layerNorm = try w.layerNorm("layer_norm", width: D, eps: eps)
     }
 
+    /// Transformer layers.
+    public var numLayers: Int { encoder.layers.count }
+
     /// Input frames per window: 3000 for the usual 1500 positions.
     public var inputFrames: Int { maxSourcePositions * 2 }
 
