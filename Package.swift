@@ -33,6 +33,7 @@ let package = Package(
             name: "mmattn",
             dependencies: ["MMAttn", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
         .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "mmattn"]),
     ],
     swiftLanguageModes: [.v5]
