@@ -40,8 +40,9 @@ struct EmbedAudio: ParsableCommand {
         if embeddings.count > 1, Set(embeddings.map(\.shape)).count > 1 {
             throw MMAttnError("the clips give outputs of different shapes (\(embeddings.map(\.shape))); with --pooling none, embed clips of different window counts one at a time")
         }
-        try OutputFile.write(embeddings.count == 1 ? embeddings[0] : Tensor.stack(embeddings),
-                             primaryName: pooling == .none ? "last_hidden_state" : "embedding", to: output)
+        let result = embeddings.count == 1 ? embeddings[0] : Tensor.stack(embeddings)
+        try OutputFile.write(result, primaryName: pooling == .none ? "last_hidden_state" : "embedding", to: output)
+        reportWritten(output, result)
     }
 }
 

@@ -77,9 +77,8 @@ struct EmbedImage: ParsableCommand {
         try checkOutputPath(output)
         let encoder = try ImageEncoder(model: modelOptions.model, imageSize: try parseImageSize(imageSize))
         let embeddings = try images.map { try encoder.embed(path: $0, pooling: pooling) }
-        let name = pooling == .none ? "last_hidden_state" : "embedding"
-        try OutputFile.write(embeddings.count == 1 ? embeddings[0] : Tensor.stack(embeddings), primaryName: name, to: output)
-        let shape = (embeddings.count == 1 ? embeddings[0].shape : [embeddings.count] + embeddings[0].shape)
-        FileHandle.standardError.write(Data("wrote \(output): float32 \(shape)\n".utf8))
+        let result = embeddings.count == 1 ? embeddings[0] : Tensor.stack(embeddings)
+        try OutputFile.write(result, primaryName: pooling == .none ? "last_hidden_state" : "embedding", to: output)
+        reportWritten(output, result)
     }
 }

@@ -27,15 +27,16 @@ struct Inspect: ParsableCommand {
                          + "\"config\": {\(config)}, \"parameters\": \(summary.parameters), \"tensors\": \(summary.tensors), "
                          + "\"dtypes\": {\(dtypes)}, \"bytes\": \(summary.bytes), \"labels\": \(summary.labels)}\n")
         } else {
-            var text = "model         \(folder.name)\n"
-            if folder.path != folder.name { text += "path          \(folder.path)\n" }
-            text += "family        \(summary.family) (\(summary.architecture))\n"
-            for (k, v) in summary.config { text += "\(k.padding(toLength: 13, withPad: " ", startingAt: 0)) \(v)\n" }
-            text += "parameters    \(summary.parameters.formatted()) in \(summary.tensors) tensors\n"
-            text += "dtypes        " + summary.dtypes.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + "\n"
-            text += String(format: "size          %.1f MB\n", Double(summary.bytes) / 1e6)
-            if summary.labels > 0 { text += "labels        \(summary.labels)\n" }
-            Stdout.write(text)
+            var rows: [(String, String)] = [("model", folder.name)]
+            if folder.path != folder.name { rows.append(("path", folder.path)) }
+            rows.append(("family", "\(summary.family) (\(summary.architecture))"))
+            rows += summary.config.map { ($0.key, $0.value) }
+            rows.append(("parameters", "\(summary.parameters.formatted()) in \(summary.tensors) tensors"))
+            rows.append(("dtypes", summary.dtypes.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")))
+            rows.append(("size", String(format: "%.1f MB", Double(summary.bytes) / 1e6)))
+            if summary.labels > 0 { rows.append(("labels", "\(summary.labels)")) }
+            let width = rows.map(\.0.count).max() ?? 0
+            Stdout.write(rows.map { $0.0.padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.1 + "\n" }.joined())
         }
     }
 }

@@ -64,3 +64,8 @@ func parseImageSize(_ text: String?) throws -> (height: Int, width: Int)? {
     if parts.count == 2, parts.allSatisfy({ $0 > 0 && $0 <= 8192 }) { return (parts[0], parts[1]) }
     throw ValidationError("--image-size must be N or HxW (for example 384 or 224x320), got \(text)")
 }
+
+/// Tell the person (on stderr) what was written where.
+func reportWritten(_ path: String, _ tensor: Tensor) {
+    FileHandle.standardError.write(Data("wrote \(path): float32 \(tensor.shape)\n".utf8))
+}

@@ -46,6 +46,7 @@ struct EmbedProtein: ParsableCommand {
             }
             return kind
         })
+        guard !kinds.isEmpty else { throw ValidationError("--include: name at least one of mean, per-token, bos, contacts") }
         let layers = try splitList(reprLayers).map { s -> Int in
             guard let l = Int(s) else { throw ValidationError("--repr-layers: \"\(s)\" is not a layer index") }
             return l
@@ -96,8 +97,11 @@ struct EmbedProtein: ParsableCommand {
         switch format {
         case .safetensors:
             try OutputFile.write(named[0].1, primaryName: named[0].0, named: named, to: output)
+            FileHandle.standardError.write(Data("wrote \(output): \(named.count) tensors for \(records) records\n".utf8))
         default:
-            try OutputFile.write(Tensor.stack(means), primaryName: "mean", to: output)
+            let result = Tensor.stack(means)
+            try OutputFile.write(result, primaryName: "mean", to: output)
+            reportWritten(output, result)
         }
     }
 }

@@ -7,8 +7,9 @@ struct MMAttnCommand: ParsableCommand {
         commandName: "mmattn",
         abstract: "Run pretrained transformer encoders (images, audio, proteins) on the CPU, from Hugging Face checkpoints.",
         discussion: """
-        Models are folders in Hugging Face layout (config.json, model.safetensors, preprocessor_config.json)
-        or Hub ids already in the Hugging Face cache. Errors go to stderr as one `error: ` line, exit status 1.
+        Models are folders in Hugging Face layout (config.json, model.safetensors, preprocessor_config.json, \
+        vocab.txt) or Hub ids already in the Hugging Face cache. Errors go to stderr as one `error: ` line, \
+        exit status 1.
         """,
         version: MMAttnVersion.string,
         subcommands: [ClassifyImage.self, EmbedImage.self, EmbedAudio.self, ClassifyAudio.self, EmbedProtein.self, Inspect.self, Bench.self]
