@@ -70,7 +70,7 @@ struct EmbedProtein: ParsableCommand {
         var named: [(String, Tensor)] = []
         var firstContacts: Tensor?
         var records = 0
-        try encoder.embed(fasta: fasta, options: options, progress: { done, residues in progress.update(records: done, residues: residues) }) { e in
+        try encoder.embed(fasta: fasta, options: options, progress: progress.update) { e in
             records += 1
             if firstContacts == nil { firstContacts = e.contacts }
             if let last = resolved.last, let m = e.mean[last] { means.append(m) }
@@ -116,11 +116,15 @@ final class ProgressBar {
         self.enabled = enabled && isatty(2) != 0
     }
 
-    func update(records: Int, residues: Int) {
+    func update(_ p: ProteinProgress) {
         guard enabled, Date().timeIntervalSince(lastDraw) > 0.2 else { return }
         lastDraw = Date()
         let elapsed = max(Date().timeIntervalSince(start), 1e-3)
-        FileHandle.standardError.write(Data(String(format: "\r%d records, %.0f residues/s, %.0f s", records, Double(residues) / elapsed, elapsed).utf8))
+        var line = String(format: "\r%d records, %.0f residues/s, %.0f s", p.records, Double(p.residues) / elapsed, elapsed)
+        if let f = p.fraction, f > 0 {
+            line += String(format: ", %3.0f%%, ETA %.0f s   ", 100 * f, elapsed * (1 - f) / f)
+        }
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     func finish() {

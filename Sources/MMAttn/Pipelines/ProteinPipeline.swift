@@ -40,6 +40,14 @@ public struct ProteinEmbedding: Sendable {
     public var contacts: Tensor?
 }
 
+/// How far a `ProteinEncoder.embed` run is.
+public struct ProteinProgress: Sendable {
+    public let records: Int
+    public let residues: Int
+    /// Estimated fraction of the file's residues done (nil when the input is a pipe).
+    public let fraction: Double?
+}
+
 /// FASTA → ESM-2 representations and contact maps, batched as esm-extract does; outputs come back
 /// in file order and equal those of each record run alone.
 public final class ProteinEncoder: @unchecked Sendable {
@@ -74,9 +82,9 @@ public final class ProteinEncoder: @unchecked Sendable {
     }
 
     /// Embed every record of a FASTA file; `handle` receives them in file order. `progress` is
-    /// called after each batch with (records done, residues done).
+    /// called after each batch.
     public func embed(fasta path: String, options: ProteinEmbeddingOptions,
-                      progress: ((Int, Int) -> Void)? = nil, handle: (ProteinEmbedding) throws -> Void) throws {
+                      progress: ((ProteinProgress) -> Void)? = nil, handle: (ProteinEmbedding) throws -> Void) throws {
         let layers = try resolveLayers(options.reprLayers)
         if options.include.contains(.contacts) && !esm.hasContactHead {
             throw MMAttnError("the checkpoint has no contact_head weights: contacts need a checkpoint with them", file: model.path)
@@ -88,13 +96,19 @@ public final class ProteinEncoder: @unchecked Sendable {
         while let window = try batcher.nextWindow() {
             sawRecord = true
             var results = [ProteinEmbedding?](repeating: nil, count: window.records.count)
+            // Residues still to do ≈ this window's rest + the unread bytes of the file.
+            var pendingInWindow = window.records.indices.reduce(0) { $0 + window.residueCount($1) }
             for b in window.batches.indices {
                 let batch = window.tokens(forBatch: b)
                 let embeddings = try run(batch, ids: batch.members.map { window.records[$0].id }, layers: layers, include: options.include)
                 for (row, member) in batch.members.enumerated() { results[member] = embeddings[row] }
                 done += batch.rows
-                residues += batch.residueCounts.reduce(0, +)
-                progress?(done, residues)
+                let batchResidues = batch.residueCounts.reduce(0, +)
+                residues += batchResidues
+                pendingInWindow -= batchResidues
+                let unread = reader.fileSize.map { Double(max(0, $0 - reader.bytesRead)) }
+                progress?(ProteinProgress(records: done, residues: residues,
+                                          fraction: unread.map { Double(residues) / max(1, Double(residues + pendingInWindow) + $0) }))
             }
             for r in results { if let r { try handle(r) } }
         }

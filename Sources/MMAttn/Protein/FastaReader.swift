@@ -60,6 +60,10 @@ public final class FastaReader {
 
     // File and buffer.
     private let fd: Int32
+    /// Size of the file when it is a regular file (not a pipe), for progress estimates.
+    public let fileSize: Int64?
+    /// Bytes of the file consumed so far.
+    public var bytesRead: Int64 { bufferOffset + Int64(pos) }
     private let seekable: Bool
     private let capacity: Int
     private let buffer: UnsafeMutablePointer<UInt8>
@@ -132,6 +136,7 @@ public final class FastaReader {
             throw MMAttnError("is a folder, not a FASTA file", file: path)
         }
         seekable = lseek(fd, 0, SEEK_CUR) >= 0
+        fileSize = (info.st_mode & S_IFMT) == S_IFREG ? Int64(info.st_size) : nil
         capacity = max(16, bufferSize)
         buffer = .allocate(capacity: capacity)
     }
