@@ -49,10 +49,13 @@ enum CLI {
     }()
 
     /// Run with a time limit (a hang is a failure, not a stuck test run).
-    static func run(_ arguments: [String], timeout: TimeInterval = 60) throws -> Result {
+    static func run(_ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         // Output goes to files, so a chatty child can never block on a full pipe.
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

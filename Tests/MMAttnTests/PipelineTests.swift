@@ -123,3 +123,38 @@ import Testing
         #expect(r.stderr.contains("warning: ") && r.stderr.contains("preprocessor_config.json"))
     }
 }
+
+@Suite struct ModelResolutionTests {
+    /// A Hub id resolves through a Hugging Face cache laid out as huggingface_hub writes it:
+    /// refs/main names a snapshot whose files are symlinks into blobs/.
+    @Test func hubIdResolvesThroughTheCache() throws {
+        let cache = CLI.tempDir()
+        let repo = cache + "/models--tiny--vit"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: repo + "/refs", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: repo + "/blobs", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: repo + "/snapshots/0123abcd", withIntermediateDirectories: true)
+        try "0123abcd".write(toFile: repo + "/refs/main", atomically: true, encoding: .utf8)
+        for (i, f) in ["config.json", "model.safetensors", "preprocessor_config.json"].enumerated() {
+            try fm.copyItem(atPath: Paths.model("vit") + "/" + f, toPath: repo + "/blobs/blob\(i)")
+            try fm.createSymbolicLink(atPath: repo + "/snapshots/0123abcd/" + f, withDestinationPath: "../../blobs/blob\(i)")
+        }
+        let r = try CLI.run(["classify-image", Paths.fixture("images/cat.png"), "--model", "tiny/vit", "--json"], environment: ["HF_HUB_CACHE": cache])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("\"model\": \"tiny/vit\""))
+        let missing = try CLI.run(["classify-image", Paths.fixture("images/cat.png"), "--model", "tiny/absent"], environment: ["HF_HUB_CACHE": cache])
+        CLI.expectRejected(missing, outputDir: nil, "Hub id not in the cache")
+        #expect(missing.stderr.contains("huggingface-cli download"))
+    }
+
+    @Test func inspectReportsTheCheckpoint() throws {
+        let r = try CLI.run(["inspect", "--model", Paths.model("deit-distilled"), "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSON.parse(Data(r.stdout.utf8))
+        let o = try #require(json.object)
+        #expect(o["family"]?.string == "deit")
+        #expect(o["architecture"]?.string == "DeiTForImageClassificationWithTeacher")
+        #expect((o["parameters"]?.int ?? 0) > 0)
+        #expect(o["dtypes"]?.object?["F32"]?.int != nil)
+    }
+}
