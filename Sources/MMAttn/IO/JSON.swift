@@ -28,9 +28,15 @@ public enum JSON: Sendable {
         try data.withUnsafeBytes { try parse($0) }
     }
 
+    /// Largest JSON file read (tokenizer.json files of big vocabularies reach tens of MB).
+    public static let maxFileBytes = 512 << 20
+
     /// Read and parse a file; errors name the file.
     public static func load(contentsOf path: String) throws -> JSON {
         let data: Data
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.intValue > maxFileBytes {
+            throw MMAttnError("the file is \(size.intValue >> 20) MB, more than any configuration needs (limit \(maxFileBytes >> 20) MB): is it the right file?", file: path)
+        }
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw MMAttnError("cannot read the file (\(error.localizedDescription))", file: path)
         }
