@@ -20,10 +20,10 @@ struct Inspect: ParsableCommand {
         let checkpoint = try folder.checkpoint()
         let summary = try ModelSummary(folder: folder, checkpoint: checkpoint)
         if json {
-            let config = summary.config.map { "\(JSONNumber.quote($0.key)): \(JSONNumber.quote($0.value))" }.joined(separator: ", ")
-            let dtypes = summary.dtypes.map { "\(JSONNumber.quote($0.key)): \($0.value)" }.joined(separator: ", ")
-            Stdout.write("{\"model\": \(JSONNumber.quote(folder.name)), \"path\": \(JSONNumber.quote(folder.path)), "
-                         + "\"family\": \(JSONNumber.quote(summary.family)), \"architecture\": \(JSONNumber.quote(summary.architecture)), "
+            let config = summary.config.map { "\(JSON.quote($0.key)): \(JSON.quote($0.value))" }.joined(separator: ", ")
+            let dtypes = summary.dtypes.map { "\(JSON.quote($0.key)): \($0.value)" }.joined(separator: ", ")
+            Stdout.write("{\"model\": \(JSON.quote(folder.name)), \"path\": \(JSON.quote(folder.path)), "
+                         + "\"family\": \(JSON.quote(summary.family)), \"architecture\": \(JSON.quote(summary.architecture)), "
                          + "\"config\": {\(config)}, \"parameters\": \(summary.parameters), \"tensors\": \(summary.tensors), "
                          + "\"dtypes\": {\(dtypes)}, \"bytes\": \(summary.bytes), \"labels\": \(summary.labels)}\n")
         } else {

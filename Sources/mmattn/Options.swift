@@ -37,11 +37,11 @@ func checkOutputPath(_ path: String?) throws {
 func predictionsJSON(model: String, results: [(input: String, predictions: [Prediction])]) -> String {
     let items = results.map { r in
         let preds = r.predictions.map {
-            "{\"index\": \($0.index), \"label\": \(JSONNumber.quote($0.label)), \"score\": \(JSONNumber.format($0.score))}"
+            "{\"index\": \($0.index), \"label\": \(JSON.quote($0.label)), \"score\": \(JSONNumber.format($0.score))}"
         }.joined(separator: ", ")
-        return "{\"input\": \(JSONNumber.quote(r.input)), \"predictions\": [\(preds)]}"
+        return "{\"input\": \(JSON.quote(r.input)), \"predictions\": [\(preds)]}"
     }.joined(separator: ", ")
-    return "{\"model\": \(JSONNumber.quote(model)), \"results\": [\(items)]}\n"
+    return "{\"model\": \(JSON.quote(model)), \"results\": [\(items)]}\n"
 }
 
 /// A small human-readable table of predictions.

@@ -58,3 +58,11 @@ import Testing
         #expect(throws: MMAttnError.self) { try NPY.decode(Data(bytes)) }
     }
 }
+
+@Suite struct JSONQuoteTests {
+    @Test func quoteRoundTripsThroughTheParser() throws {
+        for s in ["plain", "quote \" and \\ backslash", "tab\tnew\nline\r", "\u{1}\u{1f}", "é😀 sp|P08639|LUXC_VIBHA/mean"] {
+            #expect(try JSON.parse(Data(JSON.quote(s).utf8)).string == s)
+        }
+    }
+}

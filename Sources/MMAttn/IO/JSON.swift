@@ -43,6 +43,23 @@ public enum JSON: Sendable {
         do { return try parse(data) } catch { throw MMAttnError("not valid JSON: \(error)", file: path) }
     }
 
+    /// A JSON string literal: quotes, backslashes and control characters escaped, the rest as UTF-8.
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
     public var object: JSONObject? { if case .object(let o) = self { return o }; return nil }
     public var array: [JSON]? { if case .array(let a) = self { return a }; return nil }
     public var string: String? { if case .string(let s) = self { return s }; return nil }

@@ -53,27 +53,10 @@ public enum OutputFile {
     }
 }
 
-/// JSON text for numbers and strings, as the CLI's `--json` output writes them.
+/// JSON text for numbers, as the CLI's `--json` output writes them (strings: `JSON.quote`).
 public enum JSONNumber {
     /// The shortest text that reads back as the same Float; non-finite values (not valid JSON) become null.
     public static func format(_ x: Float) -> String {
         x.isFinite ? "\(x)" : "null"
-    }
-
-    /// A JSON string literal.
-    public static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
     }
 }

@@ -14,7 +14,7 @@ public enum SafetensorsWriter {
         if let metadata {
             let pairs = metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
             header += "\"__metadata__\":{"
-            header += pairs.map { "\(quoted($0.key)):\(quoted($0.value))" }.joined(separator: ",")
+            header += pairs.map { "\(JSON.quote($0.key)):\(JSON.quote($0.value))" }.joined(separator: ",")
             header += "}"
             if !ordered.isEmpty { header += "," }
         }
@@ -24,7 +24,7 @@ public enum SafetensorsWriter {
         for (name, t) in ordered {
             let bytes = t.count * MemoryLayout<Float>.size
             let shape = t.shape.map(String.init).joined(separator: ",")
-            entries.append("\(quoted(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            entries.append("\(JSON.quote(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         header += entries.joined(separator: ",") + "}"
@@ -46,23 +46,5 @@ public enum SafetensorsWriter {
         let data: Data
         do { data = try encode(tensors, metadata: metadata) } catch { throw error.attributed(to: path) }
         try AtomicFile.write(data, to: path)
-    }
-
-    /// A JSON string literal: quotes, backslashes and control characters escaped, the rest as UTF-8.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(format: "%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
