@@ -46,12 +46,8 @@ public enum Kernels {
         }
     }
 
-    /// Softmax over each of `rows` rows of `width` floats, in place. Entries equal to -infinity get probability 0;
-    /// a row that is entirely -infinity becomes all zeros.
-    public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        for r in 0..<rows { softmax(x + r * width, width) }
-    }
-
+    /// Softmax of `n` floats in place. Entries equal to -infinity get probability 0; a row that is
+    /// entirely -infinity becomes all zeros.
     @inline(__always)
     static func softmax(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         var m = -Float.infinity
