@@ -52,22 +52,49 @@ public enum Kernels {
         for r in 0..<rows { softmax(x + r * width, width) }
     }
 
+    /// Softmax of one row. Each pass is its own loop so that release builds vectorise it: the
+    /// reductions keep eight partial results (a single running max or sum is a serial dependency
+    /// that strict floating point forbids reordering, which kept the old fused loop scalar).
     @inline(__always)
     static func softmax(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, p[i]) }
+        let m = maximum(p, n)
         if m == -.infinity {
             p.update(repeating: 0, count: n)
             return
         }
-        var sum: Float = 0
-        for i in 0..<n {
-            let e = VMath.exp(p[i] - m)
-            p[i] = e
-            sum += e
-        }
-        let inv = 1 / sum
+        for i in 0..<n { p[i] = VMath.exp(p[i] - m) }
+        let inv = 1 / sum(p, n)
         for i in 0..<n { p[i] *= inv }
+    }
+
+    /// The largest of `n` floats (−∞ when n is 0; NaNs are skipped), in eight lanes.
+    @inline(__always)
+    static func maximum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var m0 = -Float.infinity, m1 = m0, m2 = m0, m3 = m0, m4 = m0, m5 = m0, m6 = m0, m7 = m0
+        let n8 = n & ~7
+        var i = 0
+        while i < n8 {
+            m0 = max(m0, p[i]); m1 = max(m1, p[i + 1]); m2 = max(m2, p[i + 2]); m3 = max(m3, p[i + 3])
+            m4 = max(m4, p[i + 4]); m5 = max(m5, p[i + 5]); m6 = max(m6, p[i + 6]); m7 = max(m7, p[i + 7])
+            i += 8
+        }
+        while i < n { m0 = max(m0, p[i]); i += 1 }
+        return max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+    }
+
+    /// The sum of `n` floats, in eight lanes.
+    @inline(__always)
+    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0, s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
+        let n8 = n & ~7
+        var i = 0
+        while i < n8 {
+            s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]
+            s4 += p[i + 4]; s5 += p[i + 5]; s6 += p[i + 6]; s7 += p[i + 7]
+            i += 8
+        }
+        while i < n { s0 += p[i]; i += 1 }
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     }
 
     /// Layer normalisation of each row of `x` ([rows, width]) into `out` (which may be `x`), with weight γ and bias β.
