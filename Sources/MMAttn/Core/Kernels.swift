@@ -117,6 +117,7 @@ public enum Kernels {
 
     /// y += x, elementwise.
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
+        Threads.useSingleThreadedBLAS()
         cblas_saxpy(Int32(n), 1, x, 1, y, 1)
     }
 }
@@ -142,8 +143,16 @@ public struct Linear: Sendable {
             for r in 0..<rows { (out + r * n).update(from: bias.data, count: n) }
             beta = 1
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
-                    1, x, Int32(k), weight.data, Int32(k), beta, out, Int32(n))
+        // Each thread multiplies by a slice of the weight's rows (output columns, in multiples of the
+        // GEMM kernel's 16-column unroll) with a single-threaded BLAS call.
+        let units = (n + 15) / 16
+        let grain = max(1, (1 << 21) / max(rows * k * 16, 1))  // about 2 MFLOP per thread at least
+        Threads.useSingleThreadedBLAS()
+        Threads.parallelFor(units, grain: grain) { u0, u1 in
+            let j0 = u0 * 16, j1 = min(u1 * 16, n)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(j1 - j0), Int32(k),
+                        1, x, Int32(k), weight.data + j0 * k, Int32(k), beta, out + j0, Int32(n))
+        }
     }
 
     /// y = x·Wᵀ + b over the last axis of `x`.
