@@ -45,30 +45,29 @@ public enum Attention {
         let T = g.tokens, D = g.width, dh = g.headDim
         let jobs = g.batch * g.heads
         let workers = min(Threads.count, jobs)
-        Threads.withSingleThreadedBLAS {
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)  // [T, T]
-                defer { scores.deallocate() }
-                var job = w
-                while job < jobs {
-                    let b = job / g.heads, h = job % g.heads
-                    let n = g.length(b, mask)
-                    let base = b * T * D + h * dh
-                    let s = probs.map { $0 + job * T * T } ?? scores
-                    if probs != nil { s.update(repeating: 0, count: T * T) }
-                    if n > 0 {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(dh),
-                                    scale, q + base, Int32(D), k + base, Int32(D), 0, s, Int32(T))
-                        if case .causal = mask {
-                            for i in 0..<n { (s + i * T + i + 1).update(repeating: -.infinity, count: n - i - 1) }
-                        }
-                        for i in 0..<n { Kernels.softmax(s + i * T, n) }
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dh), Int32(n),
-                                    1, s, Int32(T), v + base, Int32(D), 0, out + base, Int32(D))
+        Threads.useSingleThreadedBLAS()  // heads run in parallel on the library's threads
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)  // [T, T]
+            defer { scores.deallocate() }
+            var job = w
+            while job < jobs {
+                let b = job / g.heads, h = job % g.heads
+                let n = g.length(b, mask)
+                let base = b * T * D + h * dh
+                let s = probs.map { $0 + job * T * T } ?? scores
+                if probs != nil { s.update(repeating: 0, count: T * T) }
+                if n > 0 {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(dh),
+                                scale, q + base, Int32(D), k + base, Int32(D), 0, s, Int32(T))
+                    if case .causal = mask {
+                        for i in 0..<n { (s + i * T + i + 1).update(repeating: -.infinity, count: n - i - 1) }
                     }
-                    for i in n..<T { (out + base + i * D).update(repeating: 0, count: dh) }
-                    job += workers
+                    for i in 0..<n { Kernels.softmax(s + i * T, n) }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dh), Int32(n),
+                                1, s, Int32(T), v + base, Int32(D), 0, out + base, Int32(D))
                 }
+                for i in n..<T { (out + base + i * D).update(repeating: 0, count: dh) }
+                job += workers
             }
         }
     }

@@ -47,23 +47,49 @@ public enum Kernels {
     }
 
     /// Softmax of `n` floats in place. Entries equal to -infinity get probability 0; a row that is
-    /// entirely -infinity becomes all zeros.
+    /// entirely -infinity becomes all zeros. Each pass is its own loop so that release builds
+    /// vectorise it: the reductions keep eight partial results (a single running max or sum is a
+    /// serial dependency that strict floating point forbids reordering).
     @inline(__always)
     static func softmax(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, p[i]) }
+        let m = maximum(p, n)
         if m == -.infinity {
             p.update(repeating: 0, count: n)
             return
         }
-        var sum: Float = 0
-        for i in 0..<n {
-            let e = VMath.exp(p[i] - m)
-            p[i] = e
-            sum += e
-        }
-        let inv = 1 / sum
+        for i in 0..<n { p[i] = VMath.exp(p[i] - m) }
+        let inv = 1 / sum(p, n)
         for i in 0..<n { p[i] *= inv }
+    }
+
+    /// The largest of `n` floats (−∞ when n is 0; NaNs are skipped), in eight lanes.
+    @inline(__always)
+    static func maximum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var m0 = -Float.infinity, m1 = m0, m2 = m0, m3 = m0, m4 = m0, m5 = m0, m6 = m0, m7 = m0
+        let n8 = n & ~7
+        var i = 0
+        while i < n8 {
+            m0 = max(m0, p[i]); m1 = max(m1, p[i + 1]); m2 = max(m2, p[i + 2]); m3 = max(m3, p[i + 3])
+            m4 = max(m4, p[i + 4]); m5 = max(m5, p[i + 5]); m6 = max(m6, p[i + 6]); m7 = max(m7, p[i + 7])
+            i += 8
+        }
+        while i < n { m0 = max(m0, p[i]); i += 1 }
+        return max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+    }
+
+    /// The sum of `n` floats, in eight lanes.
+    @inline(__always)
+    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0, s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
+        let n8 = n & ~7
+        var i = 0
+        while i < n8 {
+            s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]
+            s4 += p[i + 4]; s5 += p[i + 5]; s6 += p[i + 6]; s7 += p[i + 7]
+            i += 8
+        }
+        while i < n { s0 += p[i]; i += 1 }
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     }
 
     /// Layer normalisation of each row of `x` ([rows, width]) into `out` (which may be `x`), with weight γ and bias β.
@@ -86,6 +112,7 @@ public enum Kernels {
 
     /// y += x, elementwise.
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
+        Threads.useSingleThreadedBLAS()
         cblas_saxpy(Int32(n), 1, x, 1, y, 1)
     }
 }
@@ -111,8 +138,16 @@ public struct Linear: Sendable {
             for r in 0..<rows { (out + r * n).update(from: bias.data, count: n) }
             beta = 1
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
-                    1, x, Int32(k), weight.data, Int32(k), beta, out, Int32(n))
+        // Each thread multiplies by a slice of the weight's rows (output columns, in multiples of the
+        // GEMM kernel's 16-column unroll) with a single-threaded BLAS call.
+        let units = (n + 15) / 16
+        let grain = max(1, (1 << 21) / max(rows * k * 16, 1))  // about 2 MFLOP per thread at least
+        Threads.useSingleThreadedBLAS()
+        Threads.parallelFor(units, grain: grain) { u0, u1 in
+            let j0 = u0 * 16, j1 = min(u1 * 16, n)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(j1 - j0), Int32(k),
+                        1, x, Int32(k), weight.data + j0 * k, Int32(k), beta, out + j0, Int32(n))
+        }
     }
 
     /// y = x·Wᵀ + b over the last axis of `x`.

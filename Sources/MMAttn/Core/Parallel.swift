@@ -22,18 +22,18 @@ public enum Threads {
         }
     }
 
-    /// The BLAS library's build and thread count, for benchmarks.
+    /// The BLAS library's build and how GEMMs are threaded, for benchmarks.
     public static var blasDescription: String {
-        "\(String(cString: openblas_get_config())), \(openblas_get_num_threads()) threads"
+        useSingleThreadedBLAS()
+        return "\(String(cString: openblas_get_config())), single-threaded calls split over \(count) library threads"
     }
 
-    /// Run `body` with OpenBLAS limited to one thread, for regions where the library itself runs
-    /// several GEMMs in parallel (per attention head).
-    public static func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
-        let previous = openblas_get_num_threads()
-        if previous == 1 || count == 1 { return try body() }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(previous) }
-        return try body()
-    }
+    /// Limit OpenBLAS to one thread (once per process); call before any BLAS call. The library
+    /// splits its GEMMs over its own threads instead: an OpenBLAS worker spins on `sched_yield`
+    /// for about 2^28 cycles after every threaded call, so with OpenBLAS threading it held part of
+    /// a core during every layer norm, activation and attention the library's threads ran.
+    @inline(__always)
+    public static func useSingleThreadedBLAS() { _ = blasConfigured }
+
+    private static let blasConfigured: Void = { openblas_set_num_threads(1) }()
 }
