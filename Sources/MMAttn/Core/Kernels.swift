@@ -99,15 +99,29 @@ public enum Kernels {
             for r in s..<e {
                 let row = x + r * width
                 let o = out + r * width
-                var sum: Double = 0
-                for i in 0..<width { sum += Double(row[i]) }
-                let mean = Float(sum / Double(width))
-                var sq: Double = 0
-                for i in 0..<width { let d = row[i] - mean; sq += Double(d * d) }
-                let inv = 1 / (Float(sq / Double(width)) + eps).squareRoot()
+                let mean = Float(sumInDouble(row, width) { $0 } / Double(width))
+                let variance = Float(sumInDouble(row, width) { let d = $0 - mean; return d * d } / Double(width))
+                let inv = 1 / (variance + eps).squareRoot()
                 for i in 0..<width { o[i] = (row[i] - mean) * inv * weight[i] + bias[i] }
             }
         }
+    }
+
+    /// Σ f(p[i]) over `n` floats, accumulated in Double in eight lanes (one running Double sum is a
+    /// serial chain of dependent adds, four cycles each, that cannot be vectorised).
+    @inline(__always)
+    static func sumInDouble(_ p: UnsafePointer<Float>, _ n: Int, _ f: (Float) -> Float) -> Double {
+        var s0: Double = 0, s1: Double = 0, s2: Double = 0, s3: Double = 0
+        var s4: Double = 0, s5: Double = 0, s6: Double = 0, s7: Double = 0
+        let n8 = n & ~7
+        var i = 0
+        while i < n8 {
+            s0 += Double(f(p[i])); s1 += Double(f(p[i + 1])); s2 += Double(f(p[i + 2])); s3 += Double(f(p[i + 3]))
+            s4 += Double(f(p[i + 4])); s5 += Double(f(p[i + 5])); s6 += Double(f(p[i + 6])); s7 += Double(f(p[i + 7]))
+            i += 8
+        }
+        while i < n { s0 += Double(f(p[i])); i += 1 }
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     }
 
     /// y += x, elementwise.
