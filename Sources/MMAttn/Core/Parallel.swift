@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 import CBLAS
 
-/// How many threads the library's own loops use (GEMM threading is OpenBLAS's). Defaults to the
-/// number of active cores; `MMATTN_NUM_THREADS` overrides it.
+/// How many threads the library's loops use, GEMMs included (each thread makes its own
+/// single-threaded BLAS call). Defaults to the number of active cores; `MMATTN_NUM_THREADS` overrides it.
 public enum Threads {
     nonisolated(unsafe) public static var count: Int = {
         if let s = ProcessInfo.processInfo.environment["MMATTN_NUM_THREADS"], let n = Int(s), n > 0 { return n }
