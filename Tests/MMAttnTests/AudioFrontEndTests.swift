@@ -18,11 +18,9 @@ private enum AudioFixtures {
             ?? JSONFields(object: JSONObject(), file: "summary.json")
     }()
 
-    /// The shared bad-inputs corpus: beside the clone (as CI lays it out), or the workspace's copy.
+    /// The shared bad-inputs corpus beside the clone (as CI lays it out), if present.
     static var badInputs: String? {
-        let beside = root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/badinputs/audio")
-        let candidates = [beside.path, "/work/shared/badinputs/audio"]
-        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/empty.wav") }
+        Paths.badInputs.map { $0 + "/audio" }
     }
 }
 

@@ -11,7 +11,7 @@ import Testing
     static let fixtures = root.appendingPathComponent("Fixtures").path
     static let luxc = fixtures + "/protein/LuxC.faa"
     static let vocab = fixtures + "/protein/vocab.txt"
-    static let badInputs = "/work/shared/badinputs/fasta"
+    static let badInputs = (Paths.badInputs ?? "/nonexistent") + "/fasta"
 
     // MARK: helpers
 

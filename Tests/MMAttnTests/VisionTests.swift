@@ -10,7 +10,7 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
     static let reference = fixtures.appendingPathComponent("reference/vision")
     static let images = fixtures.appendingPathComponent("images")
-    static let badInputs = "/work/shared/badinputs/png"
+    static let badInputs = (Paths.badInputs ?? "/nonexistent") + "/png"
 
     /// The value of `key` in the reference file `name`.
     static func json(_ name: String, _ key: String) throws -> JSON? {
