@@ -36,7 +36,7 @@ struct EmbedAudio: ParsableCommand {
     func run() throws {
         try checkOutputPath(output)
         let encoder = try AudioEncoder(model: modelOptions.model)
-        let embeddings = try clips.map { try encoder.embed(path: $0, pooling: pooling) }
+        let embeddings = try clips.map { path in try attributing(to: path) { try encoder.embed(path: path, pooling: pooling) } }
         if embeddings.count > 1, Set(embeddings.map(\.shape)).count > 1 {
             throw MMAttnError("the clips give outputs of different shapes (\(embeddings.map(\.shape))); with --pooling none, embed clips of different window counts one at a time")
         }
@@ -76,7 +76,7 @@ struct ClassifyAudio: ParsableCommand {
         var results: [(input: String, predictions: [Prediction])] = []
         var logits: [Tensor] = []
         for path in clips {
-            let l = try classifier.logits(path: path)
+            let l = try attributing(to: path) { try classifier.logits(path: path) }
             logits.append(l)
             results.append((path, Scores.top(topK, logits: l, labels: classifier.labels, multiLabel: classifier.multiLabel)))
         }

@@ -35,8 +35,7 @@ struct ClassifyImage: ParsableCommand {
         var results: [(input: String, predictions: [Prediction])] = []
         var logits: [Tensor] = []
         for path in images {
-            let image = try PNGImage.decode(path: path)
-            let l = try classifier.logits(image: image)
+            let l = try attributing(to: path) { try classifier.logits(image: try PNGImage.decode(path: path)) }
             logits.append(l)
             results.append((path, Scores.top(topK, logits: l, labels: classifier.labels, multiLabel: false)))
         }
@@ -76,7 +75,7 @@ struct EmbedImage: ParsableCommand {
     func run() throws {
         try checkOutputPath(output)
         let encoder = try ImageEncoder(model: modelOptions.model, imageSize: try parseImageSize(imageSize))
-        let embeddings = try images.map { try encoder.embed(path: $0, pooling: pooling) }
+        let embeddings = try images.map { path in try attributing(to: path) { try encoder.embed(path: path, pooling: pooling) } }
         let result = embeddings.count == 1 ? embeddings[0] : Tensor.stack(embeddings)
         try OutputFile.write(result, primaryName: pooling == .none ? "last_hidden_state" : "embedding", to: output)
         reportWritten(output, result)

@@ -69,3 +69,8 @@ func parseImageSize(_ text: String?) throws -> (height: Int, width: Int)? {
 func reportWritten(_ path: String, _ tensor: Tensor) {
     FileHandle.standardError.write(Data("wrote \(path): float32 \(tensor.shape)\n".utf8))
 }
+
+/// Run `body`; an error that names no file is attributed to `path` (the input being processed).
+func attributing<T>(to path: String, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as MMAttnError { throw error.inFile(path) }
+}

@@ -104,7 +104,7 @@ func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
     }
 
     /// A padded batch gives each item exactly the outputs it gives alone (ESM batching relies on it).
-    @Test func paddedBatchMatchesSingleRuns() {
+    @Test func paddedBatchMatchesSingleRuns() throws {
         var rng = TestRandom(seed: 4)
         let D = 16
         func layer() -> EncoderLayer {
@@ -121,8 +121,8 @@ func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
                                    activation: .gelu, normPlacement: .pre, rotary: Rotary(headDim: 8))
         let encoder = Encoder(config: config, layers: [layer(), layer()])
         let batch = rng.tensor([2, 9, D])
-        let together = encoder(batch, mask: .keyLengths([9, 5])).lastHiddenState
-        let alone = encoder(batch.rows(1..<2).sliceTokens(5)).lastHiddenState
+        let together = try encoder(batch, mask: .keyLengths([9, 5])).lastHiddenState
+        let alone = try encoder(batch.rows(1..<2).sliceTokens(5)).lastHiddenState
         for t in 0..<5 {
             for d in 0..<D {
                 // Same arithmetic up to GEMM blocking order: float rounding only.

@@ -97,10 +97,20 @@ public struct Encoder: Sendable {
         self.layers = layers
     }
 
-    /// Run the layers over `embeddings` ([B, T, D]).
+    /// Most working memory attention may take (bytes): T×T scores per thread, plus every head's
+    /// probabilities when an attention sink wants them.
+    public static let attentionMemoryLimit: Double = 8e9
+
+    /// Run the layers over `embeddings` ([B, T, D]). Throws, before allocating, when attention over
+    /// T tokens would need more than `attentionMemoryLimit`.
     public func callAsFunction(_ embeddings: Tensor, mask: AttentionMask = .none,
-                               options: EncoderOptions = EncoderOptions()) -> EncoderOutput {
+                               options: EncoderOptions = EncoderOptions()) throws -> EncoderOutput {
         let B = embeddings.shape[0], T = embeddings.shape[1], D = config.hiddenSize
+        let matrices = min(Threads.count, B * config.numHeads) + (options.attentionSink != nil ? B * config.numHeads : 0)
+        let attentionBytes = Double(T) * Double(T) * 4 * Double(matrices)
+        guard attentionBytes <= Encoder.attentionMemoryLimit else {
+            throw MMAttnError(String(format: "a sequence of %d tokens needs %.1f GB for attention (limit %.0f GB); use a shorter input", T, attentionBytes / 1e9, Encoder.attentionMemoryLimit / 1e9))
+        }
         let rows = B * T
         let geometry = AttentionGeometry(batch: B, tokens: T, heads: config.numHeads, headDim: config.headDim)
         let effectiveMask: AttentionMask = config.causal && mask == .none ? .causal : mask

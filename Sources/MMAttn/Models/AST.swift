@@ -88,7 +88,7 @@ public final class AST: @unchecked Sendable {
         (x.data + D).update(from: distillationToken.data, count: D)
         (x.data + 2 * D).update(from: patches.data, count: patches.count)
         Kernels.add(positionEmbeddings.data, into: x.data, count: T * D)
-        let out = encoder(x, options: options)
+        let out = try encoder(x, options: options)
         return layernorm(out.lastHiddenState).reshaped([T, D])
     }
 

@@ -91,7 +91,8 @@ public final class ESM2: @unchecked Sendable {
         if contacts && contactRegression == nil {
             throw MMAttnError("this checkpoint has no contact_head: contact maps need an ESM-2 checkpoint with contact regression weights")
         }
-        var options = EncoderOptions(hiddenStates: !layers.isEmpty)
+        // Intermediate layers are kept only when asked for; the last comes from the final state.
+        var options = EncoderOptions(hiddenStates: layers.contains { $0 < numLayers })
         if contacts, let regression = contactRegression {
             let heads = config.numHeads
             options.attentionSink = { layer, probs in
@@ -104,7 +105,7 @@ public final class ESM2: @unchecked Sendable {
                 }
             }
         }
-        let out = encoder(x, mask: .keyLengths(lengths), options: options)
+        let out = try encoder(x, mask: .keyLengths(lengths), options: options)
         var reps: [Int: Tensor] = [:]
         for l in layers where l < numLayers { reps[l] = out.hiddenStates[l] }
         if layers.contains(numLayers) {

@@ -136,7 +136,7 @@ public final class ViT: @unchecked Sendable {
     /// transformers reports them).
     public func forward(_ pixels: Tensor, options: EncoderOptions = EncoderOptions()) throws -> (lastHiddenState: Tensor, hiddenStates: [Tensor]) {
         let embeddings = try embed(pixels)
-        let out = encoder(embeddings, options: options)
+        let out = try encoder(embeddings, options: options)
         let T = embeddings.shape[1]
         let last = layernorm(out.lastHiddenState).reshaped([T, hiddenSize])
         return (last, out.hiddenStates.map { $0.reshaped([T, hiddenSize]) })

@@ -79,7 +79,7 @@ public final class WhisperEncoder: @unchecked Sendable {
         let x2 = conv2(timeMajor: x1)                       // [1500, D]
         Kernels.activate(x2.data, count: x2.count, .gelu)
         Kernels.add(embedPositions.data, into: x2.data, count: maxSourcePositions * D)
-        let out = encoder(x2.reshaped([1, maxSourcePositions, D]), options: options)
+        let out = try encoder(x2.reshaped([1, maxSourcePositions, D]), options: options)
         let last = layerNorm(out.lastHiddenState).reshaped([maxSourcePositions, D])
         var states = out.hiddenStates.map { $0.reshaped([maxSourcePositions, D]) }
         if !states.isEmpty { states[states.count - 1] = last }

@@ -100,7 +100,12 @@ public final class ProteinEncoder: @unchecked Sendable {
             var pendingInWindow = window.records.indices.reduce(0) { $0 + window.residueCount($1) }
             for b in window.batches.indices {
                 let batch = window.tokens(forBatch: b)
-                let embeddings = try run(batch, ids: batch.members.map { window.records[$0].id }, layers: layers, include: options.include)
+                let embeddings: [ProteinEmbedding]
+                do {
+                    embeddings = try run(batch, ids: batch.members.map { window.records[$0].id }, layers: layers, include: options.include)
+                } catch let error as MMAttnError {
+                    throw error.inFile(path)
+                }
                 for (row, member) in batch.members.enumerated() { results[member] = embeddings[row] }
                 done += batch.rows
                 let batchResidues = batch.residueCounts.reduce(0, +)
@@ -119,6 +124,14 @@ public final class ProteinEncoder: @unchecked Sendable {
     func run(_ batch: ProteinTokenBatch, ids: [String], layers: [Int], include: Set<ProteinOutputKind>) throws -> [ProteinEmbedding] {
         let tokens: [[Int32]] = (0..<batch.rows).map { r in
             Array(batch.ids[(r * batch.width)..<(r * batch.width + batch.residueCounts[r] + 2)])
+        }
+        // Attention holds a [T, T] score matrix per thread, and [rows, heads, T, T] probabilities per
+        // layer when contacts are computed: refuse what cannot fit rather than crash allocating it.
+        let T = batch.width
+        let scoreBytes = Double(T) * Double(T) * 4 * Double(Threads.count + (include.contains(.contacts) ? batch.rows * esm.config.numHeads : 0))
+        if scoreBytes > Encoder.attentionMemoryLimit {
+            throw MMAttnError(String(format: "record '%@' has %d residues: attention over it would need %.1f GB; keep records shorter with --truncation-seq-length (ESM-2 was trained on up to 1022)",
+                                     ids[batch.residueCounts.firstIndex(of: batch.residueCounts.max() ?? 0) ?? 0], batch.residueCounts.max() ?? 0, scoreBytes / 1e9))
         }
         let wantsReps = include.contains(.mean) || include.contains(.perToken) || include.contains(.bos)
         let out = try esm.forward(tokens: tokens, repr: wantsReps ? Set(layers) : [], contacts: include.contains(.contacts))
