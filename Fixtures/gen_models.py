@@ -250,7 +250,8 @@ def read_wav(path: Path) -> np.ndarray:
 # --------------------------------------------------------------------------- ViT
 
 
-def vit_config(**overrides) -> ViTConfig:
+def vit_fields(**overrides) -> dict:
+    """The tiny ViT's architecture fields (DeiT with teacher shares them)."""
     fields = dict(
         hidden_size=32,
         num_hidden_layers=2,
@@ -270,7 +271,11 @@ def vit_config(**overrides) -> ViTConfig:
         architectures=["ViTForImageClassification"],
     )
     fields.update(overrides)
-    return ViTConfig(**fields)
+    return fields
+
+
+def vit_config(**overrides) -> ViTConfig:
+    return ViTConfig(**vit_fields(**overrides))
 
 
 def image_refs(writer: Writer, name: str, model, processor, images: dict[str, Path], *, hidden: tuple[str, ...], attentions: tuple[str, ...]):
@@ -358,25 +363,7 @@ def gen_deit(fixtures: Path, writer: Writer, images: dict[str, Path]) -> None:
 def gen_deit_distilled(fixtures: Path, writer: Writer, images: dict[str, Path]) -> None:
     name = "deit-distilled"
     folder = fresh_dir(fixtures / "models" / name)
-    config = DeiTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        hidden_act="gelu",
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        initializer_range=0.02,
-        layer_norm_eps=1e-12,
-        image_size=64,
-        patch_size=8,
-        num_channels=3,
-        qkv_bias=True,
-        encoder_stride=16,
-        id2label={i: n for i, n in enumerate(VIT_LABELS)},
-        label2id={n: i for i, n in enumerate(VIT_LABELS)},
-        architectures=["DeiTForImageClassificationWithTeacher"],
-    )
+    config = DeiTConfig(**vit_fields(encoder_stride=16, architectures=["DeiTForImageClassificationWithTeacher"]))
     torch.manual_seed(3)
     model = DeiTForImageClassificationWithTeacher(config)
     randomize_(model, seed=303)

@@ -24,44 +24,29 @@ from pathlib import Path
 
 import torch
 from transformers import (
-    EsmConfig,
     EsmForMaskedLM,
     EsmTokenizer,
-    ViTConfig,
     ViTForImageClassification,
     ViTImageProcessorPil,
-    WhisperConfig,
     WhisperFeatureExtractor,
     WhisperForConditionalGeneration,
 )
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from gen_models import ESM_VOCAB, save_model  # noqa: E402
+from gen_models import ESM_VOCAB, esm_config, save_model, vit_config, whisper_config  # noqa: E402
 
 LARGE = HERE / "large"
 
 
+# The fixture generator's config builders, with the published checkpoints' sizes: one list of
+# architecture fields per family, so the benchmark models and the parity fixtures cannot drift.
+
+
 def make_vit(folder: Path) -> None:
     labels = {i: f"imagenet class {i}" for i in range(1000)}
-    config = ViTConfig(
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        hidden_act="gelu",
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        initializer_range=0.02,
-        layer_norm_eps=1e-12,
-        image_size=224,
-        patch_size=16,
-        num_channels=3,
-        qkv_bias=True,
-        id2label=labels,
-        label2id={v: k for k, v in labels.items()},
-        architectures=["ViTForImageClassification"],
-    )
+    config = vit_config(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                        image_size=224, patch_size=16, id2label=labels, label2id={v: k for k, v in labels.items()})
     save_model(ViTForImageClassification(config), folder)
     ViTImageProcessorPil(
         size={"height": 224, "width": 224}, resample=2, image_mean=[0.5] * 3, image_std=[0.5] * 3
@@ -69,54 +54,16 @@ def make_vit(folder: Path) -> None:
 
 
 def make_whisper(folder: Path) -> None:
-    config = WhisperConfig(
-        vocab_size=51865,
-        num_mel_bins=80,
-        d_model=512,
-        encoder_layers=6,
-        encoder_attention_heads=8,
-        encoder_ffn_dim=2048,
-        decoder_layers=6,
-        decoder_attention_heads=8,
-        decoder_ffn_dim=2048,
-        max_source_positions=1500,
-        max_target_positions=448,
-        activation_function="gelu",
-        dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        scale_embedding=False,
-        bos_token_id=50257,
-        eos_token_id=50257,
-        pad_token_id=50257,
-        decoder_start_token_id=50258,
-        begin_suppress_tokens=[220, 50257],
-        architectures=["WhisperForConditionalGeneration"],
-    )
+    config = whisper_config(vocab_size=51865, d_model=512, encoder_layers=6, encoder_attention_heads=8, encoder_ffn_dim=2048,
+                            decoder_layers=6, decoder_attention_heads=8, decoder_ffn_dim=2048,
+                            bos_token_id=50257, eos_token_id=50257, pad_token_id=50257, decoder_start_token_id=50258,
+                            begin_suppress_tokens=[220, 50257], suppress_tokens=None)
     save_model(WhisperForConditionalGeneration(config), folder)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
 
 
 def make_esm(folder: Path) -> None:
-    config = EsmConfig(
-        vocab_size=33,
-        hidden_size=1280,
-        num_hidden_layers=33,
-        num_attention_heads=20,
-        intermediate_size=5120,
-        hidden_act="gelu",
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        max_position_embeddings=1026,
-        layer_norm_eps=1e-5,
-        position_embedding_type="rotary",
-        emb_layer_norm_before=False,
-        token_dropout=True,
-        mask_token_id=32,
-        pad_token_id=1,
-        is_folding_model=False,
-        architectures=["EsmForMaskedLM"],
-    )
+    config = esm_config(hidden_size=1280, num_hidden_layers=33, num_attention_heads=20, intermediate_size=5120)
     save_model(EsmForMaskedLM(config), folder, hub_layer_norm_names=True)
     (folder / "vocab.txt").write_text("\n".join(ESM_VOCAB) + "\n")
     EsmTokenizer(folder / "vocab.txt").save_pretrained(folder)
