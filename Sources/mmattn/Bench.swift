@@ -125,16 +125,11 @@ struct BenchImage: ParsableCommand {
         let preprocess = try medianSeconds(runs: runs) { _ = try classifier.encoder.pixels(path: image) }
         let total = try medianSeconds(runs: runs) { _ = try classifier.logits(image: decoded) }
         let c = classifier.encoder.vit.config
-        let D = c.encoder.hiddenSize, I = c.encoder.intermediateSize
         let T = classifier.encoder.vit.prefixTokens + (c.imageSize.height / c.patchSize) * (c.imageSize.width / c.patchSize)
-        let flops = Double(c.numLayers) * (2.0 * Double(T * D) * Double(4 * D + 2 * I) + 4.0 * Double(T * T * D))
-            + 2.0 * Double(T * D * 3 * c.patchSize * c.patchSize)
-        // Baseline in the same run: BLAS on the layer's largest GEMM.
-        let x = randomTensor([T, D], seed: 1), w = randomTensor([I, D], seed: 2)
-        let gemm = medianSeconds(runs: runs) { _ = Linear(weight: w, bias: nil)(x) }
-        let peak = 2.0 * Double(T * I * D) / gemm / 1e9
-        print(String(format: "load %.1f ms; decode %.1f ms; decode+preprocess %.1f ms; forward+head %.1f ms", load * 1e3, decode * 1e3, preprocess * 1e3, total * 1e3))
-        print(String(format: "model %.1f GFLOP/s = %.0f%% of this run's GEMM rate (%.1f GFLOP/s)", flops / total / 1e9, 100 * flops / total / 1e9 / peak, peak))
+        let flops = encoderFlops(c.encoder, layers: c.numLayers, tokens: T)
+            + 2.0 * Double(T * c.encoder.hiddenSize * c.numChannels * c.patchSize * c.patchSize)
+        print(String(format: "load %.1f ms; decode %.1f ms; decode+preprocess %.1f ms", load * 1e3, decode * 1e3, preprocess * 1e3))
+        print(modelLine("forward+head", seconds: total, flops: flops, gemmRate: gemmRate(m: T, n: c.encoder.intermediateSize, k: c.encoder.hiddenSize, runs: runs)))
     }
 }
 
@@ -144,6 +139,12 @@ func gemmRate(m: Int, n: Int, k: Int, runs: Int) -> Double {
     let linear = Linear(weight: w, bias: nil)
     let s = medianSeconds(runs: runs) { _ = linear(x) }
     return 2.0 * Double(m * n * k) / s / 1e9
+}
+
+/// "what: time (GFLOP/s = share of the GEMM rate measured in this run)".
+func modelLine(_ what: String, seconds: Double, flops: Double, gemmRate peak: Double) -> String {
+    String(format: "%@ %.1f ms (%.1f GFLOP/s = %.0f%% of this run's GEMM rate, %.1f GFLOP/s)",
+           what as NSString, seconds * 1e3, flops / seconds / 1e9, 100 * flops / seconds / 1e9 / peak, peak)
 }
 
 /// FLOPs of an encoder forward over T tokens (projections, MLP, attention scores and mixing).
@@ -168,7 +169,7 @@ struct BenchAudio: ParsableCommand {
         let samples = try encoder.samples(path: clip)
         switch encoder.backbone {
         case .whisper(let whisper, let extractor):
-            let thirty = [Float](repeating: 0, count: extractor.nSamples).enumerated().map { i, _ in samples[i % samples.count] }
+            let thirty = (0..<extractor.nSamples).map { samples[$0 % samples.count] }  // the clip repeated to 30 s
             let features = medianSeconds(runs: runs * 4) { _ = extractor.features(thirty) }
             let input = extractor.features(thirty)
             let forward = try medianSeconds(runs: runs) { _ = try whisper.forward(features: input) }
@@ -177,8 +178,7 @@ struct BenchAudio: ParsableCommand {
                 + 2.0 * Double(whisper.inputFrames * c.hiddenSize * whisper.numMelBins * 3)
                 + 2.0 * Double(whisper.maxSourcePositions * c.hiddenSize * c.hiddenSize * 3)
             let peak = gemmRate(m: whisper.maxSourcePositions, n: c.intermediateSize, k: c.hiddenSize, runs: runs)
-            print(String(format: "load %.1f ms; 30 s log-mel %.2f ms; encoder forward %.1f ms (%.1f GFLOP/s = %.0f%% of this run's GEMM rate %.1f GFLOP/s)",
-                         load * 1e3, features * 1e3, forward * 1e3, flops / forward / 1e9, 100 * flops / forward / 1e9 / peak, peak))
+            print(String(format: "load %.1f ms; 30 s log-mel %.2f ms; ", load * 1e3, features * 1e3) + modelLine("encoder forward", seconds: forward, flops: flops, gemmRate: peak))
         case .ast(let ast, let extractor):
             let features = medianSeconds(runs: runs * 4) { _ = extractor.features(samples) }
             let input = extractor.features(samples)
@@ -186,8 +186,7 @@ struct BenchAudio: ParsableCommand {
             let forward = try medianSeconds(runs: runs) { tokens = try ast.forward(features: input).shape[0] }
             let flops = encoderFlops(ast.config, layers: ast.numLayers, tokens: tokens)
             let peak = gemmRate(m: tokens, n: ast.config.intermediateSize, k: ast.config.hiddenSize, runs: runs)
-            print(String(format: "load %.1f ms; fbank %.2f ms; encoder forward %.1f ms (%.1f GFLOP/s = %.0f%% of this run's GEMM rate %.1f GFLOP/s)",
-                         load * 1e3, features * 1e3, forward * 1e3, flops / forward / 1e9, 100 * flops / forward / 1e9 / peak, peak))
+            print(String(format: "load %.1f ms; fbank %.2f ms; ", load * 1e3, features * 1e3) + modelLine("encoder forward", seconds: forward, flops: flops, gemmRate: peak))
         }
     }
 }
@@ -214,8 +213,7 @@ struct BenchProtein: ParsableCommand {
             let s = try medianSeconds(runs: runs) { _ = try esm.forward(tokens: [tokens], repr: [esm.numLayers], contacts: false) }
             let flops = encoderFlops(esm.config, layers: esm.numLayers, tokens: n + 2)
             let peak = gemmRate(m: n + 2, n: esm.config.intermediateSize, k: esm.config.hiddenSize, runs: 2)
-            print(String(format: "L=%d: %.1f ms, %.0f residues/s, %.1f GFLOP/s = %.0f%% of this run's GEMM rate (%.1f GFLOP/s)",
-                         n, s * 1e3, Double(n) / s, flops / s / 1e9, 100 * flops / s / 1e9 / peak, peak))
+            print(String(format: "L=%d: %.0f residues/s; ", n, Double(n) / s) + modelLine("forward", seconds: s, flops: flops, gemmRate: peak))
         }
         guard let fasta else { return }
         var records: [(String, Int)] = []

@@ -101,13 +101,19 @@ public struct Encoder: Sendable {
     /// probabilities when an attention sink wants them.
     public static let attentionMemoryLimit: Double = 8e9
 
+    /// Bytes of attention working memory for B sequences of T tokens: one T×T score matrix per
+    /// thread, plus every head's probabilities when they are handed to an attention sink.
+    public func attentionBytes(batch B: Int, tokens T: Int, keepsProbabilities: Bool) -> Double {
+        let matrices = min(Threads.count, B * config.numHeads) + (keepsProbabilities ? B * config.numHeads : 0)
+        return Double(T) * Double(T) * 4 * Double(matrices)
+    }
+
     /// Run the layers over `embeddings` ([B, T, D]). Throws, before allocating, when attention over
     /// T tokens would need more than `attentionMemoryLimit`.
     public func callAsFunction(_ embeddings: Tensor, mask: AttentionMask = .none,
                                options: EncoderOptions = EncoderOptions()) throws -> EncoderOutput {
         let B = embeddings.shape[0], T = embeddings.shape[1], D = config.hiddenSize
-        let matrices = min(Threads.count, B * config.numHeads) + (options.attentionSink != nil ? B * config.numHeads : 0)
-        let attentionBytes = Double(T) * Double(T) * 4 * Double(matrices)
+        let attentionBytes = attentionBytes(batch: B, tokens: T, keepsProbabilities: options.attentionSink != nil)
         guard attentionBytes <= Encoder.attentionMemoryLimit else {
             throw MMAttnError(String(format: "a sequence of %d tokens needs %.1f GB for attention (limit %.0f GB); use a shorter input", T, attentionBytes / 1e9, Encoder.attentionMemoryLimit / 1e9))
         }

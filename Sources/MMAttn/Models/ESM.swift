@@ -95,12 +95,14 @@ public final class ESM2: @unchecked Sendable {
         var options = EncoderOptions(hiddenStates: layers.contains { $0 < numLayers })
         if contacts, let regression = contactRegression {
             let heads = config.numHeads
+            let longest = lengths.max() ?? 0
+            var scratch = ContactScratch(residues: max(longest - 2, 0))  // reused by every head and layer
             options.attentionSink = { layer, probs in
                 for b in 0..<B {
                     for h in 0..<heads {
                         let weight = regression.weight.data[layer * heads + h]
                         ESM2.accumulateContactFeature(probs.data + (b * heads + h) * T * T, tokens: T, length: lengths[b],
-                                                      weight: weight, into: contactLogits[b])
+                                                      weight: weight, into: contactLogits[b], scratch: &scratch)
                     }
                 }
             }
@@ -120,26 +122,37 @@ public final class ESM2: @unchecked Sendable {
         return Output(representations: reps, contacts: contactLogits)
     }
 
+    /// Buffers of the contact reduction, sized for the longest record of a batch.
+    struct ContactScratch {
+        var sym: [Float]     // [L, L] symmetrised map
+        var rowSum: [Float]  // [L]
+
+        init(residues L: Int) {
+            sym = [Float](repeating: 0, count: L * L)
+            rowSum = [Float](repeating: 0, count: L)
+        }
+    }
+
     /// Add `weight` × APC(symmetrise(A)) to `out`, where A is one head's attention map restricted to
     /// the residues (rows and columns 1...L of a sequence of `length` = L + 2 tokens).
-    static func accumulateContactFeature(_ probs: UnsafePointer<Float>, tokens T: Int, length: Int, weight: Float, into out: Tensor) {
+    static func accumulateContactFeature(_ probs: UnsafePointer<Float>, tokens T: Int, length: Int, weight: Float, into out: Tensor,
+                                         scratch: inout ContactScratch) {
         let L = length - 2
         guard L > 0 else { return }
-        var sym = [Float](repeating: 0, count: L * L)  // [L, L]
-        var rowSum = [Float](repeating: 0, count: L)
+        for i in 0..<L { scratch.rowSum[i] = 0 }
         var total: Float = 0
         for i in 0..<L {
             for j in 0..<L {
                 let v = probs[(i + 1) * T + (j + 1)] + probs[(j + 1) * T + (i + 1)]
-                sym[i * L + j] = v
-                rowSum[i] += v
+                scratch.sym[i * L + j] = v
+                scratch.rowSum[i] += v
             }
         }
-        for i in 0..<L { total += rowSum[i] }
+        for i in 0..<L { total += scratch.rowSum[i] }
         // Symmetric, so column sums equal row sums: APC = x − rowᵢ·colⱼ / total.
         for i in 0..<L {
             for j in 0..<L {
-                out.data[i * L + j] += weight * (sym[i * L + j] - rowSum[i] * rowSum[j] / total)
+                out.data[i * L + j] += weight * (scratch.sym[i * L + j] - scratch.rowSum[i] * scratch.rowSum[j] / total)
             }
         }
     }

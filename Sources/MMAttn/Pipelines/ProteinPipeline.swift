@@ -125,13 +125,12 @@ public final class ProteinEncoder: @unchecked Sendable {
         let tokens: [[Int32]] = (0..<batch.rows).map { r in
             Array(batch.ids[(r * batch.width)..<(r * batch.width + batch.residueCounts[r] + 2)])
         }
-        // Attention holds a [T, T] score matrix per thread, and [rows, heads, T, T] probabilities per
-        // layer when contacts are computed: refuse what cannot fit rather than crash allocating it.
-        let T = batch.width
-        let scoreBytes = Double(T) * Double(T) * 4 * Double(Threads.count + (include.contains(.contacts) ? batch.rows * esm.config.numHeads : 0))
-        if scoreBytes > Encoder.attentionMemoryLimit {
+        // The Encoder refuses attention that cannot fit in memory; ask it first so the error names
+        // the record and the way out.
+        let scoreBytes = esm.encoder.attentionBytes(batch: batch.rows, tokens: batch.width, keepsProbabilities: include.contains(.contacts))
+        if scoreBytes > Encoder.attentionMemoryLimit, let longest = batch.residueCounts.indices.max(by: { batch.residueCounts[$0] < batch.residueCounts[$1] }) {
             throw MMAttnError(String(format: "record '%@' has %d residues: attention over it would need %.1f GB; keep records shorter with --truncation-seq-length (ESM-2 was trained on up to 1022)",
-                                     ids[batch.residueCounts.firstIndex(of: batch.residueCounts.max() ?? 0) ?? 0], batch.residueCounts.max() ?? 0, scoreBytes / 1e9))
+                                     ids[longest], batch.residueCounts[longest], scoreBytes / 1e9))
         }
         let wantsReps = include.contains(.mean) || include.contains(.perToken) || include.contains(.bos)
         let out = try esm.forward(tokens: tokens, repr: wantsReps ? Set(layers) : [], contacts: include.contains(.contacts))
