@@ -32,6 +32,13 @@ func medianSeconds(runs: Int, _ body: () throws -> Void) rethrows -> Double {
     return times.sorted()[times.count / 2]
 }
 
+/// The result of `body` and its wall time in seconds (one run: load times).
+func timedOnce<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let value = try body()
+    return (value, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+}
+
 func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
     var state = seed | 1
     let t = Tensor(zeros: shape)
@@ -117,9 +124,7 @@ struct BenchImage: ParsableCommand {
     @Option(help: "Timed repetitions.") var runs = 10
 
     func run() throws {
-        let loadStart = DispatchTime.now().uptimeNanoseconds
-        let classifier = try ImageClassifier(model: modelOptions.model)
-        let load = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
+        let (classifier, load) = try timedOnce { try ImageClassifier(model: modelOptions.model) }
         let decode = medianSeconds(runs: runs) { _ = try? PNGImage.decode(path: image) }
         let decoded = try PNGImage.decode(path: image)
         let preprocess = try medianSeconds(runs: runs) { _ = try classifier.encoder.pixels(path: image) }
@@ -163,9 +168,7 @@ struct BenchAudio: ParsableCommand {
     @Option(help: "Timed repetitions.") var runs = 5
 
     func run() throws {
-        let loadStart = DispatchTime.now().uptimeNanoseconds
-        let encoder = try AudioEncoder(model: modelOptions.model)
-        let load = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
+        let (encoder, load) = try timedOnce { try AudioEncoder(model: modelOptions.model) }
         let samples = try encoder.samples(path: clip)
         switch encoder.backbone {
         case .whisper(let whisper, let extractor):
@@ -218,17 +221,13 @@ struct BenchProtein: ParsableCommand {
         guard let fasta else { return }
         var records: [(String, Int)] = []
         let options = ProteinEmbeddingOptions(include: [.mean], batch: ProteinBatchOptions(toksPerBatch: toksPerBatch))
-        let batchedStart = DispatchTime.now().uptimeNanoseconds
-        try encoder.embed(fasta: fasta, options: options) { e in records.append((e.id, e.length)) }
-        let batched = Double(DispatchTime.now().uptimeNanoseconds - batchedStart) / 1e9
+        let ((), batched) = try timedOnce { try encoder.embed(fasta: fasta, options: options) { e in records.append((e.id, e.length)) } }
         let reader = try FastaReader(path: fasta, alphabet: encoder.alphabet)
         var single = 0.0, total = 0
         while let r = try reader.next() {
             let tokens = encoder.alphabet.encode(r.sequence, maxResidues: 1022)
             total += tokens.count - 2
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try esm.forward(tokens: [tokens], repr: [esm.numLayers], contacts: false)
-            single += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            single += try timedOnce { _ = try esm.forward(tokens: [tokens], repr: [esm.numLayers], contacts: false) }.1
         }
         print(String(format: "%@: %d records, %d residues: batched %.2f s (%.0f residues/s); single runs summed %.2f s → batched/single = %.2f",
                      fasta as NSString, records.count, total, batched, Double(total) / batched, single, batched / single))
