@@ -36,5 +36,5 @@ let package = Package(
         .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
         .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "mmattn"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -47,7 +47,8 @@ private func columns(_ t: Tensor, _ range: Range<Int>) -> Tensor {
 }
 
 /// Warnings collected from `Diagnostics.warn`, which may be called from any thread.
-private final class WarningLog: @unchecked Sendable {
+/// `@unchecked Sendable`: every access to `stored` holds `lock`.
+final class WarningLog: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: [String] = []
     func append(_ message: String) { lock.lock(); stored.append(message); lock.unlock() }
@@ -148,10 +149,7 @@ private final class WarningLog: @unchecked Sendable {
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
 
         let warnings = WarningLog()
-        let previous = Diagnostics.warn
-        Diagnostics.warn = { message in if message.contains(cut) { warnings.append(message) } else { previous(message) } }
-        defer { Diagnostics.warn = previous }
-        let clip = try AudioDecoder.decode(path: cut)
+        let clip = try Diagnostics.capture({ warnings.append($0) }) { try AudioDecoder.decode(path: cut) }
         #expect(clip.samples.count > 0 && clip.samples.count < 32_000)
         #expect(warnings.messages.count == 1 && warnings.messages.first?.contains("32000") == true)
         // The decoded part is the start of the tone.

@@ -46,7 +46,7 @@ public enum Attention {
         let jobs = g.batch * g.heads
         let workers = min(Threads.count, jobs)
         Threads.useSingleThreadedBLAS()  // heads run in parallel on the library's threads
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        Threads.forEachWorker(workers) { w in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)  // [T, T]
             defer { scores.deallocate() }
             var job = w

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one error type of the library: a message for a person, naming the file (when there is one),
 /// what is wrong with it, and what to do about it. The CLI prints it as `error: <description>`.
 public struct MMAttnError: Error, CustomStringConvertible, Sendable {
@@ -30,11 +32,20 @@ extension Error {
     }
 }
 
-/// Warnings go to stderr (never stdout: `--json` output must stay clean). Tests may replace the sink.
+/// Warnings go to stderr (never stdout: `--json` output must stay clean). A caller that wants them
+/// elsewhere (a test, a host application's log) binds a handler for its own work with `capture`.
 public enum Diagnostics {
-    nonisolated(unsafe) public static var warn: (String) -> Void = { message in
-        FileHandle.standardError.write(("warning: " + message + "\n").data(using: .utf8)!)
+    /// A handler bound by `capture` for the work running inside it (task-local).
+    @TaskLocal static var handler: (@Sendable (String) -> Void)?
+
+    /// Report a warning: to the bound handler, else to stderr as `warning: <message>`.
+    public static func warn(_ message: String) {
+        if let handler { handler(message); return }
+        FileHandle.standardError.write(Data(("warning: " + message + "\n").utf8))
+    }
+
+    /// Run `body` with its warnings sent to `handler` instead of stderr.
+    public static func capture<T>(_ handler: @escaping @Sendable (String) -> Void, _ body: () throws -> T) rethrows -> T {
+        try $handler.withValue(handler, operation: body)
     }
 }
-
-import Foundation
