@@ -7,27 +7,37 @@ struct EmbedAudio: ParsableCommand {
         commandName: "embed-audio",
         abstract: "Embed audio clips (WAV, FLAC, Ogg Vorbis/Opus, ...) with a Whisper encoder or AST.",
         discussion: """
-        Audio is mixed to mono and resampled (soxr, high quality) to the model's sampling rate.
+        Audio is mixed to mono and resampled (soxr, high quality) to the model's
+        sampling rate.
 
-        Whisper: --pooling mean (default) averages the encoder frames that cover the audio,
-        min(1500, ceil(samples / 320)) per 30 s window, [D]. --pooling none gives the encoder's
-        last hidden state, [1500, D] for up to 30 s; longer audio is cut into consecutive 30 s
-        windows encoded one by one, [windows, 1500, D].
-        AST: --pooling mean (default) is the pooled output (mean of the two leading tokens after the
-        final layer norm), [D]; none is the last hidden state [T, D]. AST sees the first max_length
-        frames (10.24 s for AudioSet checkpoints), as its feature extractor does.
-        Several clips stack along a new first axis.
+        Whisper: --pooling mean (default) averages the encoder frames that cover
+        the audio, min(1500, ceil(samples / 320)) per 30 s window, [D]. --pooling
+        none gives the encoder's last hidden state, [1500, D] up to 30 s; longer
+        audio is cut into consecutive 30 s windows, [windows, 1500, D].
+        AST: mean is the pooled output (the mean of the two leading tokens after
+        the final layer norm), [D]; none is the last hidden state, [T, D]. AST
+        sees the first max_length frames (10.24 s for AudioSet checkpoints), as
+        its feature extractor does.
 
-        Example:
-          mmattn embed-audio speech.wav --model openai/whisper-tiny --output speech.npy
-          mmattn embed-audio a.flac b.ogg --model ./ast --pooling none --output hidden.safetensors
+        Several clips stack along a new first axis. Clips whose outputs differ in
+        shape (--pooling none over clips of different window counts) go into a
+        .safetensors output one tensor per clip, named by the clip's path; other
+        formats refuse them before any clip is encoded.
+
+        Examples (from the repository root):
+          mmattn embed-audio Fixtures/audio/arctic_a0007.wav \\
+              --model Fixtures/models/whisper --output speech.npy
+          mmattn embed-audio Fixtures/audio/cards-001.wav Fixtures/audio/bell.oga \\
+              --model Fixtures/models/ast --pooling none --output hidden.safetensors
+          mmattn embed-audio clip.wav --model openai/whisper-base --output clip.npy
         """
     )
 
-    @Argument(help: "Audio files.") var clips: [String]
+    @Argument(help: ArgumentHelp("Audio files.", valueName: "clip")) var clips: [String]
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "mean or none (cls: the first token).") var pooling: Pooling = .mean
-    @Option(help: "Output file (.npy, .safetensors or .json).") var output: String
+    @Option(help: "How to reduce the last hidden state: mean, none or cls (the first frame).") var pooling: Pooling = .mean
+    @Option(help: ArgumentHelp("Where to write the embeddings: .npy, .safetensors or .json.", valueName: "file"))
+    var output: String
 
     func validate() throws {
         guard !clips.isEmpty else { throw ValidationError("give at least one audio file") }
@@ -36,13 +46,9 @@ struct EmbedAudio: ParsableCommand {
     func run() throws {
         try checkOutputPath(output)
         let encoder = try AudioEncoder(model: modelOptions.model)
-        let embeddings = try clips.map { path in try attributing(to: path) { try encoder.embed(path: path, pooling: pooling) } }
-        if embeddings.count > 1, Set(embeddings.map(\.shape)).count > 1 {
-            throw MMAttnError("the clips give outputs of different shapes (\(embeddings.map(\.shape))); with --pooling none, embed clips of different window counts one at a time")
-        }
-        let result = embeddings.count == 1 ? embeddings[0] : Tensor.stack(embeddings)
-        try OutputFile.write(result, primaryName: pooling == .none ? "last_hidden_state" : "embedding", to: output)
-        reportWritten(output, result)
+        let embeddings = try encoder.embed(paths: clips, pooling: pooling,
+                                           allowMixedShapes: try OutputFile.format(of: output) == .safetensors)
+        reportWritten(output, try embeddings.write(to: output))
     }
 }
 
@@ -51,19 +57,35 @@ struct ClassifyAudio: ParsableCommand {
         commandName: "classify-audio",
         abstract: "Label audio clips with an AST classifier (AudioSet and others).",
         discussion: """
-        Scores are sigmoids for multi-label checkpoints (AudioSet's 527 classes), softmax otherwise.
+        Scores follow the checkpoint's problem_type, as transformers' audio
+        classification pipeline does: sigmoid for multi_label_classification,
+        softmax for single_label_classification, the raw logits for regression.
+        Checkpoints without problem_type (the original AudioSet ones) get sigmoid
+        when they classify AudioSet's 527 classes, softmax otherwise;
+        --function-to-apply overrides all of this.
 
-        Example:
-          mmattn classify-audio bell.oga --model MIT/ast-finetuned-audioset-10-10-0.4593 --top-k 3
-          mmattn classify-audio a.wav b.wav --model ./ast --json --output logits.npy
+        Examples (from the repository root; the fixture model is tiny and
+        random, so its labels mean nothing):
+          mmattn classify-audio Fixtures/audio/cards-001.wav \\
+              --model Fixtures/models/ast --top-k 3
+          mmattn classify-audio Fixtures/audio/cards-001.wav \\
+              Fixtures/audio/cards-005.wav --model Fixtures/models/ast --json \\
+              --output logits.npy
+          mmattn classify-audio bell.wav \\
+              --model MIT/ast-finetuned-audioset-10-10-0.4593
         """
     )
 
-    @Argument(help: "Audio files.") var clips: [String]
+    @Argument(help: ArgumentHelp("Audio files.", valueName: "clip")) var clips: [String]
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .customLong("top-k"), help: "How many labels to show per clip.") var topK = 5
+    @Option(name: .customLong("function-to-apply"),
+            help: "Turn logits into scores with sigmoid, softmax or none instead of what the checkpoint says.")
+    var functionToApply: Scoring?
     @Flag(help: "Print one JSON object on stdout instead of a table.") var json = false
-    @Option(help: "Write the logits: [num_labels], or [N, num_labels] for several clips.") var output: String?
+    @Option(help: ArgumentHelp("Also write the logits, [num_labels] for one clip or [N, num_labels] for N, as .npy, .safetensors or .json.",
+                               valueName: "file"))
+    var output: String?
 
     func validate() throws {
         guard !clips.isEmpty else { throw ValidationError("give at least one audio file") }
@@ -73,16 +95,8 @@ struct ClassifyAudio: ParsableCommand {
     func run() throws {
         try checkOutputPath(output)
         let classifier = try AudioClassifier(model: modelOptions.model)
-        var results: [(input: String, predictions: [Prediction])] = []
-        var logits: [Tensor] = []
-        for path in clips {
-            let l = try attributing(to: path) { try classifier.logits(path: path) }
-            logits.append(l)
-            results.append((path, Scores.top(topK, logits: l, labels: classifier.labels, multiLabel: classifier.multiLabel)))
-        }
-        if let output {
-            try OutputFile.write(logits.count == 1 ? logits[0] : Tensor.stack(logits), primaryName: "logits", to: output)
-        }
+        let results = try classifier.classify(paths: clips, topK: topK, scoring: functionToApply)
+        try writeLogits(results, to: output)
         Stdout.write(json ? predictionsJSON(model: modelOptions.model, results: results) : predictionsTable(results: results))
     }
 }

@@ -4,13 +4,17 @@ import MMAttn
 
 /// Options every model command takes.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Model folder in Hugging Face layout, or a Hub id in the Hugging Face cache.", valueName: "folder-or-id"))
+    @Option(name: .long, help: ArgumentHelp("A model folder in Hugging Face layout, or a Hub id in the Hugging Face cache.",
+                                            valueName: "folder-or-id"))
     var model: String
 }
 
-/// Accepts both repeated flags and comma-separated lists (CONTRACT.md).
-func splitList(_ values: [String]) -> [String] {
-    values.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+/// The values of a list option given as repeated flags and/or comma-separated lists (CONTRACT.md),
+/// blanks dropped. An empty result is a usage error naming the option.
+func parseList(_ values: [String], option: String, expected: String) throws -> [String] {
+    let items = values.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+    guard !items.isEmpty else { throw ValidationError("\(option) needs at least one value (\(expected))") }
+    return items
 }
 
 /// Output on stdout: exactly one JSON object for `--json`, text otherwise.
@@ -20,12 +24,26 @@ enum Stdout {
     }
 }
 
-extension Pooling: ExpressibleByArgument {}
+/// Progress and reports for a person, on stderr.
+enum Stderr {
+    static func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
 
-/// Fail before any work when `--output` has an extension we cannot write.
+extension Pooling: ExpressibleByArgument {}
+extension Scoring: ExpressibleByArgument {}
+
+/// Fail before any work when `--output` cannot be written: an unknown extension, a missing folder,
+/// or a folder where no file can be created.
 func checkOutputPath(_ path: String?) throws {
     guard let path else { return }
     _ = try OutputFile.format(of: path)
+    try checkFolder(of: path)
+}
+
+/// Fail before any work when the folder of `path` is missing or not writable.
+func checkFolder(of path: String) throws {
     let dir = (path as NSString).deletingLastPathComponent
     var isDir: ObjCBool = false
     if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) || !isDir.boolValue {
@@ -33,8 +51,8 @@ func checkOutputPath(_ path: String?) throws {
     }
 }
 
-/// JSON text of a classification result list (classify-image, classify-audio).
-func predictionsJSON(model: String, results: [(input: String, predictions: [Prediction])]) -> String {
+/// JSON text of classification results (classify-image, classify-audio).
+func predictionsJSON(model: String, results: [Classification]) -> String {
     let items = results.map { r in
         let preds = r.predictions.map {
             "{\"index\": \($0.index), \"label\": \(JSON.quote($0.label)), \"score\": \(JSONNumber.format($0.score))}"
@@ -45,32 +63,40 @@ func predictionsJSON(model: String, results: [(input: String, predictions: [Pred
 }
 
 /// A small human-readable table of predictions.
-func predictionsTable(results: [(input: String, predictions: [Prediction])]) -> String {
+func predictionsTable(results: [Classification]) -> String {
     var out = ""
     for r in results {
         out += "\(r.input)\n"
         for p in r.predictions {
-            out += String(format: "  %6.2f%%  %@\n", Double(p.score) * 100, "\(p.label) (\(p.index))")
+            out += String(format: "  %7.2f%%  %@\n", Double(p.score) * 100, "\(p.label) (\(p.index))")
         }
     }
     return out
 }
 
+/// Write the logits of classification results: [L] for one input, [N, L] for several.
+func writeLogits(_ results: [Classification], to output: String?) throws {
+    guard let output else { return }
+    var logits = Embeddings(name: "logits")
+    for r in results { logits.append(r.logits, input: r.input) }
+    try OutputFile.write(try logits.stacked(), primaryName: "logits", to: output)
+}
+
 /// Parse `--image-size N` or `HxW`.
 func parseImageSize(_ text: String?) throws -> (height: Int, width: Int)? {
     guard let text else { return nil }
-    let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
-    if parts.count == 1, parts[0] > 0, parts[0] <= 8192 { return (parts[0], parts[0]) }
-    if parts.count == 2, parts.allSatisfy({ $0 > 0 && $0 <= 8192 }) { return (parts[0], parts[1]) }
-    throw ValidationError("--image-size must be N or HxW (for example 384 or 224x320), got \(text)")
+    let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+    let sides = parts.compactMap { $0 }
+    guard sides.count == parts.count, (1...2).contains(sides.count), sides.allSatisfy({ $0 > 0 }) else {
+        throw ValidationError("--image-size must be N or HxW (for example 384 or 224x320), got \(text)")
+    }
+    guard sides.allSatisfy({ $0 <= 8192 }) else {
+        throw ValidationError("--image-size \(text): sides up to 8192 pixels are accepted; use a smaller size")
+    }
+    return sides.count == 1 ? (sides[0], sides[0]) : (sides[0], sides[1])
 }
 
 /// Tell the person (on stderr) what was written where.
-func reportWritten(_ path: String, _ tensor: Tensor) {
-    FileHandle.standardError.write(Data("wrote \(path): float32 \(tensor.shape)\n".utf8))
-}
-
-/// Run `body`; an error that names no file is attributed to `path` (the input being processed).
-func attributing<T>(to path: String, _ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as MMAttnError { throw error.inFile(path) }
+func reportWritten(_ path: String, _ what: String) {
+    Stderr.write("wrote \(path): \(what)\n")
 }

@@ -32,11 +32,9 @@ import Testing
     static func readAll(_ path: String, alphabet: ESMAlphabet? = .esm2, bufferSize: Int = 1 << 20,
                         maxResidues: Int = FastaReader.defaultMaxResidues) throws -> (records: [FastaRecord], warnings: [String]) {
         let reader = try FastaReader(path: path, alphabet: alphabet, maxResidues: maxResidues, bufferSize: bufferSize)
-        var warnings: [String] = []
-        reader.warn = { warnings.append($0) }
         var records: [FastaRecord] = []
         while let r = try reader.next() { records.append(r) }
-        return (records, warnings)
+        return (records, reader.stopCodonSummary.map { [$0] } ?? [])
     }
 
     /// The error message reading `text` gives (nil if it parses).
@@ -168,8 +166,9 @@ import Testing
         for size in [16, 17, 19, 23, 64, 1 << 20] {
             let (records, warnings) = try Self.readAll(file.path, bufferSize: size)
             #expect(records == expected, "buffer \(size)")
-            #expect(warnings.count == 2, "buffer \(size)")
-            #expect(warnings.first?.contains("record 'a'") == true && warnings.first?.contains("line 4") == true)
+            // One summary line for both stop codons, naming the first.
+            #expect(warnings.count == 1 && warnings[0].contains("2 records"), "buffer \(size)")
+            #expect(warnings.first?.contains("'a'") == true && warnings.first?.contains("line 4") == true)
         }
     }
 
@@ -260,11 +259,8 @@ import Testing
     }
 
     /// The shared corpus: `valid_*` parse, `either_*` never crash, the rest are rejected with `MMAttnError`.
-    @Test func badInputsCorpus() throws {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: Self.badInputs) else {
-            print("notice: \(Self.badInputs) is absent; skipping the bad-input corpus")
-            return
-        }
+    @Test(.needsBadInputs) func badInputsCorpus() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.badInputs)
         let fastas = names.filter { $0.hasSuffix(".fasta") }.sorted()
         #expect(!fastas.isEmpty)
         for name in fastas {
@@ -318,10 +314,10 @@ import Testing
         let truncation = try #require(padded["truncation_seq_length"]?.int)
         let batcher = try ProteinBatcher(reader: FastaReader(path: Self.luxc, alphabet: .esm2), alphabet: .esm2,
                                          options: ProteinBatchOptions(toksPerBatch: budget, truncationSeqLength: truncation))
-        var warnings: [String] = []
-        batcher.warn = { warnings.append($0) }
         let window = try #require(try batcher.nextWindow())
-        #expect(warnings.count == 12 && warnings[0].contains("sp|P19841|LUXC_PHOPO") && warnings[0].contains("488"))
+        // One summary line for the 12 cut records, naming the first.
+        let summary = try #require(batcher.truncationSummary)
+        #expect(batcher.truncatedRecords == 12 && summary.contains("12 records") && summary.contains("sp|P19841|LUXC_PHOPO") && summary.contains("488"))
         let expected = try #require(padded["batches"]?.array)
         #expect(window.batches.count == expected.count)
         for (b, ref) in expected.enumerated() {
@@ -354,11 +350,10 @@ import Testing
         while !rest.isEmpty { text += rest.prefix(60) + "\n"; rest = rest.dropFirst(60) }
         let file = try TempFile(text)
         let batcher = try ProteinBatcher(reader: FastaReader(path: file.path, alphabet: .esm2), alphabet: .esm2)
-        var warnings: [String] = []
-        batcher.warn = { warnings.append($0) }
         let window = try #require(try batcher.nextWindow())
         #expect(window.records[0].sequence == sequence)
-        #expect(warnings.count == 1 && warnings[0].contains("'long100k'") && warnings[0].contains("100000 residues"))
+        let summary = try #require(batcher.truncationSummary)
+        #expect(batcher.truncatedRecords == 1 && summary.contains("'long100k'") && summary.contains("100000 residues"))
         let batch = window.tokens(forBatch: 0)
         #expect(batch.rows == 1 && batch.width == 1024 && batch.residueCounts == [1022])
         #expect(batch.ids == ESMAlphabet.esm2.encode(String(sequence.prefix(1022))))

@@ -8,7 +8,6 @@ public struct ModelFolder: Sendable {
     public let name: String
     /// The parsed `config.json`.
     public let config: JSONFields
-    public let family: ModelFamily
 
     /// Resolve `spec`: an existing folder, else a Hub id (`org/name`, optionally `@revision`) in the
     /// Hugging Face cache (`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`).
@@ -28,7 +27,6 @@ public struct ModelFolder: Sendable {
             throw MMAttnError("no config.json in the model folder: is this a Hugging Face model folder?", file: path)
         }
         config = try JSONFields.load(configPath)
-        family = try ModelFamily.detect(config)
     }
 
     /// `file` inside the folder.

@@ -5,20 +5,20 @@ import Foundation
 /// patches with frequency and time strides, [CLS] and distillation tokens, learned positions, the
 /// ViT layer stack, a final layer norm, and a classifier (layer norm + linear) on the mean of the two
 /// leading tokens.
-public final class AST: @unchecked Sendable {
+public final class AST: Sendable {
     public let config: EncoderConfig
     public let numMelBins: Int
     /// Frames per input (`max_length`).
     public let maxLength: Int
     /// Label names of the classifier (empty for a bare `ASTModel`).
     public let labels: [String]
-    /// True when the checkpoint is a multi-label classifier (AudioSet): scores are sigmoids.
-    public let multiLabel: Bool
+    /// How classifier logits become scores: `problem_type` when config.json gives it, as
+    /// transformers' audio-classification pipeline decides; without it, sigmoid for a classifier
+    /// over AudioSet's 527 classes (the AudioSet checkpoints predate `problem_type` and are
+    /// multi-label), softmax otherwise.
+    public let scoring: Scoring
 
-    let patchEmbedding: Conv2d      // embeddings.patch_embeddings.projection: [D, 1, P, P], strides (f, t)
-    let clsToken: Tensor            // embeddings.cls_token: [1, 1, D]
-    let distillationToken: Tensor   // embeddings.distillation_token: [1, 1, D]
-    let positionEmbeddings: Tensor  // embeddings.position_embeddings: [1, 2 + f·t, D]
+    let embeddings: PatchEmbeddings // embeddings.*: [CLS], distillation, patches (strides f, t), positions [1, 2 + f·t, D]
     let encoder: Encoder            // encoder.layer.*
     let layernorm: LayerNorm        // layernorm: [D]
     let headNorm: LayerNorm?        // classifier.layernorm: [D]
@@ -40,12 +40,8 @@ public final class AST: @unchecked Sendable {
         let grid = ((numMelBins - P) / fStride + 1) * ((maxLength - P) / tStride + 1)
 
         let w = weights.scoped(try weights.prefix(among: ["audio_spectrogram_transformer.", ""], probing: "embeddings.cls_token"))
-        patchEmbedding = Conv2d(weight: try w.tensor("embeddings.patch_embeddings.projection.weight", shape: [D, 1, P, P]),
-                                bias: try w.tensor("embeddings.patch_embeddings.projection.bias", shape: [D]),
-                                stride: (fStride, tStride))
-        clsToken = try w.tensor("embeddings.cls_token", shape: [1, 1, D])
-        distillationToken = try w.tensor("embeddings.distillation_token", shape: [1, 1, D])
-        positionEmbeddings = try w.tensor("embeddings.position_embeddings", shape: [1, 2 + grid, D])
+        embeddings = try PatchEmbeddings(w, width: D, channels: 1, patchSize: P, stride: (fStride, tStride), grid: grid,
+                                         distillation: true)
         let c = config
         encoder = Encoder(config: c, layers: try (0..<layers).map { i in
             try ViT.layer(w, "encoder.layer.\(i)", config: c, qkvBias: qkvBias)
@@ -62,13 +58,24 @@ public final class AST: @unchecked Sendable {
             head = nil
         }
         labels = try json.labels(count: head?.outFeatures ?? 0)
-        multiLabel = (try json.string("problem_type")) == "multi_label_classification" || (head?.outFeatures == 527)
+        switch try json.string("problem_type") {
+        case "multi_label_classification": scoring = .sigmoid
+        case "single_label_classification": scoring = .softmax
+        case "regression": scoring = .none
+        case nil: scoring = head?.outFeatures == 527 ? .sigmoid : .softmax
+        case let other?:
+            throw MMAttnError("problem_type \"\(other)\" is not one of multi_label_classification, single_label_classification, regression", file: json.file)
+        }
     }
 
     /// Transformer layers.
     public var numLayers: Int { encoder.layers.count }
+    /// Tokens of the sequence: [CLS], distillation, and one per patch.
+    public var tokenCount: Int { embeddings.positionEmbeddings.shape[1] }
 
     public var hasClassifier: Bool { head != nil }
+    /// True when scores are sigmoids (a multi-label classifier).
+    public var multiLabel: Bool { scoring == .sigmoid }
 
     /// The last hidden state after the final layer norm, [T, D], for fbank features [maxLength, mels].
     public func forward(features: Tensor, options: EncoderOptions = EncoderOptions()) throws -> Tensor {
@@ -81,13 +88,8 @@ public final class AST: @unchecked Sendable {
         for t in 0..<maxLength {
             for m in 0..<numMelBins { image.data[m * maxLength + t] = features.data[t * numMelBins + m] }
         }
-        let patches = patchEmbedding.tokens(image)          // [f·t, D]
-        let T = patches.shape[0] + 2
-        let x = Tensor(zeros: [1, T, D])
-        x.data.update(from: clsToken.data, count: D)
-        (x.data + D).update(from: distillationToken.data, count: D)
-        (x.data + 2 * D).update(from: patches.data, count: patches.count)
-        Kernels.add(positionEmbeddings.data, into: x.data, count: T * D)
+        let x = embeddings(image)                           // [1, 2 + f·t, D]
+        let T = x.shape[1]
         let out = try encoder(x, options: options)
         return layernorm(out.lastHiddenState).reshaped([T, D])
     }

@@ -5,24 +5,22 @@ public enum ModelFamily: String, Sendable, CaseIterable {
     case vit, deit, whisper, ast, esm
 
     /// Detect the family from `model_type`, falling back to `architectures`.
-    static func detect(_ config: JSONFields) throws -> ModelFamily {
+    public init(config: JSONFields) throws {
         let modelType = try config.string("model_type")
         switch modelType {
-        case "vit": return .vit
-        case "deit": return .deit
-        case "whisper": return .whisper
-        case "audio-spectrogram-transformer": return .ast
-        case "esm": return .esm
+        case "vit": self = .vit; return
+        case "deit": self = .deit; return
+        case "whisper": self = .whisper; return
+        case "audio-spectrogram-transformer": self = .ast; return
+        case "esm": self = .esm; return
         default: break
         }
-        if let archs = config.object["architectures"]?.array?.compactMap(\.string) {
-            for a in archs {
-                if a.hasPrefix("ViT") { return .vit }
-                if a.hasPrefix("DeiT") { return .deit }
-                if a.hasPrefix("Whisper") { return .whisper }
-                if a.hasPrefix("AST") { return .ast }
-                if a.hasPrefix("Esm") { return .esm }
-            }
+        for a in config.object["architectures"]?.array?.compactMap(\.string) ?? [] {
+            if a.hasPrefix("ViT") { self = .vit; return }
+            if a.hasPrefix("DeiT") { self = .deit; return }
+            if a.hasPrefix("Whisper") { self = .whisper; return }
+            if a.hasPrefix("AST") { self = .ast; return }
+            if a.hasPrefix("Esm") { self = .esm; return }
         }
         let known = "vit, deit, whisper, audio-spectrogram-transformer, esm"
         if let modelType {
@@ -30,6 +28,38 @@ public enum ModelFamily: String, Sendable, CaseIterable {
         }
         throw MMAttnError("neither \"model_type\" nor a known \"architectures\" entry says which model this is (supported: \(known))", file: config.file)
     }
+
+    /// The family's usual name: ViT, DeiT, Whisper, AST, ESM-2.
+    public var displayName: String {
+        switch self {
+        case .vit: return "ViT"
+        case .deit: return "DeiT"
+        case .whisper: return "Whisper"
+        case .ast: return "AST"
+        case .esm: return "ESM-2"
+        }
+    }
+
+    /// "a ViT model", "an ESM-2 model", for messages.
+    public var modelPhrase: String {
+        let name = displayName
+        return ("AEIOU".contains(name.first ?? "x") ? "an " : "a ") + name + " model"
+    }
+}
+
+/// How a classifier's logits become the scores people read (transformers' `function_to_apply`).
+public enum Scoring: String, Sendable, CaseIterable {
+    /// Probabilities over the classes (single-label classifiers).
+    case softmax
+    /// Independent probabilities per class (multi-label classifiers such as AudioSet's).
+    case sigmoid
+    /// The logits themselves (regression heads).
+    case none
+}
+
+extension ModelFolder {
+    /// The family `config.json` declares; throws, naming config.json, when mmattn does not run it.
+    public func family() throws -> ModelFamily { try ModelFamily(config: config) }
 }
 
 /// Reading the transformer hyper-parameters that every family shares, with the sanity bounds that

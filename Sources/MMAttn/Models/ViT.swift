@@ -5,7 +5,7 @@ import Foundation
 /// also a distillation token), learned positions over the patch grid, a pre-LN encoder, a final
 /// layer norm, and a linear classifier on [CLS] (DeiT with teacher: the mean of a [CLS] head and a
 /// distillation-token head).
-public final class ViT: @unchecked Sendable {
+public final class ViT: Sendable {
     public struct Config: Sendable {
         public var encoder: EncoderConfig
         public var numLayers: Int
@@ -18,13 +18,8 @@ public final class ViT: @unchecked Sendable {
     public let config: Config
     /// Names of the classifier's outputs (empty for a bare `ViTModel`).
     public let labels: [String]
-    /// Tokens before the patches: 1 ([CLS]) or 2 ([CLS], distillation).
-    public let prefixTokens: Int
 
-    let patchEmbedding: Conv2d          // embeddings.patch_embeddings.projection: [D, C, P, P]
-    let clsToken: Tensor                // embeddings.cls_token: [1, 1, D]
-    let distillationToken: Tensor?      // embeddings.distillation_token: [1, 1, D]
-    let positionEmbeddings: Tensor      // embeddings.position_embeddings: [1, prefix + N, D]
+    let embeddings: PatchEmbeddings     // embeddings.*: [CLS] (+ distillation), patches, positions
     let encoder: Encoder                // encoder.layer.*
     let layernorm: LayerNorm            // layernorm: [D]
     let classifier: Linear?             // classifier or cls_classifier: [L, D]
@@ -47,15 +42,8 @@ public final class ViT: @unchecked Sendable {
 
         let prefix = try weights.prefix(among: ["vit.", "deit.", ""], probing: "embeddings.cls_token")
         let w = weights.scoped(prefix)
-        let hasDistillation = w.contains("embeddings.distillation_token")
-        prefixTokens = hasDistillation ? 2 : 1
-
-        patchEmbedding = Conv2d(weight: try w.tensor("embeddings.patch_embeddings.projection.weight", shape: [D, C, P, P]),
-                                bias: try w.tensor("embeddings.patch_embeddings.projection.bias", shape: [D]),
-                                stride: (P, P))
-        clsToken = try w.tensor("embeddings.cls_token", shape: [1, 1, D])
-        distillationToken = hasDistillation ? try w.tensor("embeddings.distillation_token", shape: [1, 1, D]) : nil
-        positionEmbeddings = try w.tensor("embeddings.position_embeddings", shape: [1, prefixTokens + gridSide * gridSide, D])
+        embeddings = try PatchEmbeddings(w, width: D, channels: C, patchSize: P, stride: (P, P), grid: gridSide * gridSide,
+                                         distillation: w.contains("embeddings.distillation_token"))
         encoder = Encoder(config: encoderConfig, layers: try (0..<config.numLayers).map { i in
             try ViT.layer(w, "encoder.layer.\(i)", config: encoderConfig, qkvBias: config.qkvBias)
         })
@@ -94,40 +82,44 @@ public final class ViT: @unchecked Sendable {
 
     public var hiddenSize: Int { config.encoder.hiddenSize }
     public var hasClassifier: Bool { classifier != nil }
+    /// Tokens before the patches: 1 ([CLS]) or 2 ([CLS], distillation).
+    public var prefixTokens: Int { embeddings.prefixCount }
+
+    /// Tokens an image of `height`×`width` pixels gives.
+    public func tokenCount(height: Int, width: Int) -> Int { embeddings.tokenCount(height: height, width: width) }
+
+    /// Refuse, before any work, an image size whose attention could not fit in memory.
+    public func checkFits(height: Int, width: Int, what: String) throws {
+        try embeddings.checkFits(encoder, height: height, width: width, what: what)
+    }
 
     /// Token embeddings of one image `pixels` ([C, H, W], normalised): [1, prefix + N, D]. An image
     /// whose patch grid differs from the trained one gets bicubically interpolated positions, as
     /// `interpolate_pos_encoding=True` does.
     public func embed(_ pixels: Tensor) throws -> Tensor {
         let C = pixels.shape[0], H = pixels.shape[1], W = pixels.shape[2]
-        let P = config.patchSize, D = hiddenSize
+        let P = config.patchSize
         guard C == config.numChannels, H >= P, W >= P else {
             throw MMAttnError("image tensor \(pixels.shape) does not fit the model (\(config.numChannels) channels, at least \(P)×\(P) pixels)")
         }
-        let patches = patchEmbedding.tokens(pixels)                   // [N, D]
-        let grid = patchEmbedding.outputGrid(height: H, width: W)
-        let N = grid.h * grid.w, T = prefixTokens + N
-        let positions = positionTable(grid: grid, height: H, width: W)  // [T, D]
-        let out = Tensor(zeros: [1, T, D])
-        out.data.update(from: clsToken.data, count: D)
-        if let distillationToken { (out.data + D).update(from: distillationToken.data, count: D) }
-        (out.data + prefixTokens * D).update(from: patches.data, count: N * D)
-        Kernels.add(positions.data, into: out.data, count: T * D)
-        return out
+        try checkFits(height: H, width: W, what: "a \(W)×\(H) image")
+        let grid = embeddings.projection.outputGrid(height: H, width: W)
+        return embeddings(pixels, positions: positionTable(grid: grid, height: H, width: W))
     }
 
-    /// Position embeddings for a patch grid: the trained table, or its bicubic interpolation.
-    func positionTable(grid: (h: Int, w: Int), height: Int, width: Int) -> Tensor {
-        let D = hiddenSize
-        let trained = positionEmbeddings.shape[1] - prefixTokens
-        if grid.h * grid.w == trained && height == width { return positionEmbeddings.reshaped([prefixTokens + trained, D]) }
+    /// Position embeddings for a patch grid: nil for the trained table, else its bicubic interpolation.
+    func positionTable(grid: (h: Int, w: Int), height: Int, width: Int) -> Tensor? {
+        let D = hiddenSize, prefix = prefixTokens
+        let trained = embeddings.trainedPatches
+        if grid.h * grid.w == trained && height == width { return nil }
+        let table = embeddings.positionEmbeddings
         let side = Int(Double(trained).squareRoot())
         let patchTable = Tensor(zeros: [side, side, D])
-        patchTable.data.update(from: positionEmbeddings.data + prefixTokens * D, count: trained * D)
+        patchTable.data.update(from: table.data + prefix * D, count: trained * D)
         let resized = Interpolate.bicubic(patchTable, outHeight: grid.h, outWidth: grid.w)  // [h, w, D]
-        let out = Tensor(zeros: [prefixTokens + grid.h * grid.w, D])
-        out.data.update(from: positionEmbeddings.data, count: prefixTokens * D)
-        (out.data + prefixTokens * D).update(from: resized.data, count: resized.count)
+        let out = Tensor(zeros: [prefix + grid.h * grid.w, D])
+        out.data.update(from: table.data, count: prefix * D)
+        (out.data + prefix * D).update(from: resized.data, count: resized.count)
         return out
     }
 

@@ -6,8 +6,8 @@ import Foundation
 /// the model's `sampling_rate`. Whisper sees consecutive 30 s windows; AST sees the first
 /// `max_length` fbank frames (10 ms each; 10.24 s for AudioSet checkpoints), as its feature
 /// extractor does, with a warning when audio is cut.
-public final class AudioEncoder: @unchecked Sendable {
-    public enum Backbone {
+public final class AudioEncoder: Sendable {
+    public enum Backbone: Sendable {
         case whisper(WhisperEncoder, WhisperFeatureExtractor)
         case ast(AST, ASTFeatureExtractor)
     }
@@ -16,38 +16,27 @@ public final class AudioEncoder: @unchecked Sendable {
     public let backbone: Backbone
 
     public init(model spec: String) throws {
-        model = try ModelFolder(spec)
-        let checkpoint = try model.checkpoint()
-        let pre = try model.optionalJSON("preprocessor_config.json")
-        switch model.family {
+        let load = try ModelLoad(spec, accepting: [.whisper, .ast], for: "audio commands")
+        model = load.folder
+        switch load.family {
         case .whisper:
-            let encoder = try WhisperEncoder(config: model.config, weights: checkpoint)
-            let extractor: WhisperFeatureExtractor
-            if let pre {
-                extractor = try WhisperFeatureExtractor(config: pre)
-            } else {
-                extractor = try WhisperFeatureExtractor(featureSize: encoder.numMelBins)
-                Diagnostics.warn("\(model.file("preprocessor_config.json")): not found; using Whisper's defaults (\(encoder.numMelBins) mel bins, 16 kHz, 30 s windows)")
-            }
+            let encoder = try WhisperEncoder(config: load.folder.config, weights: load.checkpoint)
+            let extractor = try load.preprocessor({ try WhisperFeatureExtractor(config: $0) },
+                                                  defaults: { try WhisperFeatureExtractor(featureSize: encoder.numMelBins) },
+                                                  describe: { "\($0.featureSize) mel bins, \($0.samplingRate / 1000) kHz, \($0.chunkLength) s windows" })
             guard extractor.featureSize == encoder.numMelBins, extractor.nFrames == encoder.inputFrames else {
-                throw MMAttnError("preprocessor_config.json gives \(extractor.featureSize) mel bins × \(extractor.nFrames) frames, but the model expects \(encoder.numMelBins) × \(encoder.inputFrames)", file: model.file("preprocessor_config.json"))
+                throw MMAttnError("preprocessor_config.json gives \(extractor.featureSize) mel bins × \(extractor.nFrames) frames, but the model expects \(encoder.numMelBins) × \(encoder.inputFrames)", file: load.preprocessorPath)
             }
             backbone = .whisper(encoder, extractor)
-        case .ast:
-            let ast = try AST(config: model.config, weights: checkpoint)
-            let extractor: ASTFeatureExtractor
-            if let pre {
-                extractor = try ASTFeatureExtractor(config: pre)
-            } else {
-                extractor = try ASTFeatureExtractor(samplingRate: 16_000, numMelBins: ast.numMelBins, maxLength: ast.maxLength)
-                Diagnostics.warn("\(model.file("preprocessor_config.json")): not found; using AST's defaults (16 kHz, \(ast.numMelBins) mel bins, AudioSet mean and std)")
-            }
+        default:
+            let ast = try AST(config: load.folder.config, weights: load.checkpoint)
+            let extractor = try load.preprocessor({ try ASTFeatureExtractor(config: $0) },
+                                                  defaults: { try ASTFeatureExtractor(samplingRate: 16_000, numMelBins: ast.numMelBins, maxLength: ast.maxLength) },
+                                                  describe: { "\($0.samplingRate / 1000) kHz, \($0.numMelBins) mel bins, AudioSet mean and std" })
             guard extractor.numMelBins == ast.numMelBins, extractor.maxLength == ast.maxLength else {
-                throw MMAttnError("preprocessor_config.json gives \(extractor.numMelBins) mel bins × \(extractor.maxLength) frames, but the model expects \(ast.numMelBins) × \(ast.maxLength)", file: model.file("preprocessor_config.json"))
+                throw MMAttnError("preprocessor_config.json gives \(extractor.numMelBins) mel bins × \(extractor.maxLength) frames, but the model expects \(ast.numMelBins) × \(ast.maxLength)", file: load.preprocessorPath)
             }
             backbone = .ast(ast, extractor)
-        default:
-            throw MMAttnError("this is a \(model.family.rawValue) model; audio commands need a Whisper or AST checkpoint", file: model.path)
         }
     }
 
@@ -74,23 +63,18 @@ public final class AudioEncoder: @unchecked Sendable {
         let out: Tensor
         switch backbone {
         case .whisper(let encoder, let extractor):
-            let D = encoder.config.hiddenSize, P = encoder.maxSourcePositions
+            let P = encoder.maxSourcePositions
+            var mean = RowMean(width: encoder.config.hiddenSize)
             var blocks: [Tensor] = []
-            let mean = Tensor(zeros: [D])
-            var covered = 0
             for window in extractor.windows(samples) {
                 let hidden = try encoder.forward(features: window.features)  // [1500, D]
                 // Encoder frames halve the mel frames (stride-2 convolution).
-                let frames = min(P, (window.validFrames + 1) / 2)
-                for t in 0..<frames { Kernels.add(hidden.data + t * D, into: mean.data, count: D) }
-                covered += frames
+                mean.add(hidden, rows: 0..<min(P, (window.validFrames + 1) / 2))
                 if pooling != .mean { blocks.append(hidden) }
             }
             switch pooling {
-            case .mean:
-                for d in 0..<D { mean.data[d] /= Float(max(covered, 1)) }
-                out = mean
-            case .cls: out = blocks[0].rows(0..<1).reshaped([D])
+            case .mean: out = mean.result
+            case .cls: out = pooling.apply(blocks[0])
             case .none: out = blocks.count == 1 ? blocks[0] : Tensor.stack(blocks)
             }
         case .ast(let ast, let extractor):
@@ -98,24 +82,53 @@ public final class AudioEncoder: @unchecked Sendable {
             if frames > ast.maxLength {
                 Diagnostics.warn("\(source): \(String(format: "%.2f", Double(samples.count) / Double(extractor.samplingRate))) s of audio; AST sees the first \(ast.maxLength) frames (\(String(format: "%.2f", Double(ast.maxLength) / 100)) s), as its feature extractor does")
             }
-            let hidden = try ast.forward(features: extractor.features(samples))
-            switch pooling {
-            case .mean: out = ast.pooled(hidden)
-            case .cls: out = hidden.rows(0..<1).reshaped([ast.config.hiddenSize])
-            case .none: out = hidden
-            }
+            let hidden = try ast.forward(features: extractor.features(samples))  // [T, D]
+            out = pooling.apply(hidden, meanRows: 0..<2)  // mean: the pooled output, as ASTModel's pooler
         }
         try out.checkFinite("embeddings", file: model.path)
         return out
     }
 
+    /// The shape `embed` gives for `sampleCount` samples at the model's rate.
+    public func outputShape(sampleCount: Int, pooling: Pooling) -> [Int] {
+        switch (backbone, pooling) {
+        case (.whisper(let encoder, _), .none):
+            let windows = extractorWindows(sampleCount)
+            let hidden = [encoder.maxSourcePositions, encoder.config.hiddenSize]
+            return windows == 1 ? hidden : [windows] + hidden
+        case (.whisper(let encoder, _), _): return [encoder.config.hiddenSize]
+        case (.ast(let ast, _), .none): return [ast.tokenCount, ast.config.hiddenSize]
+        case (.ast(let ast, _), _): return [ast.config.hiddenSize]
+        }
+    }
+
+    /// Whisper windows for `sampleCount` samples (at least one).
+    private func extractorWindows(_ sampleCount: Int) -> Int {
+        guard case .whisper(_, let extractor) = backbone else { return 1 }
+        return max(1, (sampleCount + extractor.nSamples - 1) / extractor.nSamples)
+    }
+
     public func embed(path: String, pooling: Pooling = .mean) throws -> Tensor {
-        try embed(samples: try samples(path: path), pooling: pooling, source: path)
+        try attributing(to: path) { try embed(samples: try samples(path: path), pooling: pooling, source: path) }
+    }
+
+    /// The embeddings of several audio files, in order. With `pooling` `.none`, Whisper's output
+    /// grows with the number of 30 s windows; unless `allowMixedShapes`, clips whose shapes differ
+    /// are an error found by decoding them all before any is encoded.
+    public func embed(paths: [String], pooling: Pooling = .mean, allowMixedShapes: Bool = false) throws -> Embeddings {
+        if pooling == .none && !allowMixedShapes && paths.count > 1 {
+            try Embeddings.checkSameShapes(try paths.map { path in
+                (path, outputShape(sampleCount: try attributing(to: path) { try samples(path: path).count }, pooling: pooling))
+            })
+        }
+        var out = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
+        for path in paths { out.append(try embed(path: path, pooling: pooling), input: path) }
+        return out
     }
 }
 
 /// Audio files → labels of an AST classifier (AudioSet: multi-label, sigmoid scores).
-public final class AudioClassifier: @unchecked Sendable {
+public final class AudioClassifier: Sendable {
     public let encoder: AudioEncoder
     let ast: AST
 
@@ -131,7 +144,9 @@ public final class AudioClassifier: @unchecked Sendable {
     }
 
     public var labels: [String] { ast.labels }
-    /// Sigmoid scores when the checkpoint is multi-label, softmax otherwise.
+    /// How logits become scores (the checkpoint's `problem_type`; see `AST.scoring`).
+    public var scoring: Scoring { ast.scoring }
+    /// Sigmoid scores (a multi-label checkpoint).
     public var multiLabel: Bool { ast.multiLabel }
 
     /// Classifier logits of an audio file, [L].
@@ -142,7 +157,14 @@ public final class AudioClassifier: @unchecked Sendable {
         return logits
     }
 
-    public func classify(path: String, topK: Int = 5) throws -> [Prediction] {
-        Scores.top(topK, logits: try logits(path: path), labels: labels, multiLabel: multiLabel)
+    /// The `topK` best labels of an audio file, and its logits; `scoring` overrides the checkpoint's.
+    public func classify(path: String, topK: Int = 5, scoring: Scoring? = nil) throws -> Classification {
+        let l = try logits(path: path)
+        return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: scoring ?? self.scoring), logits: l)
+    }
+
+    /// Classify several audio files, in order.
+    public func classify(paths: [String], topK: Int = 5, scoring: Scoring? = nil) throws -> [Classification] {
+        try paths.map { try classify(path: $0, topK: topK, scoring: scoring) }
     }
 }

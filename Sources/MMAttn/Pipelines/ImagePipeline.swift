@@ -1,34 +1,46 @@
 import Foundation
 
 /// PNG files → ViT/DeiT hidden states and embeddings. Load once, embed many.
-public final class ImageEncoder: @unchecked Sendable {
+public final class ImageEncoder: Sendable {
     public let model: ModelFolder
     public let vit: ViT
     public let preprocessor: ImagePreprocessor
-    /// True when the caller asked for another image size (`--image-size`), so interpolation is expected.
-    let interpolationExpected: Bool
-    private var warnedSize = false
+    /// Warns once when images reach the model at another size than it was trained at.
+    private let sizeWarning: WarnOnce
 
     /// Load a ViT or DeiT model (folder or cached Hub id). `imageSize` resizes inputs to another
-    /// height × width than the checkpoint's; position embeddings are then interpolated.
+    /// height × width than the checkpoint's; position embeddings are then interpolated. Throws,
+    /// before any image is read, when the processor's output size cannot fit in memory.
     public init(model spec: String, imageSize: (height: Int, width: Int)? = nil) throws {
-        model = try ModelFolder(spec)
-        guard model.family == .vit || model.family == .deit else {
-            throw MMAttnError("this is a \(model.family.rawValue) model; image commands need a ViT or DeiT checkpoint", file: model.path)
-        }
-        vit = try ViT(config: model.config, weights: try model.checkpoint())
-        var pre: ImagePreprocessor
-        if let json = try model.optionalJSON("preprocessor_config.json") {
-            pre = try ImagePreprocessor(config: json)
-        } else {
-            pre = ImagePreprocessor.defaults(for: model.family == .deit ? "deit" : "vit")
-            Diagnostics.warn("\(model.file("preprocessor_config.json")): not found; using the \(model.family.rawValue) defaults (\(pre.summary))")
-        }
-        if let imageSize {
-            pre = pre.resizing(toHeight: imageSize.height, width: imageSize.width)
-        }
+        let load = try ModelLoad(spec, accepting: [.vit, .deit], for: "image commands")
+        model = load.folder
+        vit = try ViT(config: load.folder.config, weights: load.checkpoint)
+        var pre = try load.preprocessor({ try ImagePreprocessor(config: $0) },
+                                        defaults: { ImagePreprocessor.defaults(for: load.family.rawValue) },
+                                        describe: \.summary)
+        if let imageSize { pre = pre.resizing(toHeight: imageSize.height, width: imageSize.width) }
         preprocessor = pre
-        interpolationExpected = imageSize != nil
+        let trained = vit.config.imageSize
+        sizeWarning = WarnOnce("\(load.folder.path): preprocessing gives images of another size than the model's "
+                               + "\(trained.height)×\(trained.width); position embeddings are interpolated")
+        if let fixed = pre.fixedOutputSize {
+            try checkFits(height: fixed.height, width: fixed.width)
+            if imageSize != nil || (fixed.height == trained.height && fixed.width == trained.width) { sizeWarning.silence() }
+        }
+    }
+
+    /// Refuse an image size whose attention cannot fit in memory; the error names where the size
+    /// came from (preprocessor_config.json or --image-size) and the largest square size that fits.
+    func checkFits(height: Int, width: Int) throws {
+        do {
+            try vit.checkFits(height: height, width: width, what: "\(width)×\(height) pixels")
+        } catch let error as MMAttnError {
+            let P = vit.config.patchSize
+            var side = P
+            while (try? vit.checkFits(height: side + P, width: side + P, what: "")) != nil { side += P }
+            throw MMAttnError(error.message + "; use a smaller size (at most \(side)×\(side) fits)",
+                              file: preprocessor.source ?? model.path)
+        }
     }
 
     /// The normalised pixel tensor of a PNG file, [3, H, W].
@@ -38,12 +50,11 @@ public final class ImageEncoder: @unchecked Sendable {
 
     /// The last hidden state (after the final layer norm) of an image, [T, D].
     public func lastHiddenState(image: RGBImage) throws -> Tensor {
-        let pixels = try preprocessor(image)  // [3, H, W]
+        let (h, w) = preprocessor.outputSize(height: image.height, width: image.width)
+        if preprocessor.fixedOutputSize == nil { try checkFits(height: h, width: w) }
         let trained = vit.config.imageSize
-        if !interpolationExpected && (pixels.shape[1] != trained.height || pixels.shape[2] != trained.width) && !warnedSize {
-            warnedSize = true
-            Diagnostics.warn("\(model.path): preprocessing gives \(pixels.shape[1])×\(pixels.shape[2]) images but the model was trained at \(trained.height)×\(trained.width); position embeddings are interpolated")
-        }
+        if h != trained.height || w != trained.width { sizeWarning.fire() }
+        let pixels = try preprocessor(image)  // [3, H, W]
         let hidden = try vit.forward(pixels).lastHiddenState
         try hidden.checkFinite("hidden states", file: model.path)
         return hidden
@@ -51,30 +62,32 @@ public final class ImageEncoder: @unchecked Sendable {
 
     /// The embedding of an image: `cls` [D], `mean` [D] or `none` [T, D].
     public func embed(image: RGBImage, pooling: Pooling = .cls) throws -> Tensor {
-        Self.pool(try lastHiddenState(image: image), pooling)
+        pooling.apply(try lastHiddenState(image: image))
     }
 
     public func embed(path: String, pooling: Pooling = .cls) throws -> Tensor {
-        try embed(image: try PNGImage.decode(path: path), pooling: pooling)
+        try attributing(to: path) { try embed(image: try PNGImage.decode(path: path), pooling: pooling) }
     }
 
-    /// Reduce a last hidden state [T, D] as `pooling` says.
-    static func pool(_ hidden: Tensor, _ pooling: Pooling) -> Tensor {
-        let T = hidden.shape[0], D = hidden.shape[1]
-        switch pooling {
-        case .none: return hidden
-        case .cls: return hidden.rows(0..<1).reshaped([D])
-        case .mean:
-            let out = Tensor(zeros: [D])
-            for t in 0..<T { Kernels.add(hidden.data + t * D, into: out.data, count: D) }
-            for d in 0..<D { out.data[d] /= Float(T) }
-            return out
+    /// The embeddings of several PNG files, in order. With `pooling` `.none` the outputs' shapes
+    /// follow the images' sizes when the processor keeps aspect ratios; unless `allowMixedShapes`,
+    /// differing shapes are an error found from the image headers before any image is embedded.
+    public func embed(paths: [String], pooling: Pooling = .cls, allowMixedShapes: Bool = false) throws -> Embeddings {
+        if pooling == .none && !allowMixedShapes && preprocessor.fixedOutputSize == nil && paths.count > 1 {
+            try Embeddings.checkSameShapes(try paths.map { path in
+                let size = try PNGImage.size(path: path)
+                let (h, w) = preprocessor.outputSize(height: size.height, width: size.width)
+                return (path, [vit.tokenCount(height: h, width: w), vit.hiddenSize])
+            })
         }
+        var out = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
+        for path in paths { out.append(try embed(path: path, pooling: pooling), input: path) }
+        return out
     }
 }
 
 /// PNG files → labels of a ViT/DeiT image classifier. Load once, classify many.
-public final class ImageClassifier: @unchecked Sendable {
+public final class ImageClassifier: Sendable {
     public let encoder: ImageEncoder
 
     public init(model spec: String, imageSize: (height: Int, width: Int)? = nil) throws {
@@ -95,10 +108,44 @@ public final class ImageClassifier: @unchecked Sendable {
 
     /// The `topK` most likely labels of an image, softmax scores.
     public func classify(image: RGBImage, topK: Int = 5) throws -> [Prediction] {
-        Scores.top(topK, logits: try logits(image: image), labels: labels, multiLabel: false)
+        Scores.top(topK, logits: try logits(image: image), labels: labels, scoring: .softmax)
     }
 
-    public func classify(path: String, topK: Int = 5) throws -> [Prediction] {
-        try classify(image: try PNGImage.decode(path: path), topK: topK)
+    /// The `topK` most likely labels of a PNG file, and its logits.
+    public func classify(path: String, topK: Int = 5) throws -> Classification {
+        let l = try attributing(to: path) { try logits(image: try PNGImage.decode(path: path)) }
+        return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: .softmax), logits: l)
     }
+
+    /// Classify several PNG files, in order.
+    public func classify(paths: [String], topK: Int = 5) throws -> [Classification] {
+        try paths.map { try classify(path: $0, topK: topK) }
+    }
+}
+
+/// A warning given at most once, from any thread.
+final class WarnOnce: Sendable {
+    private let message: String
+    private let lock = NSLock()
+    /// `nonisolated(unsafe)` is safe: `done` is only read and written while `lock` is held.
+    nonisolated(unsafe) private var done = false
+
+    init(_ message: String) { self.message = message }
+
+    /// Never warn.
+    func silence() { lock.withLock { done = true } }
+
+    /// Warn, unless this warning was given or silenced before.
+    func fire() {
+        let first = lock.withLock { () -> Bool in
+            defer { done = true }
+            return !done
+        }
+        if first { Diagnostics.warn(message) }
+    }
+}
+
+/// Run `body`; an error that names no file is attributed to `path` (the input being processed).
+func attributing<T>(to path: String, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as MMAttnError { throw error.inFile(path) }
 }

@@ -5,8 +5,8 @@ public struct ModelSummary: Sendable {
     public let family: String
     /// The first `architectures` entry of config.json (the checkpoint class).
     public let architecture: String
-    /// Key hyper-parameters, in a stable order.
-    public let config: [(key: String, value: String)]
+    /// Key hyper-parameters, in a stable order, as config.json gives them (numbers, strings, booleans).
+    public let config: [(key: String, value: JSON)]
     public let parameters: Int
     public let tensors: Int
     /// Tensor count per stored dtype, sorted by name.
@@ -17,10 +17,11 @@ public struct ModelSummary: Sendable {
 
     public init(folder: ModelFolder, checkpoint: Checkpoint) throws {
         let c = folder.config
-        family = folder.family.rawValue
+        let family = try folder.family()
+        self.family = family.rawValue
         architecture = c.object["architectures"]?.array?.first?.string ?? "unknown"
         let keys: [String]
-        switch folder.family {
+        switch family {
         case .vit, .deit:
             keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size", "patch_size", "hidden_act"]
         case .whisper:
@@ -33,9 +34,7 @@ public struct ModelSummary: Sendable {
         config = keys.compactMap { k in
             guard let v = c.object[k] else { return nil }
             switch v {
-            case .number(let t): return (k, t)
-            case .string(let s): return (k, s)
-            case .bool(let b): return (k, b ? "true" : "false")
+            case .number, .string, .bool: return (k, v)
             default: return nil
             }
         }

@@ -10,14 +10,32 @@ public struct Prediction: Sendable, Equatable {
     public let score: Float
 }
 
+/// One input's classification: its top predictions and all its logits.
+public struct Classification: Sendable {
+    /// The input as the caller named it (a file path).
+    public let input: String
+    /// The best classes, by score, descending.
+    public let predictions: [Prediction]
+    /// Every class's logit, [L].
+    public let logits: Tensor
+}
+
 public enum Scores {
     /// The `k` best classes of `logits` ([L]) by score, descending; ties keep index order.
     public static func top(_ k: Int, logits: Tensor, labels: [String], multiLabel: Bool) -> [Prediction] {
+        top(k, logits: logits, labels: labels, scoring: multiLabel ? .sigmoid : .softmax)
+    }
+
+    /// The `k` best classes of `logits` ([L]) scored as `scoring` says, descending; ties keep index order.
+    public static func top(_ k: Int, logits: Tensor, labels: [String], scoring: Scoring) -> [Prediction] {
         let n = logits.count
         var scores = [Float](repeating: 0, count: n)
-        if multiLabel {
+        switch scoring {
+        case .none:
+            for i in 0..<n { scores[i] = logits.data[i] }
+        case .sigmoid:
             for i in 0..<n { scores[i] = 1 / (1 + Foundation.exp(-logits.data[i])) }
-        } else {
+        case .softmax:
             let m = (0..<n).map { logits.data[$0] }.max() ?? 0
             var sum: Double = 0
             for i in 0..<n { scores[i] = Foundation.exp(logits.data[i] - m); sum += Double(scores[i]) }

@@ -50,17 +50,15 @@ public struct ProteinProgress: Sendable {
 
 /// FASTA → ESM-2 representations and contact maps, batched as esm-extract does; outputs come back
 /// in file order and equal those of each record run alone.
-public final class ProteinEncoder: @unchecked Sendable {
+public final class ProteinEncoder: Sendable {
     public let model: ModelFolder
     public let esm: ESM2
     public let alphabet: ESMAlphabet
 
     public init(model spec: String) throws {
-        model = try ModelFolder(spec)
-        guard model.family == .esm else {
-            throw MMAttnError("this is a \(model.family.rawValue) model; protein commands need an ESM-2 checkpoint", file: model.path)
-        }
-        esm = try ESM2(config: model.config, weights: try model.checkpoint())
+        let load = try ModelLoad(spec, accepting: [.esm], for: "protein commands")
+        model = load.folder
+        esm = try ESM2(config: model.config, weights: load.checkpoint)
         alphabet = try ESMAlphabet.forModel(folder: model.path)
         guard alphabet.count == esm.vocabSize else {
             throw MMAttnError("vocab.txt has \(alphabet.count) tokens but the model's vocab_size is \(esm.vocabSize)", file: model.file("vocab.txt"))
@@ -118,6 +116,16 @@ public final class ProteinEncoder: @unchecked Sendable {
             for r in results { if let r { try handle(r) } }
         }
         if !sawRecord { throw MMAttnError("no FASTA records in the file", file: path) }
+        for summary in [reader.stopCodonSummary, batcher.truncationSummary].compactMap({ $0 }) { Diagnostics.warn(summary) }
+    }
+
+    /// The records of a FASTA file, counted (and validated) without running the model; stops
+    /// counting at `limit`.
+    public func countRecords(fasta path: String, limit: Int = .max) throws -> Int {
+        let reader = try FastaReader(path: path, alphabet: alphabet)
+        var n = 0
+        while n < limit, try reader.next() != nil { n += 1 }
+        return n
     }
 
     /// Run one padded batch and cut each row's outputs out of it.

@@ -43,8 +43,18 @@ public final class FastaReader {
 
     /// The file being read.
     public let path: String
-    /// Where warnings go (default: `Diagnostics.warn`).
-    public var warn: (String) -> Void = { Diagnostics.warn($0) }
+    /// Records that ended with a `*` (dropped) so far, and the first of them.
+    public private(set) var stopCodonRecords = 0
+    public private(set) var firstStopCodon: (id: String, line: Int)?
+
+    /// One line about the dropped stop codons so far, or nil: a summary, not a line per record.
+    public var stopCodonSummary: String? {
+        guard let first = firstStopCodon else { return nil }
+        let which = stopCodonRecords == 1
+            ? "line \(first.line): record '\(first.id)' ends"
+            : "\(stopCodonRecords) records end (the first: '\(first.id)', line \(first.line))"
+        return "\(path): \(which) with '*' (stop codon); dropped it"
+    }
 
     private let maxResidues: Int
     private let alphabetDescription: String
@@ -428,7 +438,8 @@ public final class FastaReader {
             throw fail("line \(record.line): record '\(record.id)' has no residues; remove the header or add its sequence")
         }
         if let stop {
-            warn("\(path): line \(stop.line): record '\(record.id)' ends with '*' (stop codon); dropped it")
+            stopCodonRecords += 1
+            if stopCodonRecords == 1 { firstStopCodon = (record.id, stop.line) }
         }
         current = nil
         recordCount += 1

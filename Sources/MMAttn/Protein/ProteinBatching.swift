@@ -105,8 +105,10 @@ public final class ProteinBatcher {
     public let alphabet: ESMAlphabet
     /// Batching parameters.
     public let options: ProteinBatchOptions
-    /// Where warnings go (default: `Diagnostics.warn`).
-    public var warn: (String) -> Void = { Diagnostics.warn($0) }
+    /// Records cut to the truncation length so far, and the first of them (for one summary
+    /// warning at the end of a run instead of a line per record).
+    public private(set) var truncatedRecords = 0
+    public private(set) var firstTruncated: (id: String, line: Int, residues: Int)?
 
     private var nextIndex = 0
 
@@ -126,6 +128,15 @@ public final class ProteinBatcher {
         self.options = options
     }
 
+    /// One line about the records cut so far ("3 records have more than 1022 residues ..."), or nil.
+    public var truncationSummary: String? {
+        guard truncatedRecords > 0, let first = firstTruncated, let limit = options.truncationSeqLength else { return nil }
+        let which = truncatedRecords == 1
+            ? "record '\(first.id)' (line \(first.line)) has \(first.residues) residues"
+            : "\(truncatedRecords) records have more than \(limit) residues (the first: '\(first.id)', line \(first.line), \(first.residues) residues)"
+        return "\(reader.path): \(which); only the first \(limit) of each were used (the truncation length)"
+    }
+
     /// The next window of records with its batch plan, or nil after the last record.
     public func nextWindow() throws -> ProteinWindow? {
         var records: [FastaRecord] = []
@@ -134,8 +145,8 @@ public final class ProteinBatcher {
               let record = try reader.next() {
             let length = record.sequence.utf8.count
             if let limit = options.truncationSeqLength, length > limit {
-                warn("\(reader.path): record '\(record.id)' (line \(record.line)) has \(length) residues; "
-                     + "only the first \(limit) are used (truncation length)")
+                truncatedRecords += 1
+                if firstTruncated == nil { firstTruncated = (record.id, record.line, length) }
             }
             residues += length
             records.append(record)

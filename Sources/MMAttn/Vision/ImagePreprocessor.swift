@@ -32,9 +32,12 @@ public struct ImagePreprocessor: Sendable {
     public var imageStd: [Double]
     /// Whether a plain integer `size` in a config means a square (ViT) or the shortest edge (VideoMAE).
     public var defaultToSquare: Bool
-    /// Resized images with more pixels than this are refused (a config or an extreme aspect ratio
-    /// could otherwise ask for gigabytes).
+    /// Resized or cropped images with more pixels than this are refused (a config or an extreme
+    /// aspect ratio could otherwise ask for gigabytes).
     public var maxOutputPixels = 16_777_216
+    /// Where the settings came from (the preprocessor_config.json path, or `--image-size`), named in
+    /// errors about the sizes they ask for; nil for built-in defaults.
+    public var source: String?
 
     /// Largest side accepted in a config's `size` or `crop_size`.
     public static let maxSide = 16_384
@@ -138,9 +141,13 @@ public struct ImagePreprocessor: Sendable {
         if let i = imageStd.firstIndex(of: 0) {
             throw MMAttnError("\"image_std\" has 0 for channel \(i); normalization would divide by zero", file: file)
         }
-        if case .fixed(let h, let w) = size, h * w > maxOutputPixels {
+        if case .fixed(let h, let w) = size, doResize, h * w > maxOutputPixels {
             throw MMAttnError("\"size\" asks for \(h)×\(w) pixels, more than the \(maxOutputPixels) accepted", file: file)
         }
+        if doCenterCrop, cropSize.height * cropSize.width > maxOutputPixels {
+            throw MMAttnError("\"crop_size\" asks for \(cropSize.height)×\(cropSize.width) pixels, more than the \(maxOutputPixels) accepted", file: file)
+        }
+        source = file
     }
 
     /// A `size` or `crop_size` value: an integer, [height, width], or an object with height and
@@ -212,7 +219,15 @@ public struct ImagePreprocessor: Sendable {
         p.doResize = true
         p.size = .fixed(height: height, width: width)
         p.doCenterCrop = false
+        p.source = "--image-size \(height)x\(width)"
         return p
+    }
+
+    /// The output size when it does not depend on the input image (a fixed resize, or a crop), else nil.
+    public var fixedOutputSize: (height: Int, width: Int)? {
+        if doCenterCrop { return cropSize }
+        if doResize, case .fixed(let h, let w) = size { return (h, w) }
+        return nil
     }
 
     /// The size `resized` gives an image of `height`×`width`.
@@ -256,8 +271,8 @@ public struct ImagePreprocessor: Sendable {
         if doResize {
             let (h, w) = resizeTarget(height: image.height, width: image.width)
             guard h >= 1, w >= 1, h * w <= maxOutputPixels else {
-                throw MMAttnError("resizing the \(image.width)×\(image.height) image gives \(w)×\(h) pixels, "
-                                  + "outside 1...\(maxOutputPixels) pixels; check \"size\" in preprocessor_config.json")
+                throw MMAttnError("resizing a \(image.width)×\(image.height) image as \"size\" asks gives \(w)×\(h) pixels, "
+                                  + "outside 1...\(maxOutputPixels) pixels", file: source ?? "preprocessor_config.json")
             }
             out = out.resized(width: w, height: h, filter: resample)
         }

@@ -18,6 +18,12 @@ public enum PNGImage {
         try decode(data: readFile(path), file: path, maxPixels: maxPixels)
     }
 
+    /// The size the PNG file's header declares, checked as `decode` checks it, without decoding.
+    public static func size(path: String, maxPixels: Int = defaultMaxPixels) throws -> (height: Int, width: Int) {
+        let (width, height) = try checkHeader(readFile(path), file: path, maxPixels: maxPixels)
+        return (height, width)
+    }
+
     /// Decode PNG bytes; `file` names them in error messages.
     public static func decode(data: Data, file: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
         let (width, height) = try checkHeader(data, file: file, maxPixels: maxPixels)

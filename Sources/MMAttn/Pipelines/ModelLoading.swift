@@ -1,0 +1,34 @@
+import Foundation
+
+/// The one loading sequence every pipeline follows: resolve `--model` (folder or cached Hub id),
+/// check that its family is one the pipeline runs, open the weights; then read the optional
+/// `preprocessor_config.json`, falling back to the family's defaults with a warning.
+struct ModelLoad {
+    let folder: ModelFolder
+    let family: ModelFamily
+    let checkpoint: Checkpoint
+
+    /// `purpose` completes "… need a ViT or DeiT checkpoint" (for example "image commands").
+    init(_ spec: String, accepting families: [ModelFamily], for purpose: String) throws {
+        folder = try ModelFolder(spec)
+        family = try folder.family()
+        guard families.contains(family) else {
+            let names = families.map(\.displayName).joined(separator: " or ")
+            let article = "AEIOU".contains(names.first ?? "x") ? "an" : "a"
+            throw MMAttnError("this is \(family.modelPhrase); \(purpose) need \(article) \(names) checkpoint", file: folder.path)
+        }
+        checkpoint = try folder.checkpoint()
+    }
+
+    /// The path of `preprocessor_config.json` in the folder (whether or not it exists).
+    var preprocessorPath: String { folder.file("preprocessor_config.json") }
+
+    /// The folder's preprocessor settings read by `parse`, or `defaults` with a warning that says
+    /// what was assumed when the folder has no preprocessor_config.json.
+    func preprocessor<P>(_ parse: (JSONFields) throws -> P, defaults: () throws -> P, describe: (P) -> String) throws -> P {
+        if let json = try folder.optionalJSON("preprocessor_config.json") { return try parse(json) }
+        let p = try defaults()
+        Diagnostics.warn("\(preprocessorPath): not found; using the \(family.displayName) defaults (\(describe(p)))")
+        return p
+    }
+}
