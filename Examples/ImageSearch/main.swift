@@ -24,6 +24,12 @@ guard arguments.count == 2 else {
 }
 let (query, folder) = (arguments[0], arguments[1])
 
+var isFolder: ObjCBool = false
+guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+    FileHandle.standardError.write(Data("error: \(folder): no such folder; give a folder of PNG images to search\n".utf8))
+    exit(1)
+}
+
 do {
     let encoder = try ImageEncoder(model: model)
     let queryEmbedding = try encoder.embed(path: query, pooling: .cls)

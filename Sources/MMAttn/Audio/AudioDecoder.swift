@@ -35,10 +35,11 @@ public struct AudioClip: Sendable {
 ///   output is reserved at no more than one sample per byte of the file.
 /// - A decode that yields no samples is an error (empty, cut before the first audio packet, or undecodable).
 /// - A truncated file that still yields samples is accepted: the samples that could be decoded are used,
-///   with a warning when the header declared more frames (a FLAC cut short). libsndfile itself shortens
-///   a WAV whose data chunk claims more bytes than the file holds, so such a WAV decodes silently to the
-///   samples present. An error that libsndfile reports while decoding is an error, whatever came before,
-///   as the rest of the audio is not trustworthy.
+///   with a warning naming the duration the header declared and the duration read (a FLAC whose frame
+///   count is larger than what decodes; a WAV or AIFF whose data chunk claims more bytes than the file
+///   holds, which libsndfile shortens to the samples present and notes only in its log). An error that
+///   libsndfile reports while decoding is an error, whatever came before, as the rest of the audio is
+///   not trustworthy.
 /// - 0 channels, more than `maxChannels`, a sample rate outside `sampleRateRange`, NaN or infinite
 ///   samples, and audio longer than `maxSeconds` are errors.
 public enum AudioDecoder {
@@ -109,11 +110,32 @@ public enum AudioDecoder {
         guard !samples.isEmpty else {
             throw MMAttnError("the file holds no audio samples (empty, cut before the audio data, or undecodable)", file: path)
         }
-        // SF_COUNT_MAX means "unknown length" (Ogg); other counts are the header's claim.
-        if info.frames > 0, info.frames != Int64.max, Int64(samples.count) < info.frames {
-            Diagnostics.warn("\(path): the header declares \(info.frames) frames but only \(samples.count) could be read (truncated file?); using those")
+        // The header's claim: a FLAC's frame count (SF_COUNT_MAX means unknown, as for Ogg), or for a
+        // WAV/AIFF whose data chunk runs past the end of the file (libsndfile shortens those quietly)
+        // the chunk's declared size, which libsndfile notes in its log.
+        var declared = info.frames > 0 && info.frames != Int64.max ? Int(info.frames) : 0
+        if let (claimed, present) = dataChunkSizes(handle), present > 0, claimed > present {
+            declared = max(declared, Int(Double(samples.count) * Double(claimed) / Double(present)))
+        }
+        if declared > samples.count {
+            let seconds = { (frames: Int) in String(format: "%.2f s", Double(frames) / Double(rate)) }
+            Diagnostics.warn("\(path): the file is cut short: its header declares \(seconds(declared)) of audio but only "
+                             + "\(seconds(samples.count)) could be read; using those")
         }
         return AudioClip(samples: samples, sampleRate: rate)
+    }
+
+    /// The sizes libsndfile's log reports for an audio data chunk that is longer than the file
+    /// ("data : 128000 (should be 2956)" for WAV, "SSND" for AIFF): (declared, present) bytes.
+    private static func dataChunkSizes(_ handle: OpaquePointer) -> (Int, Int)? {
+        var log = [CChar](repeating: 0, count: 8192)
+        sf_command(handle, Int32(SFC_GET_LOG_INFO), &log, Int32(log.count))
+        let text = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("data ") || line.hasPrefix("SSND ") {
+            let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            if line.contains("should be"), numbers.count >= 2 { return (numbers[0], numbers[1]) }
+        }
+        return nil
     }
 
     private static func formatSeconds(_ s: Double) -> String {

@@ -228,6 +228,14 @@ public final class FastaReader {
     /// Rejects a file whose start is not text (NUL bytes or invalid UTF-8), and skips a UTF-8 byte-order mark.
     private func sniffFirstChunk() throws {
         let bytes = UnsafeBufferPointer(start: buffer, count: end)
+        let compressed: [(magic: [UInt8], format: String, tool: String)] = [
+            ([0x1F, 0x8B], "gzip", "gunzip -c"), ([0x42, 0x5A, 0x68], "bzip2", "bzip2 -dc"),
+            ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz", "xz -dc"), ([0x28, 0xB5, 0x2F, 0xFD], "zstd", "zstd -dc"),
+        ]
+        for c in compressed where bytes.starts(with: c.magic) {
+            throw fail("\(c.format)-compressed: decompress it first, or stream it: "
+                       + "\(c.tool) \(path) | mmattn embed-protein /dev/stdin ...")
+        }
         if let bad = FastaText.firstInvalidUTF8(bytes, allowTruncatedEnd: true) {
             let line = 1 + bytes[..<bad].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
             let what = bytes[bad] == 0 ? "a NUL byte" : "the byte \(FastaText.hex(bytes[bad])), which is not UTF-8"
