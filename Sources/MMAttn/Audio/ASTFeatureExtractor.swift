@@ -14,7 +14,7 @@ import Foundation
 ///
 /// Audio shorter than one frame gives no frames, so the features are all padding (torchaudio refuses
 /// such input; Kaldi itself outputs no frames).
-public final class ASTFeatureExtractor: @unchecked Sendable {
+public final class ASTFeatureExtractor: Sendable {
     /// Expected input rate in Hz (`sampling_rate`).
     public let samplingRate: Int
     /// Mel bins (`num_mel_bins`).

@@ -7,6 +7,9 @@ import Foundation
 /// ran no faster), then executed on caller-owned buffers through the new-array interface, which is
 /// thread-safe; making and destroying plans is not, so both happen under one process-wide lock.
 /// Buffers must come from `RealFFT.Buffers` (FFTW-aligned).
+/// `@unchecked Sendable` is safe: the plans (opaque C pointers) are made in `init` and destroyed in
+/// `deinit` under `plannerLock`, and in between only executed with the new-array interface, which
+/// FFTW documents as thread-safe on distinct buffers.
 final class RealFFT: @unchecked Sendable {
     /// Serialises FFTW's planner, which is not thread-safe.
     private static let plannerLock = NSLock()

@@ -11,7 +11,7 @@ import Foundation
 /// 4. log10(max(x, 1e-10)), floored at (its maximum over the window − 8), then (x + 4) / 4.
 ///
 /// FFTW plans are made once per extractor; `features` may be called from several threads at once.
-public final class WhisperFeatureExtractor: @unchecked Sendable {
+public final class WhisperFeatureExtractor: Sendable {
     /// Mel bins (`feature_size`).
     public let featureSize: Int
     /// Expected input rate in Hz (`sampling_rate`).

@@ -3,7 +3,7 @@ import Foundation
 /// The weights of a model folder: `model.safetensors`, or a sharded checkpoint described by
 /// `model.safetensors.index.json`. Every file is mapped and validated when the checkpoint opens;
 /// tensors are read on request (F32 without copying).
-public final class Checkpoint: @unchecked Sendable {
+public final class Checkpoint: Sendable {
     /// The file errors about the checkpoint as a whole name: the single weights file or the shard index.
     public let source: String
     /// The weights files (one, or the shards in index order).

@@ -48,6 +48,8 @@ public struct SafetensorsTensorInfo: Sendable {
 }
 
 /// A memory-mapped mapping of a whole file, unmapped when the last tensor viewing it is gone.
+/// `@unchecked Sendable` is safe: the mapping is read-only (`PROT_READ`) and its address and length
+/// never change, so any thread may read through it while an owner keeps it alive.
 final class FileMapping: @unchecked Sendable {
     let base: UnsafeRawPointer
     let length: Int
@@ -63,7 +65,7 @@ final class FileMapping: @unchecked Sendable {
 /// A `.safetensors` file, mapped read-only and validated as the reference parser
 /// (huggingface/safetensors) does. Tensors read from it as F32 share the mapping (no copy);
 /// the mapping stays alive as long as any of them does.
-public final class SafetensorsFile: @unchecked Sendable {
+public final class SafetensorsFile: Sendable {
     /// The file, as given (used in every error message).
     public let path: String
     /// The optional `__metadata__` map (empty when absent).

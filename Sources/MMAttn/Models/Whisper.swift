@@ -5,7 +5,7 @@ import Foundation
 /// `embed_positions`, pre-LN layers whose key projection has no bias, and a final layer norm.
 /// Loads `WhisperForConditionalGeneration` (`model.encoder.*`), `WhisperModel` (`encoder.*`) or a
 /// bare encoder; the decoder is ignored.
-public final class WhisperEncoder: @unchecked Sendable {
+public final class WhisperEncoder: Sendable {
     public let config: EncoderConfig
     /// Mel bins per frame (80, or 128 for large-v3).
     public let numMelBins: Int
