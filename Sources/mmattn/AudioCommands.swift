@@ -6,6 +6,7 @@ struct EmbedAudio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed-audio",
         abstract: "Embed audio clips (WAV, FLAC, Ogg Vorbis/Opus, ...) with a Whisper encoder or AST.",
+        usage: "mmattn embed-audio <clip> ... --model <model> --output <file> [options]",
         discussion: """
         Audio is mixed to mono and resampled (soxr, high quality) to the model's
         sampling rate.
@@ -56,6 +57,7 @@ struct ClassifyAudio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify-audio",
         abstract: "Label audio clips with an AST classifier (AudioSet and others).",
+        usage: "mmattn classify-audio <clip> ... --model <model> [options]",
         discussion: """
         Scores follow the checkpoint's problem_type, as transformers' audio
         classification pipeline does: sigmoid for multi_label_classification,

@@ -14,6 +14,7 @@ struct ClassifyImage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify-image",
         abstract: "Label PNG images with a ViT or DeiT image classifier.",
+        usage: "mmattn classify-image <image> ... --model <model> [options]",
         discussion: """
         Scores are softmax probabilities; labels come from the checkpoint's
         id2label.
@@ -54,6 +55,7 @@ struct EmbedImage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed-image",
         abstract: "Embed PNG images with a ViT or DeiT model.",
+        usage: "mmattn embed-image <image> ... --model <model> --output <file> [options]",
         discussion: """
         Pooling: cls is the first token of the last hidden state after the final
         layer norm, [D]; mean averages all tokens, [D]; none keeps the whole last

@@ -5,6 +5,7 @@ import MMAttn
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe a model: family, key configuration, parameters, dtypes and size.",
+        usage: "mmattn inspect --model <model> [--json]",
         discussion: """
         Examples (from the repository root):
           mmattn inspect --model Fixtures/models/vit

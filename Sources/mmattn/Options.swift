@@ -5,7 +5,7 @@ import MMAttn
 /// Options every model command takes.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("A model folder in Hugging Face layout, or a Hub id in the Hugging Face cache.",
-                                            valueName: "folder-or-id"))
+                                            valueName: "model"))
     var model: String
 }
 

@@ -6,6 +6,7 @@ struct EmbedProtein: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed-protein",
         abstract: "Embed the protein sequences of a FASTA file with ESM-2, as fair-esm's esm-extract.",
+        usage: "mmattn embed-protein <fasta> --model <model> --output <file> [options]",
         discussion: """
         Records are sorted by length and packed into batches of at most
         --toks-per-batch tokens (padding masked, so every record gets the outputs
