@@ -16,6 +16,9 @@ struct MMAttnCommand: ParsableCommand {
     )
 }
 
+// Ctrl-C / SIGTERM remove unfinished output temporaries; SIGXFSZ makes an over-limit write an error.
+AtomicFile.installInterruptCleanup()
+
 /// Parse, run, and turn library errors into one `error: ` line and exit status 1.
 do {
     var command = try MMAttnCommand.parseAsRoot()

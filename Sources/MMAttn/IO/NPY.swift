@@ -98,26 +98,3 @@ public enum NPY {
         return try decode(data, file: path)
     }
 }
-
-/// Writes an output file so that it appears only when complete: the bytes go to a temporary name
-/// in the same folder, which is then renamed over the target.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).partial")
-        do {
-            try data.write(to: tmp)
-            if rename(tmp.path, url.path) != 0 {
-                let err = String(cString: strerror(errno))
-                try? FileManager.default.removeItem(at: tmp)
-                throw MMAttnError("cannot write the output file (\(err))", file: path)
-            }
-        } catch let e as MMAttnError {
-            throw e
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw MMAttnError("cannot write the output file (\(error.localizedDescription))", file: path)
-        }
-    }
-}
