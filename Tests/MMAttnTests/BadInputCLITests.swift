@@ -13,22 +13,22 @@ import Testing
         return (try CLI.run(args, timeout: 60), dir)
     }
 
-    @Test func sharedPNGCorpus() throws {
-        for path in Paths.badInputs("png", extensions: ["png"]) {
+    @Test(.needsBadInputs) func sharedPNGCorpus() throws {
+        for path in try Paths.badInputs("png", extensions: ["png"]) {
             let (r, dir) = try run(["classify-image", path, "--model", Paths.model("vit"), "--top-k", "1", "--json"], output: "logits.npy")
             CLI.expectByName(path, r, outputDir: dir)
         }
     }
 
-    @Test func sharedAudioCorpus() throws {
-        for path in Paths.badInputs("audio", extensions: ["wav", "flac", "oga", "ogg"]) {
+    @Test(.needsBadInputs) func sharedAudioCorpus() throws {
+        for path in try Paths.badInputs("audio", extensions: ["wav", "flac", "oga", "ogg"]) {
             let (r, dir) = try run(["embed-audio", path, "--model", Paths.model("whisper")])
             CLI.expectByName(path, r, outputDir: dir)
         }
     }
 
-    @Test func sharedFASTACorpus() throws {
-        for path in Paths.badInputs("fasta", extensions: ["fasta"]) {
+    @Test(.needsBadInputs) func sharedFASTACorpus() throws {
+        for path in try Paths.badInputs("fasta", extensions: ["fasta"]) {
             let (r, dir) = try run(["embed-protein", path, "--model", Paths.model("esm2")])
             CLI.expectByName(path, r, outputDir: dir)
         }

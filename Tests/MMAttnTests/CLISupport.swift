@@ -15,16 +15,39 @@ enum Paths {
         return FileManager.default.fileExists(atPath: p) ? p : nil
     }()
 
-    /// Files of a bad-input category, or [] with a notice when the corpus is absent.
-    static func badInputs(_ category: String, extensions: Set<String>) -> [String] {
-        guard let root = badInputs else {
-            print("notice: ../shared/badinputs not found; skipping the shared bad-input corpus")
-            return []
-        }
+    /// Files of a bad-input category of the corpus. Call only from tests carrying the
+    /// `.needsBadInputs` trait; a category with no matching file is a test failure.
+    static func badInputs(_ category: String, extensions: Set<String>, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
+        let root = try #require(badInputs, "the test lacks the .needsBadInputs trait", sourceLocation: sourceLocation)
         let dir = (root as NSString).appendingPathComponent(category)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return names.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        let files = names.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
             .map { (dir as NSString).appendingPathComponent($0) }
+        #expect(!files.isEmpty, "no \(extensions.sorted()) files in \(dir)", sourceLocation: sourceLocation)
+        return files
+    }
+
+    /// Whether this run is on CI (`CI` set to anything but empty, `0` or `false`), where every
+    /// optional input must be present.
+    static let onCI: Bool = {
+        let value = ProcessInfo.processInfo.environment["CI"]?.lowercased() ?? ""
+        return !["", "0", "false"].contains(value)
+    }()
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Runs the test only when the shared bad-input corpus (`../shared/badinputs`) is beside the
+    /// clone; otherwise the test is reported as skipped. On CI `CorpusPresenceTests` fails instead.
+    static var needsBadInputs: Self {
+        .enabled(if: Paths.badInputs != nil, "../shared/badinputs is absent (CI puts a copy of shared/ beside the clone)")
+    }
+}
+
+/// CI must run every corpus test: there, a missing corpus is a failure, not a skip.
+@Suite struct CorpusPresenceTests {
+    @Test(.enabled(if: Paths.onCI, "runs only on CI (environment variable CI set)"))
+    func badInputCorpusIsPresentOnCI() {
+        #expect(Paths.badInputs != nil, "CI is set but ../shared/badinputs is missing: the corpus tests were skipped")
     }
 }
 
@@ -48,38 +71,90 @@ enum CLI {
         return Paths.repo.appendingPathComponent(".build/debug/mmattn").path
     }()
 
-    /// Run with a time limit (a hang is a failure, not a stuck test run).
-    static func run(_ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    /// Run with a time limit (a hang is a failure, not a stuck test run). With `fileSizeLimitBlocks`
+    /// the command runs under `ulimit -f` (512-byte blocks), through `/bin/sh`.
+    static func run(_ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:],
+                    fileSizeLimitBlocks: Int? = nil) throws -> Result {
+        var argv = [executable] + arguments
+        if let blocks = fileSizeLimitBlocks {
+            argv = ["/bin/sh", "-c", "ulimit -f \(blocks) && exec \"$0\" \"$@\""] + argv
         }
         // Output goes to files, so a chatty child can never block on a full pipe.
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let outPath = dir + "/stdout", errPath = dir + "/stderr"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
+        let child = try Child(argv, environment: environment, stdout: outPath, stderr: errPath)
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
+        while child.poll() == nil && Date() < deadline { usleep(10_000) }
+        if child.poll() == nil {
+            kill(child.pid, SIGKILL)
             Issue.record("mmattn \(arguments.joined(separator: " ")) hung for \(timeout) s")
         }
-        process.waitUntilExit()
-        try out.close()
-        try err.close()
+        let end = child.wait()
         let stdoutData = FileManager.default.contents(atPath: outPath) ?? Data()
         let stderrData = FileManager.default.contents(atPath: errPath) ?? Data()
-        return Result(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+        return Result(status: end.status, signaled: end.signaled,
                       stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+
+    /// A child process started as a shell starts one: default signal actions and an empty signal
+    /// mask. (Foundation's `Process` passes on the spawning thread's mask, and the test runner's
+    /// threads block signals, so a child would ignore Ctrl-C and SIGXFSZ whatever the CLI does.)
+    final class Child {
+        struct SpawnError: Error { var message: String }
+        let pid: pid_t
+        private var ended: (status: Int32, signaled: Bool)?
+
+        /// Start `argv[0]` (a path) with `argv`, the test's environment plus `environment`, and
+        /// stdout/stderr into the given files (created or truncated).
+        init(_ argv: [String], environment: [String: String] = [:], stdout: String, stderr: String) throws {
+            var attr = posix_spawnattr_t()
+            posix_spawnattr_init(&attr)
+            defer { posix_spawnattr_destroy(&attr) }
+            var all = sigset_t(), none = sigset_t()
+            sigfillset(&all)
+            sigemptyset(&none)
+            posix_spawnattr_setsigdefault(&attr, &all)
+            posix_spawnattr_setsigmask(&attr, &none)
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+            let cArgs = argv.map { strdup($0) } + [nil]
+            let cEnv = env.map { strdup($0) } + [nil]
+            defer { (cArgs + cEnv).forEach { free($0) } }
+            var pid = pid_t()
+            let rc = posix_spawn(&pid, argv[0], &actions, &attr, cArgs, cEnv)
+            guard rc == 0 else { throw SpawnError(message: "cannot start \(argv[0]): \(String(cString: strerror(rc)))") }
+            self.pid = pid
+        }
+
+        /// The exit status (or signal number, with `signaled`), or nil while the child runs.
+        func poll() -> (status: Int32, signaled: Bool)? {
+            if ended == nil { reap(WNOHANG) }
+            return ended
+        }
+
+        /// Wait for the child to end.
+        func wait() -> (status: Int32, signaled: Bool) {
+            while ended == nil { reap(0) }
+            return ended!
+        }
+
+        private func reap(_ options: Int32) {
+            var status: Int32 = 0
+            let r = waitpid(pid, &status, options)
+            if r == pid {
+                let signal = status & 0x7f
+                if signal == 0 { ended = ((status >> 8) & 0xff, false) } else if signal != 0x7f { ended = (signal, true) }
+            } else if r < 0 && errno != EINTR {
+                ended = (-1, false)
+            }
+        }
     }
 
     /// A fresh empty folder for a command's output.

@@ -375,12 +375,8 @@ private func f32(_ values: [Float]) -> [UInt8] { le(values.map(\.bitPattern)) }
 
     // MARK: the shared bad-input corpus
 
-    @Test func handlesTheBadInputCorpus() throws {
-        let root = (Paths.badInputs ?? "/nonexistent") + "/safetensors"
-        guard FileManager.default.fileExists(atPath: root) else {
-            print("notice: \(root) is absent; skipping the bad-input corpus")
-            return
-        }
+    @Test(.needsBadInputs) func handlesTheBadInputCorpus() throws {
+        let root = try #require(Paths.badInputs) + "/safetensors"
         let files = (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? [])
             .filter { $0.hasSuffix(".safetensors") }.sorted()
         #expect(files.count >= 13)

@@ -94,11 +94,9 @@ import Testing
 
     /// The shared bad-inputs corpus, read in place: every reject-labelled file throws MMAttnError,
     /// valid files decode as Pillow does, `either_` files may go either way but never crash.
-    @Test func badInputsCorpus() throws {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: Self.badInputs) else {
-            print("notice: \(Self.badInputs) is absent; the bad-inputs corpus was not run")
-            return
-        }
+    @Test(.needsBadInputs) func badInputsCorpus() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.badInputs)
+        #expect(names.contains { $0.hasSuffix(".png") })
         let pillow = try #require(Self.json("decode.json", "badinputs")?.object)
         var rejected = 0
         for name in names.sorted() where name.hasSuffix(".png") {
