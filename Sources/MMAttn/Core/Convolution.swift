@@ -25,7 +25,7 @@ public struct Conv2d: Sendable {
         let (kh, kw) = kernel
         let (oh, ow) = outputGrid(height: H, width: W)
         let patch = C * kh * kw
-        let columns = Tensor(zeros: [oh * ow, patch])  // [N, C·kh·kw], same order as the weight's inner axes
+        let columns = Tensor(uninitialized: [oh * ow, patch])  // [N, C·kh·kw], same order as the weight's inner axes; every element written
         Threads.parallelFor(oh, grain: 1) { start, end in
             for i in start..<end {
                 for j in 0..<ow {

@@ -8,10 +8,16 @@ public final class TensorStorage: @unchecked Sendable {
     private let owner: AnyObject?
 
     /// Fresh, zero-filled storage of `count` floats.
-    public init(count: Int) {
+    public convenience init(count: Int) {
+        self.init(uninitializedCount: count)
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    /// Fresh storage of `count` floats with unspecified contents, for an operation that writes
+    /// every element before anything reads it.
+    public init(uninitializedCount count: Int) {
         self.count = count
         pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
         owner = nil
     }
 
@@ -40,10 +46,17 @@ public struct Tensor: @unchecked Sendable {
         storage = TensorStorage(count: shape.reduce(1, *))
     }
 
+    /// A tensor whose elements are unspecified until written: for buffers an operation overwrites
+    /// completely (GEMM outputs, layer-norm outputs, copies), so they are not zero-filled first.
+    public init(uninitialized shape: [Int]) {
+        self.shape = shape
+        storage = TensorStorage(uninitializedCount: shape.reduce(1, *))
+    }
+
     /// A tensor holding `values` (row-major); `values.count` must equal the product of `shape`.
     public init(shape: [Int], values: [Float]) {
         precondition(values.count == shape.reduce(1, *), "Tensor(shape:values:): \(values.count) values for shape \(shape)")
-        self.init(zeros: shape)
+        self.init(uninitialized: shape)
         values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
@@ -79,14 +92,14 @@ public struct Tensor: @unchecked Sendable {
         let width = count / shape[0]
         var s = shape
         s[0] = range.count
-        let out = Tensor(zeros: s)
+        let out = Tensor(uninitialized: s)
         out.data.update(from: data + range.lowerBound * width, count: range.count * width)
         return out
     }
 
     /// A deep copy (for callers that will write into the result).
     public func copy() -> Tensor {
-        let out = Tensor(zeros: shape)
+        let out = Tensor(uninitialized: shape)
         out.data.update(from: data, count: count)
         return out
     }
@@ -95,7 +108,7 @@ public struct Tensor: @unchecked Sendable {
     public static func stack(_ tensors: [Tensor]) -> Tensor {
         precondition(!tensors.isEmpty)
         let inner = tensors[0].shape
-        let out = Tensor(zeros: [tensors.count] + inner)
+        let out = Tensor(uninitialized: [tensors.count] + inner)
         let n = tensors[0].count
         for (i, t) in tensors.enumerated() {
             precondition(t.shape == inner, "stack: shape \(t.shape) differs from \(inner)")
