@@ -8,13 +8,28 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels and models (run a release build).",
         discussion: """
-        Example:
+        Build in release mode first (debug builds are many times slower); the \
+        examples run as written from the repository root, on the small test \
+        models in Fixtures/models:
+
           swift build -c release
           .build/release/mmattn bench gemm
-          .build/release/mmattn bench attention --tokens 197 --heads 12 --head-dim 64
-          .build/release/mmattn bench image --model Fixtures/large/vit-base-patch16-224 Fixtures/images/cat.png
-          .build/release/mmattn bench audio --model Fixtures/large/whisper-base Fixtures/audio/arctic_a0007.wav
-          .build/release/mmattn bench protein --model Fixtures/large/esm2_t33_650M_UR50D --lengths 256,1024
+          .build/release/mmattn bench attention --tokens 197 --heads 12
+          .build/release/mmattn bench image --model Fixtures/models/vit \\
+              Fixtures/images/cat.png
+          .build/release/mmattn bench audio --model Fixtures/models/whisper \\
+              Fixtures/audio/arctic_a0007.wav
+          .build/release/mmattn bench protein --model Fixtures/models/esm2 \\
+              --lengths 64,256 --fasta Fixtures/protein/LuxC.faa --contacts
+
+        Real-size models with random weights (ViT-B/16, Whisper-base, ESM-2 \
+        650M and 35M) are made by `python Fixtures/make_large.py` (needs torch \
+        and transformers) in Fixtures/large, for example:
+
+          .build/release/mmattn bench image \\
+              --model Fixtures/large/vit-base-patch16-224 Fixtures/images/cat.png
+          .build/release/mmattn bench protein \\
+              --model Fixtures/large/esm2_t12_35M_UR50D --lengths 1022 --contacts
         """,
         subcommands: [BenchGemm.self, BenchAttention.self, BenchImage.self, BenchAudio.self, BenchProtein.self]
     )
@@ -59,7 +74,7 @@ struct BenchGemm: ParsableCommand {
     func run() throws {
         let T = 197, D = 768, I = 3072
         let shapes: [(String, Int, Int, Int)] = [("q/k/v/out projection", T, D, D), ("mlp fc1", T, I, D), ("mlp fc2", T, D, I)]
-        print("BLAS: \(Threads.blasDescription)")
+        print("BLAS: \(BLAS.description)")
         var peak = 0.0
         for (name, m, n, k) in shapes {
             let x = randomTensor([m, k], seed: 1), w = randomTensor([n, k], seed: 2)
@@ -89,11 +104,15 @@ struct BenchGemm: ParsableCommand {
 struct BenchAttention: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attention",
-        abstract: "The attention kernel against the scalar reference, and its share of GEMM peak."
+        abstract: "The attention kernel against the scalar reference, and its share of GEMM peak.",
+        usage: """
+        mmattn bench attention [--tokens <T>] [--heads <H>] [--head-dim <dh>]
+               [--runs <n>]
+        """
     )
-    @Option var tokens = 197
-    @Option var heads = 12
-    @Option(name: .customLong("head-dim")) var headDim = 64
+    @Option(help: "Sequence length T.") var tokens = 197
+    @Option(help: "Number of attention heads.") var heads = 12
+    @Option(name: .customLong("head-dim"), help: "Width of each head.") var headDim = 64
     @Option(help: "Timed repetitions.") var runs = 10
 
     func run() throws {
@@ -119,7 +138,7 @@ struct BenchImage: ParsableCommand {
         commandName: "image",
         abstract: "Load time and classify-image time of a ViT/DeiT model, and its GFLOP/s against this machine's GEMM peak."
     )
-    @Argument var image: String
+    @Argument(help: "A PNG image to decode, preprocess and classify.") var image: String
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Timed repetitions.") var runs = 10
 
@@ -163,7 +182,7 @@ struct BenchAudio: ParsableCommand {
         commandName: "audio",
         abstract: "Feature extraction and encoder time of a Whisper or AST model, against this run's GEMM rate."
     )
-    @Argument var clip: String
+    @Argument(help: "An audio file (WAV, FLAC, Ogg); Whisper runs it repeated to 30 s.") var clip: String
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Timed repetitions.") var runs = 5
 
@@ -197,13 +216,19 @@ struct BenchAudio: ParsableCommand {
 struct BenchProtein: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "protein",
-        abstract: "ESM-2 residues per second at given lengths, batched throughput on a FASTA file against the sum of single runs."
+        abstract: "ESM-2 residues per second at given lengths, batched throughput on a FASTA file against the sum of single runs.",
+        usage: """
+        mmattn bench protein --model <folder-or-id> [--lengths <lengths>]
+               [--fasta <file>] [--toks-per-batch <n>] [--runs <n>] [--contacts]
+        """
     )
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Sequence lengths to time alone (comma-separated).") var lengths = "256,1024"
     @Option(help: "A FASTA file for the batched run (optional).") var fasta: String?
-    @Option(name: .customLong("toks-per-batch")) var toksPerBatch = 4096
+    @Option(name: .customLong("toks-per-batch"), help: "Tokens per batch for the --fasta run, as esm-extract.")
+    var toksPerBatch = 4096
     @Option(help: "Timed repetitions.") var runs = 3
+    @Flag(help: "Also time each length with contact maps, against the plain forward.") var contacts = false
 
     func run() throws {
         let encoder = try ProteinEncoder(model: modelOptions.model)
@@ -217,6 +242,11 @@ struct BenchProtein: ParsableCommand {
             let flops = encoderFlops(esm.config, layers: esm.numLayers, tokens: n + 2)
             let peak = gemmRate(m: n + 2, n: esm.config.intermediateSize, k: esm.config.hiddenSize, runs: 2)
             print(String(format: "L=%d: %.0f residues/s; ", n, Double(n) / s) + modelLine("forward", seconds: s, flops: flops, gemmRate: peak))
+            if contacts {
+                guard esm.hasContactHead else { throw ValidationError("--contacts: this model has no contact head") }
+                let c = try medianSeconds(runs: runs) { _ = try esm.forward(tokens: [tokens], repr: [esm.numLayers], contacts: true) }
+                print(String(format: "L=%d: with contacts %.1f ms → %.2f × the forward without", n, c * 1e3, c / s))
+            }
         }
         guard let fasta else { return }
         var records: [(String, Int)] = []

@@ -126,7 +126,7 @@ public enum Kernels {
 
     /// y += x, elementwise.
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
-        Threads.useSingleThreadedBLAS()
+        BLAS.prepare()
         cblas_saxpy(Int32(n), 1, x, 1, y, 1)
     }
 }
@@ -144,30 +144,31 @@ public struct Linear: Sendable {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    /// Apply to `rows` rows of `x` ([rows, in]) writing `out` ([rows, out]).
+    /// Apply to `rows` rows of `x` ([rows, in]) writing `out` ([rows, out]); `out` need not be
+    /// initialised (every element is overwritten).
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
         let n = outFeatures, k = inFeatures
-        var beta: Float = 0
-        if let bias {
-            for r in 0..<rows { (out + r * n).update(from: bias.data, count: n) }
-            beta = 1
-        }
+        let bias = bias?.data
         // Each thread multiplies by a slice of the weight's rows (output columns, in multiples of the
-        // GEMM kernel's 16-column unroll) with a single-threaded BLAS call.
+        // GEMM kernel's 16-column unroll) with a single-threaded BLAS call, after broadcasting the
+        // bias into its own columns.
         let units = (n + 15) / 16
         let grain = max(1, (1 << 21) / max(rows * k * 16, 1))  // about 2 MFLOP per thread at least
-        Threads.useSingleThreadedBLAS()
+        BLAS.prepare()
         Threads.parallelFor(units, grain: grain) { u0, u1 in
             let j0 = u0 * 16, j1 = min(u1 * 16, n)
+            if let bias {
+                for r in 0..<rows { (out + r * n + j0).update(from: bias + j0, count: j1 - j0) }
+            }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(j1 - j0), Int32(k),
-                        1, x, Int32(k), weight.data + j0 * k, Int32(k), beta, out + j0, Int32(n))
+                        1, x, Int32(k), weight.data + j0 * k, Int32(k), bias == nil ? 0 : 1, out + j0, Int32(n))
         }
     }
 
     /// y = x·Wᵀ + b over the last axis of `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let rows = x.count / inFeatures
-        let out = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
+        let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])  // [..., out]
         apply(x.data, rows: rows, into: out.data)
         return out
     }
@@ -190,7 +191,7 @@ public struct LayerNorm: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = Tensor(zeros: x.shape)
+        let out = Tensor(uninitialized: x.shape)  // [..., D]
         apply(x.data, rows: x.count / weight.count, into: out.data)
         return out
     }

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import CBLAS
 
 /// How many threads the library's loops use, GEMMs included (each thread makes its own
 /// single-threaded BLAS call). Defaults to the number of active cores; `MMATTN_NUM_THREADS` overrides
@@ -52,19 +51,4 @@ public enum Threads {
         let body: (Int) -> Void
         init(_ body: @escaping (Int) -> Void) { self.body = body }
     }
-
-    /// The BLAS library's build and how GEMMs are threaded, for benchmarks.
-    public static var blasDescription: String {
-        useSingleThreadedBLAS()
-        return "\(String(cString: openblas_get_config())), single-threaded calls split over \(count) library threads"
-    }
-
-    /// Limit OpenBLAS to one thread (once per process); call before any BLAS call. The library
-    /// splits its GEMMs over its own threads instead: an OpenBLAS worker spins on `sched_yield`
-    /// for about 2^28 cycles after every threaded call, so with OpenBLAS threading it held part of
-    /// a core during every layer norm, activation and attention the library's threads ran.
-    @inline(__always)
-    public static func useSingleThreadedBLAS() { _ = blasConfigured }
-
-    private static let blasConfigured: Void = { openblas_set_num_threads(1) }()
 }
