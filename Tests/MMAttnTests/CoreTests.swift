@@ -103,9 +103,8 @@ func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
         #expect(maxAbsDiff(fastP, slowP) < 1e-6)
     }
 
-    /// A padded batch gives each item exactly the outputs it gives alone (ESM batching relies on it).
-    @Test func paddedBatchMatchesSingleRuns() throws {
-        var rng = TestRandom(seed: 4)
+    /// A small random rotary encoder (width 16, 2 heads) for encoder-level tests.
+    static func randomEncoder(layers: Int, rng: inout TestRandom) -> Encoder {
         let D = 16
         func layer() -> EncoderLayer {
             EncoderLayer(attentionNorm: LayerNorm(weight: rng.tensor([D]), bias: rng.tensor([D]), eps: 1e-5),
@@ -119,7 +118,14 @@ func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
         }
         let config = EncoderConfig(hiddenSize: D, numHeads: 2, intermediateSize: 32, layerNormEps: 1e-5,
                                    activation: .gelu, normPlacement: .pre, rotary: Rotary(headDim: 8))
-        let encoder = Encoder(config: config, layers: [layer(), layer()])
+        return Encoder(config: config, layers: (0..<layers).map { _ in layer() })
+    }
+
+    /// A padded batch gives each item exactly the outputs it gives alone (ESM batching relies on it).
+    @Test func paddedBatchMatchesSingleRuns() throws {
+        var rng = TestRandom(seed: 4)
+        let D = 16
+        let encoder = CoreTests.randomEncoder(layers: 2, rng: &rng)
         let batch = rng.tensor([2, 9, D])
         let together = try encoder(batch, mask: .keyLengths([9, 5])).lastHiddenState
         let alone = try encoder(batch.rows(1..<2).sliceTokens(5)).lastHiddenState
@@ -129,6 +135,123 @@ func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
                 #expect(abs(together.data[(9 + t) * D + d] - alone.data[t * D + d]) < 1e-5)
             }
         }
+    }
+
+    /// Asking for some states keeps those and copies no others; they equal the full run's.
+    @Test func encoderKeepsOnlyRequestedStates() throws {
+        var rng = TestRandom(seed: 5)
+        let encoder = CoreTests.randomEncoder(layers: 3, rng: &rng)
+        let x = rng.tensor([1, 7, 16])
+        let all = try encoder(x, options: EncoderOptions(hiddenStates: true))
+        let some = try encoder(x, options: EncoderOptions(keptStates: [0, 2]))
+        #expect(all.hiddenStates.count == 4)
+        #expect(some.hiddenStates.isEmpty)
+        #expect(Set(some.keptStates.keys) == [0, 2])
+        for l in [0, 2] { #expect(maxAbsDiff(try #require(some.keptStates[l]), all.hiddenStates[l]) == 0) }
+        #expect(maxAbsDiff(some.lastHiddenState, all.lastHiddenState) == 0)
+    }
+
+    /// The attention-memory verdict is the same on a 1-core and a 64-core machine; a long input
+    /// runs with fewer score matrices at once instead.
+    @Test func attentionMemoryGuardIgnoresThreadCount() throws {
+        var rng = TestRandom(seed: 6)
+        let encoder = CoreTests.randomEncoder(layers: 1, rng: &rng)
+        for (B, T) in [(1, 128), (4, 20_000), (1, 44_000), (1, 50_000)] {
+            for keeps in [false, true] {
+                let one = Threads.withCount(1) { encoder.attentionBytes(batch: B, tokens: T, keepsProbabilities: keeps) }
+                let many = Threads.withCount(64) { encoder.attentionBytes(batch: B, tokens: T, keepsProbabilities: keeps) }
+                #expect(one == many, "B=\(B) T=\(T) keeps=\(keeps)")
+            }
+        }
+        // 20 000 tokens: one 1.6 GB score matrix fits the 8 GB limit, 64 of them would not.
+        #expect(encoder.attentionBytes(batch: 4, tokens: 20_000, keepsProbabilities: false) <= Encoder.attentionMemoryLimit)
+        #expect(Threads.withCount(64) { Attention.scoreWorkers(tokens: 20_000, jobs: 8) } == 5)
+        #expect(Threads.withCount(64) { Attention.scoreWorkers(tokens: 128, jobs: 8) } == 8)
+        // 50 000 tokens: one score matrix alone is 10 GB, refused before allocating at any thread count.
+        for threads in [1, 64] {
+            #expect(throws: MMAttnError.self) {
+                try Threads.withCount(threads) { _ = try encoder(Tensor(zeros: [1, 50_000, 16])) }
+            }
+        }
+    }
+
+    /// The probabilities buffer handed to an attention sink is reused across layers, but a sink
+    /// that keeps a layer's tensor keeps that layer's values.
+    @Test func keptAttentionProbabilitiesAreNotOverwritten() throws {
+        var rng = TestRandom(seed: 7)
+        let encoder = CoreTests.randomEncoder(layers: 3, rng: &rng)
+        let x = rng.tensor([2, 6, 16])
+        var copies: [[Float]] = [], kept: [Tensor] = []
+        _ = try encoder(x, mask: .keyLengths([6, 4]), options: EncoderOptions(attentionSink: { _, probs in
+            copies.append(probs.values)
+            kept.append(probs)
+        }))
+        for (copy, tensor) in zip(copies, kept) { #expect(copy == tensor.values) }
+        // Padded rows and masked keys are zeros even in a reused, uninitialised buffer.
+        let last = try #require(kept.last)  // [2, 2, 6, 6]
+        for h in 0..<2 {
+            for i in 0..<6 {
+                for j in 0..<6 where i >= 4 || j >= 4 { #expect(last.data[((2 + h) * 6 + i) * 6 + j] == 0) }
+            }
+        }
+    }
+
+    /// The ESM contact reduction matches its definition, Σₕ wₕ·APC(Aₕ + Aₕᵀ) over the residue
+    /// block, and gives the same bits at any thread count (rows are reduced in fixed chunks).
+    @Test func contactReductionMatchesDefinitionAtAnyThreadCount() throws {
+        var rng = TestRandom(seed: 9)
+        let H = 3, T = 72, L = 70  // three row chunks, the last one partial
+        let probs = rng.tensor([H, T, T])  // [H, T, T]; any values will do for the algebra
+        for i in 0..<probs.count { probs.data[i] = abs(probs.data[i]) }
+        let weights = rng.tensor([H])
+        func reduce(threads: Int) -> Tensor {
+            let out = Tensor(zeros: [L, L])
+            let scratch = ESM2.ContactScratch(residues: L + 5, heads: H)  // sized for a longer record
+            Threads.withCount(threads) {
+                ESM2.accumulateContactFeatures(probs.data, tokens: T, length: L + 2, weights: weights.data, into: out, scratch: scratch)
+            }
+            return out
+        }
+        let one = reduce(threads: 1), three = reduce(threads: 3)
+        #expect(maxAbsDiff(one, three) == 0)
+        var worst = 0.0
+        var expected = [Double](repeating: 0, count: L * L)
+        for h in 0..<H {
+            func a(_ i: Int, _ j: Int) -> Double { Double(probs.data[(h * T + i + 1) * T + j + 1]) }
+            let r = (0..<L).map { i in (0..<L).reduce(0.0) { $0 + a(i, $1) + a($1, i) } }
+            let total = r.reduce(0, +)
+            for i in 0..<L {
+                for j in 0..<L { expected[i * L + j] += Double(weights.data[h]) * (a(i, j) + a(j, i) - r[i] * r[j] / total) }
+            }
+        }
+        for i in 0..<(L * L) { worst = max(worst, abs(Double(one.data[i]) - expected[i])) }
+        #expect(worst < 1e-4)
+    }
+
+    /// Linear with and without bias, split over several threads, matches the definition.
+    @Test func linearSplitOverThreadsMatchesDefinition() {
+        var rng = TestRandom(seed: 8)
+        let x = rng.tensor([64, 40]), w = rng.tensor([70, 40]), b = rng.tensor([70])
+        for bias in [b, nil] {
+            let y = Threads.withCount(3) { Linear(weight: w, bias: bias)(x) }  // [64, 70]
+            var worst: Float = 0
+            for r in 0..<64 {
+                for o in 0..<70 {
+                    var e = bias?.data[o] ?? 0
+                    for i in 0..<40 { e += x.data[r * 40 + i] * w.data[o * 40 + i] }
+                    worst = max(worst, abs(y.data[r * 70 + o] - e))
+                }
+            }
+            #expect(worst < 1e-4)
+        }
+    }
+
+    /// Configuring BLAS threading after the first BLAS call changes nothing and says so.
+    @Test func blasConfigurationIsFixedByFirstUse() {
+        let x = Tensor(shape: [2], values: [1, 2]), y = Tensor(zeros: [2])
+        Kernels.add(x.data, into: y.data, count: 2)
+        #expect(BLAS.configure(threading: .leaveAsIs) == false)
+        #expect(BLAS.threading == .singleThreadedCalls)
     }
 }
 

@@ -38,24 +38,30 @@ public struct AttentionGeometry: Sendable {
 public enum Attention {
     /// Attention through GEMM: per (batch item, head) the scores S = α·Q·Kᵀ ([T, T]), a masked row
     /// softmax, then O = S·V. Padding rows and columns are never computed. `probs`, when given,
-    /// receives the probabilities, [B, H, T, T] (zeros where masked).
+    /// receives the probabilities, [B, H, T, T] (zeros where masked; it need not be initialised),
+    /// and the scores are computed in place there; otherwise each worker has one [T, T] scratch
+    /// matrix, and `scoreWorkers` bounds how many run at once.
     public static func multiHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                  out: UnsafeMutablePointer<Float>, geometry g: AttentionGeometry, scale: Float,
                                  mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil) {
         let T = g.tokens, D = g.width, dh = g.headDim
         let jobs = g.batch * g.heads
-        let workers = min(Threads.count, jobs)
-        Threads.useSingleThreadedBLAS()  // heads run in parallel on the library's threads
+        let workers = probs == nil ? scoreWorkers(tokens: T, jobs: jobs) : min(Threads.count, jobs)
+        BLAS.prepare()  // heads run in parallel on the library's threads
         Threads.forEachWorker(workers) { w in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)  // [T, T]
-            defer { scores.deallocate() }
+            let scores = probs == nil ? UnsafeMutablePointer<Float>.allocate(capacity: T * T) : nil  // [T, T]
+            defer { scores?.deallocate() }
             var job = w
             while job < jobs {
                 let b = job / g.heads, h = job % g.heads
                 let n = g.length(b, mask)
                 let base = b * T * D + h * dh
-                let s = probs.map { $0 + job * T * T } ?? scores
-                if probs != nil { s.update(repeating: 0, count: T * T) }
+                let s = probs.map { $0 + job * T * T } ?? scores!  // [T, T], rows and columns 0..<n used
+                if probs != nil && n < T {
+                    // Masked keys of real queries, then the padding queries' rows.
+                    for i in 0..<n { (s + i * T + n).update(repeating: 0, count: T - n) }
+                    (s + n * T).update(repeating: 0, count: (T - n) * T)
+                }
                 if n > 0 {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(dh),
                                 scale, q + base, Int32(D), k + base, Int32(D), 0, s, Int32(T))
@@ -70,6 +76,14 @@ public enum Attention {
                 job += workers
             }
         }
+    }
+
+    /// How many (item, head) pairs `multiHead` runs at once when each needs its own [T, T] score
+    /// matrix: one per thread, but no more than fit in `Encoder.attentionMemoryLimit`. Long inputs
+    /// thus run with fewer threads rather than needing memory that grows with the core count.
+    static func scoreWorkers(tokens T: Int, jobs: Int) -> Int {
+        let fit = Int(Encoder.attentionMemoryLimit / (Double(T) * Double(T) * 4))
+        return max(1, min(Threads.count, jobs, fit))
     }
 
     /// The textbook definition with scalar loops, kept as the reference the fast kernels are tested against.
@@ -119,8 +133,15 @@ public struct Rotary: Sendable {
         self.base = base
     }
 
-    /// cos and sin tables, [T, dh/2] each, computed in Float as the reference does.
-    func tables(tokens: Int) -> (cos: [Float], sin: [Float]) {
+    /// cos and sin for every position and frequency, computed once per forward pass.
+    public struct Tables: Sendable {
+        public let tokens: Int
+        let cos: [Float]  // [T, dh/2]
+        let sin: [Float]  // [T, dh/2]
+    }
+
+    /// cos and sin tables for `tokens` positions, computed in Float as the reference does.
+    public func tables(tokens: Int) -> Tables {
         let half = headDim / 2
         var c = [Float](repeating: 0, count: tokens * half), s = c
         for i in 0..<half {
@@ -131,25 +152,27 @@ public struct Rotary: Sendable {
                 s[t * half + i] = Foundation.sin(angle)
             }
         }
-        return (c, s)
+        return Tables(tokens: tokens, cos: c, sin: s)
     }
 
-    /// Rotate every head of `x` ([B·T, H·dh]) in place.
-    public func apply(_ x: UnsafeMutablePointer<Float>, batch: Int, tokens: Int, heads: Int) {
-        let half = headDim / 2
-        let (c, s) = tables(tokens: tokens)
-        c.withUnsafeBufferPointer { cp in
-            s.withUnsafeBufferPointer { sp in
-                Threads.parallelFor(batch * tokens, grain: 64) { start, end in
+    /// Rotate every head of `q` and `k` ([B·T, H·dh] each, T = `tables.tokens`) in place.
+    public func apply(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, batch: Int, heads: Int, tables: Tables) {
+        let half = headDim / 2, tokens = tables.tokens, width = heads * headDim
+        tables.cos.withUnsafeBufferPointer { cp in
+            tables.sin.withUnsafeBufferPointer { sp in
+                Threads.parallelFor(batch * tokens, grain: 32) { start, end in
                     for r in start..<end {
                         let t = r % tokens
                         let cr = cp.baseAddress! + t * half, sr = sp.baseAddress! + t * half
-                        for h in 0..<heads {
-                            let p = x + r * heads * headDim + h * headDim
-                            for i in 0..<half {
-                                let x1 = p[i], x2 = p[i + half]
-                                p[i] = x1 * cr[i] - x2 * sr[i]
-                                p[i + half] = x2 * cr[i] + x1 * sr[i]
+                        for which in 0..<2 {
+                            let x = which == 0 ? q : k
+                            for h in 0..<heads {
+                                let p = x + r * width + h * headDim
+                                for i in 0..<half {
+                                    let x1 = p[i], x2 = p[i + half]
+                                    p[i] = x1 * cr[i] - x2 * sr[i]
+                                    p[i + half] = x2 * cr[i] + x1 * sr[i]
+                                }
                             }
                         }
                     }

@@ -67,14 +67,20 @@ public struct EncoderLayer: Sendable {
 public struct EncoderOptions {
     /// Keep the input to the first layer and every layer's output (`output_hidden_states`).
     public var hiddenStates: Bool
+    /// Keep only these states, by index: 0 is the input to the first layer, l the output of layer
+    /// l (1-based). They are returned in `EncoderOutput.keptStates`; others are never copied.
+    public var keptStates: Set<Int>
     /// Called with (layer index, probabilities [B, H, T, T]) as each layer computes them, so callers can
-    /// reduce attention maps (ESM contacts) without keeping all layers in memory.
+    /// reduce attention maps (ESM contacts) without keeping all layers in memory. The encoder reuses
+    /// the buffer for the next layer unless the sink keeps a reference to the tensor.
     public var attentionSink: ((Int, Tensor) -> Void)?
     /// Use the scalar reference attention instead of the fast kernel (tests only).
     public var referenceAttention: Bool
 
-    public init(hiddenStates: Bool = false, attentionSink: ((Int, Tensor) -> Void)? = nil, referenceAttention: Bool = false) {
+    public init(hiddenStates: Bool = false, keptStates: Set<Int> = [], attentionSink: ((Int, Tensor) -> Void)? = nil,
+                referenceAttention: Bool = false) {
         self.hiddenStates = hiddenStates
+        self.keptStates = keptStates
         self.attentionSink = attentionSink
         self.referenceAttention = referenceAttention
     }
@@ -85,6 +91,8 @@ public struct EncoderOutput {
     public var lastHiddenState: Tensor
     /// With `hiddenStates`: the input embeddings then each layer's output, `layers + 1` tensors [B, T, D].
     public var hiddenStates: [Tensor]
+    /// The states named in `EncoderOptions.keptStates`, by index (0 = input), each [B, T, D].
+    public var keptStates: [Int: Tensor]
 }
 
 /// The one transformer layer stack every modality runs through.
@@ -97,38 +105,53 @@ public struct Encoder: Sendable {
         self.layers = layers
     }
 
-    /// Most working memory attention may take (bytes): T×T scores per thread, plus every head's
-    /// probabilities when an attention sink wants them.
+    /// Most working memory attention may take (bytes), on any machine.
     public static let attentionMemoryLimit: Double = 8e9
 
-    /// Bytes of attention working memory for B sequences of T tokens: one T×T score matrix per
-    /// thread, plus every head's probabilities when they are handed to an attention sink.
+    /// Bytes of attention working memory that B sequences of T tokens need at least: every head's
+    /// probabilities when they are handed to an attention sink (the scores are computed in place
+    /// there), else one T×T score matrix. The count does not depend on the machine: the kernel runs
+    /// fewer heads at once when one score matrix per thread would pass `attentionMemoryLimit`.
     public func attentionBytes(batch B: Int, tokens T: Int, keepsProbabilities: Bool) -> Double {
-        let matrices = min(Threads.count, B * config.numHeads) + (keepsProbabilities ? B * config.numHeads : 0)
-        return Double(T) * Double(T) * 4 * Double(matrices)
+        Double(T) * Double(T) * 4 * Double(keepsProbabilities ? B * config.numHeads : 1)
     }
 
     /// Run the layers over `embeddings` ([B, T, D]). Throws, before allocating, when attention over
     /// T tokens would need more than `attentionMemoryLimit`.
     public func callAsFunction(_ embeddings: Tensor, mask: AttentionMask = .none,
                                options: EncoderOptions = EncoderOptions()) throws -> EncoderOutput {
-        let B = embeddings.shape[0], T = embeddings.shape[1], D = config.hiddenSize
+        let B = embeddings.shape[0], T = embeddings.shape[1], D = config.hiddenSize, H = config.numHeads
         let attentionBytes = attentionBytes(batch: B, tokens: T, keepsProbabilities: options.attentionSink != nil)
         guard attentionBytes <= Encoder.attentionMemoryLimit else {
             throw MMAttnError(String(format: "a sequence of %d tokens needs %.1f GB for attention (limit %.0f GB); use a shorter input", T, attentionBytes / 1e9, Encoder.attentionMemoryLimit / 1e9))
         }
         let rows = B * T
-        let geometry = AttentionGeometry(batch: B, tokens: T, heads: config.numHeads, headDim: config.headDim)
+        let geometry = AttentionGeometry(batch: B, tokens: T, heads: H, headDim: config.headDim)
         let effectiveMask: AttentionMask = config.causal && mask == .none ? .causal : mask
         let scale = 1 / Float(config.headDim).squareRoot()
+        let rotaryTables = config.rotary?.tables(tokens: T)
 
-        let x = embeddings.copy()                                  // [B, T, D] residual stream
-        let normed = Tensor(zeros: [rows, D])                      // LN(x)
-        let q = Tensor(zeros: [rows, D]), k = Tensor(zeros: [rows, D]), v = Tensor(zeros: [rows, D])
-        let context = Tensor(zeros: [rows, D])                     // attention output before the projection
-        let projected = Tensor(zeros: [rows, D])
-        let hidden = Tensor(zeros: [rows, config.intermediateSize])  // MLP inner activations
-        var states: [Tensor] = options.hiddenStates ? [x.copy()] : []
+        // Every buffer below is fully overwritten by the operation that fills it.
+        let x = embeddings.copy()                                         // [B, T, D] residual stream
+        let normed = Tensor(uninitialized: [rows, D])                     // LN(x)
+        let q = Tensor(uninitialized: [rows, D])                          // [B·T, H·dh]
+        let k = Tensor(uninitialized: [rows, D])                          // [B·T, H·dh]
+        let v = Tensor(uninitialized: [rows, D])                          // [B·T, H·dh]
+        let context = Tensor(uninitialized: [rows, D])                    // attention output before the projection
+        let projected = Tensor(uninitialized: [rows, D])                  // [B·T, D]
+        let hidden = Tensor(uninitialized: [rows, config.intermediateSize])  // [B·T, I] MLP inner activations
+        // [B, H, T, T] attention probabilities for the sink, reused across layers unless the sink keeps them.
+        var probs: TensorStorage? = options.attentionSink != nil ? TensorStorage(uninitializedCount: B * H * T * T) : nil
+
+        var states: [Tensor] = []
+        var kept: [Int: Tensor] = [:]
+        func record(_ index: Int) {
+            guard options.hiddenStates || options.keptStates.contains(index) else { return }
+            let state = x.copy()  // [B, T, D]
+            if options.hiddenStates { states.append(state) }
+            if options.keptStates.contains(index) { kept[index] = state }
+        }
+        record(0)
 
         for (index, layer) in layers.enumerated() {
             let pre = config.normPlacement == .pre
@@ -137,19 +160,22 @@ public struct Encoder: Sendable {
             layer.query.apply(attnIn, rows: rows, into: q.data)
             layer.key.apply(attnIn, rows: rows, into: k.data)
             layer.value.apply(attnIn, rows: rows, into: v.data)
-            if let rotary = config.rotary {
-                rotary.apply(q.data, batch: B, tokens: T, heads: config.numHeads)
-                rotary.apply(k.data, batch: B, tokens: T, heads: config.numHeads)
+            if let rotary = config.rotary, let rotaryTables {
+                rotary.apply(q: q.data, k: k.data, batch: B, heads: H, tables: rotaryTables)
             }
-            let probs = options.attentionSink != nil ? Tensor(zeros: [B, config.numHeads, T, T]) : nil
+            if probs != nil && !isKnownUniquelyReferenced(&probs) {
+                probs = TensorStorage(uninitializedCount: B * H * T * T)  // the sink kept the last layer's
+            }
             if options.referenceAttention {
                 Attention.reference(q: q.data, k: k.data, v: v.data, out: context.data, geometry: geometry,
-                                    scale: scale, mask: effectiveMask, probs: probs?.data)
+                                    scale: scale, mask: effectiveMask, probs: probs?.pointer)
             } else {
                 Attention.multiHead(q: q.data, k: k.data, v: v.data, out: context.data, geometry: geometry,
-                                    scale: scale, mask: effectiveMask, probs: probs?.data)
+                                    scale: scale, mask: effectiveMask, probs: probs?.pointer)
             }
-            if let probs { options.attentionSink?(index, probs) }
+            if let sink = options.attentionSink, let storage = probs {
+                sink(index, Tensor(shape: [B, H, T, T], storage: storage))
+            }
             layer.attentionOutput.apply(context.data, rows: rows, into: projected.data)
             Kernels.add(projected.data, into: x.data, count: rows * D)
             if !pre { layer.attentionNorm.apply(x.data, rows: rows, into: x.data) }
@@ -161,8 +187,8 @@ public struct Encoder: Sendable {
             layer.output.apply(hidden.data, rows: rows, into: projected.data)
             Kernels.add(projected.data, into: x.data, count: rows * D)
             if !pre { layer.mlpNorm.apply(x.data, rows: rows, into: x.data) }
-            if options.hiddenStates { states.append(x.copy()) }
+            record(index + 1)
         }
-        return EncoderOutput(lastHiddenState: x, hiddenStates: states)
+        return EncoderOutput(lastHiddenState: x, hiddenStates: states, keptStates: kept)
     }
 }

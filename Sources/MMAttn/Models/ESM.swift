@@ -91,25 +91,22 @@ public final class ESM2: @unchecked Sendable {
         if contacts && contactRegression == nil {
             throw MMAttnError("this checkpoint has no contact_head: contact maps need an ESM-2 checkpoint with contact regression weights")
         }
-        // Intermediate layers are kept only when asked for; the last comes from the final state.
-        var options = EncoderOptions(hiddenStates: layers.contains { $0 < numLayers })
+        // Only the intermediate layers asked for are kept; the last comes from the final state.
+        var options = EncoderOptions(keptStates: Set(layers.filter { $0 < numLayers }))
         if contacts, let regression = contactRegression {
             let heads = config.numHeads
-            let longest = lengths.max() ?? 0
-            var scratch = ContactScratch(residues: max(longest - 2, 0))  // reused by every head and layer
+            let scratch = ContactScratch(residues: max((lengths.max() ?? 0) - 2, 0), heads: heads)  // reused by every layer
             options.attentionSink = { layer, probs in
                 for b in 0..<B {
-                    for h in 0..<heads {
-                        let weight = regression.weight.data[layer * heads + h]
-                        ESM2.accumulateContactFeature(probs.data + (b * heads + h) * T * T, tokens: T, length: lengths[b],
-                                                      weight: weight, into: contactLogits[b], scratch: &scratch)
-                    }
+                    ESM2.accumulateContactFeatures(probs.data + b * heads * T * T, tokens: T, length: lengths[b],
+                                                   weights: regression.weight.data + layer * heads,
+                                                   into: contactLogits[b], scratch: scratch)
                 }
             }
         }
         let out = try encoder(x, mask: .keyLengths(lengths), options: options)
         var reps: [Int: Tensor] = [:]
-        for l in layers where l < numLayers { reps[l] = out.hiddenStates[l] }
+        for l in layers where l < numLayers { reps[l] = out.keptStates[l] }
         if layers.contains(numLayers) {
             reps[numLayers] = layerNormAfter(out.lastHiddenState)
         }
@@ -122,37 +119,92 @@ public final class ESM2: @unchecked Sendable {
         return Output(representations: reps, contacts: contactLogits)
     }
 
-    /// Buffers of the contact reduction, sized for the longest record of a batch.
+    /// Buffers of the contact reduction, sized for the longest record of a batch (L residues).
     struct ContactScratch {
-        var sym: [Float]     // [L, L] symmetrised map
-        var rowSum: [Float]  // [L]
+        /// Rows of the residue block one task of the first pass reduces; fixed so that sums are
+        /// added in the same order whatever the thread count.
+        static let chunkRows = 32
+        let weighted: Tensor        // [L, L] Σₕ wₕ·Aₕ over the residue block
+        let rowSums: Tensor         // [H, L] row sums of each head's block
+        let columnPartials: Tensor  // [chunks, H, L] column sums of each head over one chunk of rows
+        let sums: Tensor            // [H, L] row + column sums of each head's block (row sums of A + Aᵀ)
+        let coefficients: Tensor    // [H] wₕ / Σᵢ sumsₕ[i]
 
-        init(residues L: Int) {
-            sym = [Float](repeating: 0, count: L * L)
-            rowSum = [Float](repeating: 0, count: L)
+        init(residues L: Int, heads H: Int) {
+            let chunks = (L + ContactScratch.chunkRows - 1) / ContactScratch.chunkRows
+            weighted = Tensor(uninitialized: [L, L])
+            rowSums = Tensor(uninitialized: [H, L])
+            columnPartials = Tensor(uninitialized: [chunks, H, L])
+            sums = Tensor(uninitialized: [H, L])
+            coefficients = Tensor(uninitialized: [H])
         }
     }
 
-    /// Add `weight` × APC(symmetrise(A)) to `out`, where A is one head's attention map restricted to
-    /// the residues (rows and columns 1...L of a sequence of `length` = L + 2 tokens).
-    static func accumulateContactFeature(_ probs: UnsafePointer<Float>, tokens T: Int, length: Int, weight: Float, into out: Tensor,
-                                         scratch: inout ContactScratch) {
+    /// Add Σₕ wₕ·APC(Aₕ + Aₕᵀ) to `out` ([L, L]), where Aₕ is head h's attention map restricted to
+    /// the residues (rows and columns 1...L of a sequence of `length` = L + 2 tokens; `probs` is
+    /// [H, T, T]) and APC(S) = S − rᵢ·rⱼ / Σr with r the row sums of the symmetric S. Summed over
+    /// heads this is (M + Mᵀ) − Σₕ (wₕ/Σrₕ)·rₕ·rₕᵀ with M = Σₕ wₕ·Aₕ, so every map is read once, by
+    /// rows. Each output element is summed in an order that does not depend on the thread count.
+    static func accumulateContactFeatures(_ probs: UnsafePointer<Float>, tokens T: Int, length: Int, weights: UnsafePointer<Float>,
+                                          into out: Tensor, scratch: ContactScratch) {
         let L = length - 2
         guard L > 0 else { return }
-        for i in 0..<L { scratch.rowSum[i] = 0 }
-        var total: Float = 0
-        for i in 0..<L {
-            for j in 0..<L {
-                let v = probs[(i + 1) * T + (j + 1)] + probs[(j + 1) * T + (i + 1)]
-                scratch.sym[i * L + j] = v
-                scratch.rowSum[i] += v
+        let H = scratch.coefficients.count, ld = scratch.weighted.shape[1]  // row length of the scratch: the batch's longest L
+        let chunkRows = ContactScratch.chunkRows, chunks = (L + chunkRows - 1) / chunkRows
+        let m = scratch.weighted.data, rowSums = scratch.rowSums.data, partials = scratch.columnPartials.data
+        let sums = scratch.sums.data, coefficients = scratch.coefficients.data, o = out.data
+        // Pass 1, over chunks of rows: M's rows, each head's row sums and per-chunk column sums.
+        Threads.parallelFor(chunks) { c0, c1 in
+            for c in c0..<c1 {
+                let columns = partials + c * H * ld  // [H, L] for this chunk
+                for h in 0..<H { (columns + h * ld).update(repeating: 0, count: L) }
+                for i in (c * chunkRows)..<min((c + 1) * chunkRows, L) {
+                    let mi = m + i * ld
+                    for h in 0..<H {
+                        let row = probs + h * T * T + (i + 1) * T + 1
+                        let w = weights[h], column = columns + h * ld
+                        if h == 0 {
+                            for j in 0..<L { mi[j] = w * row[j] }
+                        } else {
+                            for j in 0..<L { mi[j] += w * row[j] }
+                        }
+                        for j in 0..<L { column[j] += row[j] }
+                        rowSums[h * ld + i] = Kernels.sum(row, L)
+                    }
+                }
             }
         }
-        for i in 0..<L { total += scratch.rowSum[i] }
-        // Symmetric, so column sums equal row sums: APC = x − rowᵢ·colⱼ / total.
-        for i in 0..<L {
-            for j in 0..<L {
-                out.data[i * L + j] += weight * (scratch.sym[i * L + j] - scratch.rowSum[i] * scratch.rowSum[j] / total)
+        // Pass 2, over heads: r = row sums + column sums (chunks added in order), and wₕ / Σr.
+        Threads.parallelFor(H) { h0, h1 in
+            for h in h0..<h1 {
+                let r = sums + h * ld
+                r.update(from: rowSums + h * ld, count: L)
+                for c in 0..<chunks {
+                    let column = partials + (c * H + h) * ld
+                    for i in 0..<L { r[i] += column[i] }
+                }
+                coefficients[h] = weights[h] / Kernels.sum(r, L)
+            }
+        }
+        // Pass 3, over tiles of output rows: out += M + Mᵀ (transposed reads within 32×32 tiles),
+        // then out −= Σₕ (wₕ/Σrₕ)·rₕ·rₕᵀ.
+        Threads.parallelFor(chunks) { c0, c1 in
+            for i0 in stride(from: c0 * chunkRows, to: min(c1 * chunkRows, L), by: chunkRows) {
+                let i1 = min(i0 + chunkRows, L)
+                for j0 in stride(from: 0, to: L, by: chunkRows) {
+                    let j1 = min(j0 + chunkRows, L)
+                    for i in i0..<i1 {
+                        let oi = o + i * L, mi = m + i * ld
+                        for j in j0..<j1 { oi[j] += mi[j] + m[j * ld + i] }
+                    }
+                }
+                for i in i0..<i1 {
+                    let oi = o + i * L
+                    for h in 0..<H {
+                        let r = sums + h * ld, a = coefficients[h] * r[i]
+                        for j in 0..<L { oi[j] -= a * r[j] }
+                    }
+                }
             }
         }
     }
