@@ -1,7 +1,7 @@
 """Random-weight checkpoints at the real sizes, for benchmarks (never committed).
 
-    python Fixtures/make_large.py                # all three
-    python Fixtures/make_large.py esm2_t33_650M_UR50D
+    python Fixtures/make_large.py                # all four
+    python Fixtures/make_large.py esm2_t12_35M_UR50D
 
 Writes Fixtures/large/<name>/ (gitignored) in the Hugging Face layout, with the
 architecture and preprocessing configuration of the published checkpoint of
@@ -10,6 +10,10 @@ that name and weights drawn by the class's own initialiser from a fixed seed:
 - vit-base-patch16-224  google/vit-base-patch16-224: ViT-B/16, 224 px, 1000 labels (~346 MB)
 - whisper-base          openai/whisper-base: d_model 512, 6 + 6 layers, 8 heads, 80 mels (~290 MB)
 - esm2_t33_650M_UR50D   facebook/esm2_t33_650M_UR50D: 1280 wide, 33 layers, 20 heads (~2.6 GB)
+- esm2_t12_35M_UR50D    facebook/esm2_t12_35M_UR50D: 480 wide, 12 layers, 20 heads (~136 MB); with
+                        many heads per width it is the model where contact maps cost most, and
+                        fair-esm's one-record FASTA beside it (one_1022.fasta, 1022 residues) is
+                        the contact-map benchmark input
 
 The numbers these models compute mean nothing; only their shapes and cost are real.
 """
@@ -62,17 +66,27 @@ def make_whisper(folder: Path) -> None:
     WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
 
 
-def make_esm(folder: Path) -> None:
-    config = esm_config(hidden_size=1280, num_hidden_layers=33, num_attention_heads=20, intermediate_size=5120)
+def make_esm(folder: Path, *, hidden_size: int = 1280, layers: int = 33) -> None:
+    config = esm_config(hidden_size=hidden_size, num_hidden_layers=layers, num_attention_heads=20,
+                        intermediate_size=4 * hidden_size)
     save_model(EsmForMaskedLM(config), folder, hub_layer_norm_names=True)
     (folder / "vocab.txt").write_text("\n".join(ESM_VOCAB) + "\n")
     EsmTokenizer(folder / "vocab.txt").save_pretrained(folder)
+
+
+def make_esm_small(folder: Path) -> None:
+    make_esm(folder, hidden_size=480, layers=12)
+    residues = "ACDEFGHIKLMNPQRSTVWY"
+    sequence = "".join(residues[(i * 7 + i // 3) % len(residues)] for i in range(1022))
+    lines = [sequence[i:i + 60] for i in range(0, len(sequence), 60)]
+    (folder / "one_1022.fasta").write_text(">one_1022 synthetic record, 1022 residues\n" + "\n".join(lines) + "\n")
 
 
 MODELS = {
     "vit-base-patch16-224": make_vit,
     "whisper-base": make_whisper,
     "esm2_t33_650M_UR50D": make_esm,
+    "esm2_t12_35M_UR50D": make_esm_small,
 }
 
 
