@@ -80,7 +80,7 @@ final class WarningLog: @unchecked Sendable {
         try #require(clip.samples.count == reference.count)
         // Vorbis decoding is floating point: libsndfile 1.2.0 here, soundfile's bundled 1.2.2 for the reference.
         let diff = prefixMaxAbsDiff(clip.samples, reference)
-        #expect(diff <= 1e-6, "max abs diff \(diff)")
+        #expect(diff <= 5e-7, "max abs diff \(diff)")  // measured 3.0e-8
     }
 
     /// Write `frames` of `channels`-channel audio with libsndfile in `format`, then decode it back.
@@ -209,7 +209,7 @@ final class WarningLog: @unchecked Sendable {
         try #require(out.count == reference.count)  // ceil(6151 · 16000 / 44100) = 2232
         // Same libsoxr algorithm and settings; builds differ (Debian 0.1.3 here, the wheel's 0.1.3-14).
         let diff = prefixMaxAbsDiff(out, reference)
-        #expect(diff <= 1e-6, "max abs diff \(diff)")
+        #expect(diff <= 1e-6, "max abs diff \(diff)")  // measured 0 (same libsoxr); kept for its SIMD paths on other CPUs
     }
 
     @Test func resamplingKeepsLengthRule() throws {
@@ -242,7 +242,7 @@ final class WarningLog: @unchecked Sendable {
         let mine = WhisperFeatureExtractor().melFilters
         #expect(mine.shape == [80, 201])
         let diff = prefixMaxAbsDiff(mine, whisper)
-        #expect(diff <= 1e-8, "max abs diff \(diff)")
+        #expect(diff <= 1e-8, "max abs diff \(diff)")  // measured 1.9e-9
     }
 
     /// Compare features against a stored slice of transformers' output; frames past the slice must all hold
@@ -253,9 +253,10 @@ final class WarningLog: @unchecked Sendable {
         let stored = reference.shape[1]
         let head = columns(features, 0..<stored)
         let diff = prefixMaxAbsDiff(head, reference)
-        #expect(diff <= 1e-4, "\(key): max abs diff \(diff)")
+        #expect(diff <= 1e-4, "\(key): max abs diff \(diff)")  // measured 2.5e-5 (80 and 128 bins)
         let tail = Float(try expected.double("tail_value", default: .nan))
         let rest = columns(features, stored..<features.shape[1]).values
+        // Measured 0; the floor follows the clip's peak, which FFT rounding may move on other CPUs.
         #expect(rest.allSatisfy { abs($0 - tail) <= 1e-6 }, "\(key): tail frames differ from \(tail)")
     }
 
@@ -284,10 +285,11 @@ final class WarningLog: @unchecked Sendable {
         let first = columns(features, 0..<40), last = columns(features, 2960..<3000)
         let d1 = prefixMaxAbsDiff(first, head)
         let d2 = prefixMaxAbsDiff(last, tail)
-        #expect(d1 <= 1e-4 && d2 <= 1e-4, "max abs diffs \(d1), \(d2)")
+        #expect(d1 <= 1e-5, "first 40 frames: max abs diff \(d1)")  // measured 7.2e-7
+        #expect(d2 <= 1e-4, "last 40 frames: max abs diff \(d2)")  // measured 5.4e-6
         let expected = try #require(try AudioFixtures.summary.fields("whisper")?.fields("whisper80_tiled30s"))
         let mean = features.values.reduce(0.0) { $0 + Double($1) } / Double(features.count)
-        #expect(abs(mean - (try expected.double("mean", default: .nan))) <= 1e-5)
+        #expect(abs(mean - (try expected.double("mean", default: .nan))) <= 2e-7)  // measured 1.3e-8
     }
 
     @Test func whisperValidFramesMatchTheAttentionMask() throws {
@@ -356,7 +358,7 @@ final class WarningLog: @unchecked Sendable {
         let fbank = extractor.fbank(clip.samples)
         try #require(fbank.shape == reference.shape)
         let diff = prefixMaxAbsDiff(fbank, reference)
-        #expect(diff <= 1e-3, "max abs diff \(diff)")
+        #expect(diff <= 1e-3, "max abs diff \(diff)")  // measured 2.5e-4 on log energies up to ~20 (kept: 4×)
         let features = extractor.features(clip.samples)
         #expect(features.shape == [1024, 128])
         #expect(prefixMaxAbsDiff(features, reference) == diff)
@@ -369,7 +371,7 @@ final class WarningLog: @unchecked Sendable {
         let features = ASTFeatureExtractor().features(clip.samples)  // family defaults: 128 bins, 1024 frames
         let first = try AudioFixtures.reference("ast_features128_cards-001_first8.npy")
         let diff = prefixMaxAbsDiff(features, first)
-        #expect(diff <= 1e-3, "max abs diff \(diff)")
+        #expect(diff <= 2e-5, "max abs diff \(diff)")  // measured 1.5e-6
         let padding = Float(try expected.double("normalized_padding_value", default: .nan))
         #expect(features.rows(108..<1024).values.allSatisfy { $0 == padding })
 
@@ -378,7 +380,7 @@ final class WarningLog: @unchecked Sendable {
         let last = try AudioFixtures.reference("ast_features128_max100_cards-001_last8.npy")
         let shortTail = short.rows(92..<100)
         let d2 = prefixMaxAbsDiff(shortTail, last)
-        #expect(short.shape == [100, 128] && d2 <= 1e-3, "max abs diff \(d2)")
+        #expect(short.shape == [100, 128] && d2 <= 1e-4, "max abs diff \(d2)")  // measured 8.8e-6
 
         // Shorter than one 25 ms frame: no frames, so padding only.
         #expect(ASTFeatureExtractor().features([Float](repeating: 0.1, count: 399)).values.allSatisfy { $0 == padding })

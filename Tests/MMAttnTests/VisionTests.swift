@@ -310,7 +310,7 @@ import Testing
                     largest = max(largest, abs(pv.data[ch * plane + rows[0] * shape[2] + i] - ref.data[ch * span + i]))
                 }
             }
-            #expect(largest <= 1e-6, "\(label): pixel_values differ by \(largest)")
+            #expect(largest == 0, "\(label): pixel_values differ by \(largest)")  // measured 0 in all 20 cases (bit-identical)
             #expect(Int(Self.crc32(pv)) == valuesCRC, "\(label): pixel_values not bit-identical")
             let sum = pv.values.reduce(0.0) { $0 + Double($1) }
             #expect(abs(sum - refSum) <= 1e-6 * Double(pv.count), "\(label)")
