@@ -42,13 +42,10 @@ func checkOutputPath(_ path: String?) throws {
     try checkFolder(of: path)
 }
 
-/// Fail before any work when the folder of `path` is missing or not writable.
+/// Fail before any work when the folder of `path` is missing or not writable (a probe file is
+/// created and removed there: permission bits alone do not tell, for root or a read-only mount).
 func checkFolder(of path: String) throws {
-    let dir = (path as NSString).deletingLastPathComponent
-    var isDir: ObjCBool = false
-    if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) || !isDir.boolValue {
-        throw MMAttnError("the folder for the output file does not exist", file: path)
-    }
+    try OutputFile.checkWritable(path)
 }
 
 /// JSON text of classification results (classify-image, classify-audio).
@@ -68,7 +65,7 @@ func predictionsTable(results: [Classification]) -> String {
     for r in results {
         out += "\(r.input)\n"
         for p in r.predictions {
-            out += String(format: "  %7.2f%%  %@\n", Double(p.score) * 100, "\(p.label) (\(p.index))")
+            out += String(format: "  %6.2f%%  %@\n", Double(p.score) * 100, "\(p.label) (\(p.index))")
         }
     }
     return out

@@ -72,12 +72,16 @@ enum CLI {
     }()
 
     /// Run with a time limit (a hang is a failure, not a stuck test run). With `fileSizeLimitBlocks`
-    /// the command runs under `ulimit -f` (512-byte blocks), through `/bin/sh`.
+    /// the command runs under `ulimit -f` (512-byte blocks), with `directory` in that folder, both
+    /// through `/bin/sh`.
     static func run(_ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:],
-                    fileSizeLimitBlocks: Int? = nil) throws -> Result {
+                    fileSizeLimitBlocks: Int? = nil, directory: String? = nil) throws -> Result {
         var argv = [executable] + arguments
         if let blocks = fileSizeLimitBlocks {
             argv = ["/bin/sh", "-c", "ulimit -f \(blocks) && exec \"$0\" \"$@\""] + argv
+        }
+        if let directory {
+            argv = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory] + argv
         }
         // Output goes to files, so a chatty child can never block on a full pipe.
         let dir = tempDir()

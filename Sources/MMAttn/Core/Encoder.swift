@@ -168,16 +168,16 @@ public struct Encoder: Sendable {
             }
             if options.referenceAttention {
                 Attention.reference(q: q.data, k: k.data, v: v.data, out: context.data, geometry: geometry,
-                                    scale: scale, mask: effectiveMask, probs: probs?.pointer)
+                                    scale: scale, mask: effectiveMask, probs: probs?.base)
             } else {
                 Attention.multiHead(q: q.data, k: k.data, v: v.data, out: context.data, geometry: geometry,
-                                    scale: scale, mask: effectiveMask, probs: probs?.pointer)
+                                    scale: scale, mask: effectiveMask, probs: probs?.base)
             }
             if let sink = options.attentionSink, let storage = probs {
                 sink(index, Tensor(shape: [B, H, T, T], storage: storage))
             }
             layer.attentionOutput.apply(context.data, rows: rows, into: projected.data)
-            Kernels.add(projected.data, into: x.data, count: rows * D)
+            Kernels.add(projected.pointer, into: x.data, count: rows * D)
             if !pre { layer.attentionNorm.apply(x.data, rows: rows, into: x.data) }
 
             let mlpIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
@@ -185,7 +185,7 @@ public struct Encoder: Sendable {
             layer.intermediate.apply(mlpIn, rows: rows, into: hidden.data)
             Kernels.activate(hidden.data, count: hidden.count, config.activation)
             layer.output.apply(hidden.data, rows: rows, into: projected.data)
-            Kernels.add(projected.data, into: x.data, count: rows * D)
+            Kernels.add(projected.pointer, into: x.data, count: rows * D)
             if !pre { layer.mlpNorm.apply(x.data, rows: rows, into: x.data) }
             record(index + 1)
         }

@@ -148,7 +148,7 @@ public struct Linear: Sendable {
     /// initialised (every element is overwritten).
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
         let n = outFeatures, k = inFeatures
-        let bias = bias?.data
+        let bias = bias?.pointer
         // Each thread multiplies by a slice of the weight's rows (output columns, in multiples of the
         // GEMM kernel's 16-column unroll) with a single-threaded BLAS call, after broadcasting the
         // bias into its own columns.
@@ -161,7 +161,7 @@ public struct Linear: Sendable {
                 for r in 0..<rows { (out + r * n + j0).update(from: bias + j0, count: j1 - j0) }
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(j1 - j0), Int32(k),
-                        1, x, Int32(k), weight.data + j0 * k, Int32(k), bias == nil ? 0 : 1, out + j0, Int32(n))
+                        1, x, Int32(k), weight.pointer + j0 * k, Int32(k), bias == nil ? 0 : 1, out + j0, Int32(n))
         }
     }
 
@@ -187,7 +187,7 @@ public struct LayerNorm: Sendable {
     }
 
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        Kernels.layerNorm(x, out, rows: rows, width: weight.count, weight: weight.data, bias: bias.data, eps: eps)
+        Kernels.layerNorm(x, out, rows: rows, width: weight.count, weight: weight.pointer, bias: bias.pointer, eps: eps)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {

@@ -1,41 +1,48 @@
 import Foundation
 
-/// Owner of a tensor's floats: memory the library allocated, or a view into memory another object
-/// owns (a memory-mapped checkpoint), which it keeps alive.
+/// Owner of a tensor's floats: memory the library allocated, or a read-only view into memory
+/// another object owns (a memory-mapped checkpoint), which it keeps alive.
+/// `@unchecked Sendable` is safe: tensors are written only by the operation that creates them,
+/// before they are shared; read-only views are never written at all (`Tensor.data` refuses them).
 public final class TensorStorage: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<Float>
+    /// The first element. Handed out mutable only by `Tensor.data`, which checks `isWritable`.
+    let base: UnsafeMutablePointer<Float>
     public let count: Int
+    /// False for a view of memory the library must not write (a checkpoint mapped `PROT_READ`).
+    public let isWritable: Bool
     private let owner: AnyObject?
 
     /// Fresh, zero-filled storage of `count` floats.
     public convenience init(count: Int) {
         self.init(uninitializedCount: count)
-        pointer.initialize(repeating: 0, count: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
     }
 
     /// Fresh storage of `count` floats with unspecified contents, for an operation that writes
     /// every element before anything reads it.
     public init(uninitializedCount count: Int) {
         self.count = count
-        pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        base = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        isWritable = true
         owner = nil
     }
 
-    /// A view into memory that `owner` keeps valid (for example a mapped file).
-    public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
-        self.pointer = pointer
+    /// A read-only view of memory that `owner` keeps valid (for example a mapped file).
+    public init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
+        base = UnsafeMutablePointer(mutating: pointer)  // never written: `isWritable` is false
         self.count = count
+        isWritable = false
         self.owner = owner
     }
 
     deinit {
-        if owner == nil { pointer.deallocate() }
+        if owner == nil { base.deallocate() }
     }
 }
 
 /// A dense, row-major tensor of `Float`. Tensors are written only by the operation that creates
 /// them; afterwards they are read-only values that share storage when copied or reshaped.
-public struct Tensor: @unchecked Sendable {
+public struct Tensor: Sendable {
     /// Sizes of the axes, outermost first.
     public let shape: [Int]
     public let storage: TensorStorage
@@ -57,7 +64,7 @@ public struct Tensor: @unchecked Sendable {
     public init(shape: [Int], values: [Float]) {
         precondition(values.count == shape.reduce(1, *), "Tensor(shape:values:): \(values.count) values for shape \(shape)")
         self.init(uninitialized: shape)
-        values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: values.count) }
+        values.withUnsafeBufferPointer { storage.base.update(from: $0.baseAddress!, count: values.count) }
     }
 
     /// Wrap existing storage with a shape.
@@ -69,12 +76,21 @@ public struct Tensor: @unchecked Sendable {
 
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
-    /// The elements, for the operation that writes them and for kernels that read them. The pointer
-    /// is valid while the tensor is alive: never take it from a temporary (`f().data[0]`); keep
-    /// the tensor in a variable that is used after the pointer, or use `withExtendedLifetime`.
-    public var data: UnsafeMutablePointer<Float> { storage.pointer }
+    /// The elements, for reading; any tensor, weights mapped from a checkpoint included. The
+    /// pointer is valid while the tensor is alive: never take it from a temporary (`f().pointer[0]`);
+    /// keep the tensor in a variable that is used after the pointer, or use `withExtendedLifetime`.
+    public var pointer: UnsafePointer<Float> { UnsafePointer(storage.base) }
+    /// The elements, for the operation that writes them (and kernels reading its own buffers).
+    /// Only tensors the library allocated have them: a view of a memory-mapped checkpoint stops
+    /// here with a message instead of faulting at its first write (`copy()` it to get a writable one).
+    public var data: UnsafeMutablePointer<Float> {
+        precondition(storage.isWritable, "Tensor.data: this tensor is a read-only view of checkpoint weights; read it through `pointer` or copy() it")
+        return storage.base
+    }
+    /// Whether `data` may be used (false for weights mapped from a checkpoint).
+    public var isWritable: Bool { storage.isWritable }
     /// A copy of the elements as an array.
-    public var values: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
+    public var values: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
     /// The same elements viewed with another shape of equal element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {
@@ -93,14 +109,14 @@ public struct Tensor: @unchecked Sendable {
         var s = shape
         s[0] = range.count
         let out = Tensor(uninitialized: s)
-        out.data.update(from: data + range.lowerBound * width, count: range.count * width)
+        out.data.update(from: pointer + range.lowerBound * width, count: range.count * width)
         return out
     }
 
     /// A deep copy (for callers that will write into the result).
     public func copy() -> Tensor {
         let out = Tensor(uninitialized: shape)
-        out.data.update(from: data, count: count)
+        out.data.update(from: pointer, count: count)
         return out
     }
 
@@ -112,7 +128,7 @@ public struct Tensor: @unchecked Sendable {
         let n = tensors[0].count
         for (i, t) in tensors.enumerated() {
             precondition(t.shape == inner, "stack: shape \(t.shape) differs from \(inner)")
-            (out.data + i * n).update(from: t.data, count: n)
+            (out.data + i * n).update(from: t.pointer, count: n)
         }
         return out
     }
@@ -122,7 +138,7 @@ extension Tensor {
     /// Throws when any element is NaN or infinite: a model whose outputs are not finite almost always
     /// has corrupt weights, and a clear error beats a file of NaNs.
     public func checkFinite(_ what: String, file: String? = nil) throws {
-        for i in 0..<count where !data[i].isFinite {
+        for i in 0..<count where !pointer[i].isFinite {
             throw MMAttnError("the \(what) contain non-finite values (NaN or infinity): the checkpoint's weights are probably corrupt", file: file)
         }
     }

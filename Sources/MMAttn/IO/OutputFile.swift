@@ -10,6 +10,9 @@ public enum OutputFile {
     public static func format(of path: String) throws -> Format {
         let ext = (path as NSString).pathExtension.lowercased()
         guard let f = Format(rawValue: ext) else {
+            if ext.isEmpty {
+                throw MMAttnError("the output file name has no extension, which says its format: end it in .npy, .safetensors or .json", file: path)
+            }
             throw MMAttnError("unknown output format \".\(ext)\": use .npy, .safetensors or .json", file: path)
         }
         return f

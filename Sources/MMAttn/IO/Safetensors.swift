@@ -122,15 +122,19 @@ public final class SafetensorsFile: Sendable {
     /// The entry for `name`, if the file has it.
     public func info(_ name: String) -> SafetensorsTensorInfo? { entries[name] }
 
-    /// The raw bytes of tensor `name` (little-endian, row-major). Valid while this file object lives.
-    public func bytes(_ name: String) -> UnsafeRawBufferPointer? {
+    /// Run `body` on the raw bytes of tensor `name` (little-endian, row-major); nil when the file
+    /// has no such tensor. The bytes are only valid inside `body`: copy what must outlive it.
+    public func withBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
         guard let info = entries[name] else { return nil }
-        return UnsafeRawBufferPointer(start: mapping.base + dataStart + info.dataOffsets.lowerBound, count: info.byteCount)
+        return try withExtendedLifetime(mapping) {
+            try body(UnsafeRawBufferPointer(start: mapping.base + dataStart + info.dataOffsets.lowerBound, count: info.byteCount))
+        }
     }
 
     /// Tensor `name` as `Float`: F32 is a view into the mapping when it is 4-byte aligned (else a copy);
     /// F16, BF16 and F64 are converted. Other dtypes are rejected. A view is read-only memory (the
-    /// mapping is `PROT_READ`): weights are never written in place; `copy()` them to modify.
+    /// mapping is `PROT_READ`), and its tensor says so: `Tensor.data` refuses it, `pointer` reads it;
+    /// `copy()` gives a writable tensor.
     public func tensor(_ name: String) throws -> Tensor {
         guard let info = entries[name] else {
             throw MMAttnError("missing tensor \"\(name)\"", file: path)
@@ -140,7 +144,7 @@ public final class SafetensorsFile: Sendable {
         switch info.dtype {
         case .F32:
             if Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
-                let floats = UnsafeMutableRawPointer(mutating: source).bindMemory(to: Float.self, capacity: count)
+                let floats = source.bindMemory(to: Float.self, capacity: count)
                 return Tensor(shape: info.shape, storage: TensorStorage(borrowing: floats, count: count, owner: mapping))
             }
             let out = Tensor(zeros: info.shape)

@@ -86,7 +86,7 @@ public final class AST: Sendable {
         // The patch convolution sees the features as a 1-channel image [1, mels, frames].
         let image = Tensor(zeros: [1, numMelBins, maxLength])
         for t in 0..<maxLength {
-            for m in 0..<numMelBins { image.data[m * maxLength + t] = features.data[t * numMelBins + m] }
+            for m in 0..<numMelBins { image.data[m * maxLength + t] = features.pointer[t * numMelBins + m] }
         }
         let x = embeddings(image)                           // [1, 2 + f·t, D]
         let T = x.shape[1]
@@ -98,7 +98,7 @@ public final class AST: Sendable {
     public func pooled(_ lastHiddenState: Tensor) -> Tensor {
         let D = config.hiddenSize
         let out = Tensor(zeros: [D])
-        for d in 0..<D { out.data[d] = (lastHiddenState.data[d] + lastHiddenState.data[D + d]) / 2 }
+        for d in 0..<D { out.data[d] = (lastHiddenState.pointer[d] + lastHiddenState.pointer[D + d]) / 2 }
         return out
     }
 

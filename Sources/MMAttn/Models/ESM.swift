@@ -4,7 +4,7 @@ import Foundation
 /// rescaling, rotary positions on q and k, pre-LN layers, `emb_layer_norm_after`, and the contact
 /// head (logistic regression over the symmetrised, APC-corrected attention maps of every layer and
 /// head). Loads `EsmModel`, `EsmForMaskedLM` and `EsmForSequenceClassification` names (`esm.` prefix or none).
-public final class ESM2: @unchecked Sendable {
+public final class ESM2: Sendable {
     public let config: EncoderConfig
     public let numLayers: Int
     public let vocabSize: Int
@@ -76,7 +76,7 @@ public final class ESM2: @unchecked Sendable {
             for (t, id) in seq.enumerated() {
                 guard id >= 0, Int(id) < vocabSize else { throw MMAttnError("token id \(id) is outside the vocabulary of \(vocabSize)") }
                 if tokenDropout && Int(id) == maskTokenId { masked += 1; continue }  // masked tokens embed as zeros
-                (x.data + (b * T + t) * D).update(from: wordEmbeddings.data + Int(id) * D, count: D)
+                (x.data + (b * T + t) * D).update(from: wordEmbeddings.pointer + Int(id) * D, count: D)
             }
             if tokenDropout {
                 // Scale by (1 − 0.15·0.8) / (1 − observed mask ratio), as trained.
@@ -99,7 +99,7 @@ public final class ESM2: @unchecked Sendable {
             options.attentionSink = { layer, probs in
                 for b in 0..<B {
                     ESM2.accumulateContactFeatures(probs.data + b * heads * T * T, tokens: T, length: lengths[b],
-                                                   weights: regression.weight.data + layer * heads,
+                                                   weights: regression.weight.pointer + layer * heads,
                                                    into: contactLogits[b], scratch: scratch)
                 }
             }
@@ -111,7 +111,7 @@ public final class ESM2: @unchecked Sendable {
             reps[numLayers] = layerNormAfter(out.lastHiddenState)
         }
         if contacts, let regression = contactRegression {
-            let bias = regression.bias?.data[0] ?? 0
+            let bias = regression.bias?.pointer[0] ?? 0
             for t in contactLogits {
                 for i in 0..<t.count { t.data[i] = 1 / (1 + Foundation.exp(-(t.data[i] + bias))) }
             }

@@ -52,9 +52,9 @@ struct PatchEmbeddings: Sendable {
         let table = positions ?? positionEmbeddings.reshaped([T, D])
         precondition(table.shape == [T, D], "position table \(table.shape) for \(T) tokens")
         let out = Tensor(zeros: [1, T, D])
-        for (i, token) in prefix.enumerated() { (out.data + i * D).update(from: token.data, count: D) }
-        (out.data + prefix.count * D).update(from: patches.data, count: N * D)
-        Kernels.add(table.data, into: out.data, count: T * D)
+        for (i, token) in prefix.enumerated() { (out.data + i * D).update(from: token.pointer, count: D) }
+        (out.data + prefix.count * D).update(from: patches.pointer, count: N * D)
+        Kernels.add(table.pointer, into: out.data, count: T * D)
         return out
     }
 }

@@ -115,11 +115,11 @@ public final class ViT: Sendable {
         let table = embeddings.positionEmbeddings
         let side = Int(Double(trained).squareRoot())
         let patchTable = Tensor(zeros: [side, side, D])
-        patchTable.data.update(from: table.data + prefix * D, count: trained * D)
+        patchTable.data.update(from: table.pointer + prefix * D, count: trained * D)
         let resized = Interpolate.bicubic(patchTable, outHeight: grid.h, outWidth: grid.w)  // [h, w, D]
         let out = Tensor(zeros: [prefix + grid.h * grid.w, D])
-        out.data.update(from: table.data, count: prefix * D)
-        (out.data + prefix * D).update(from: resized.data, count: resized.count)
+        out.data.update(from: table.pointer, count: prefix * D)
+        (out.data + prefix * D).update(from: resized.pointer, count: resized.count)
         return out
     }
 
@@ -143,7 +143,7 @@ public final class ViT: Sendable {
         let cls = classifier(Tensor(shape: [1, D], storage: lastHiddenState.storage))
         guard let distillationClassifier else { return cls.reshaped([classifier.outFeatures]) }
         let token = Tensor(zeros: [1, D])
-        token.data.update(from: lastHiddenState.data + D, count: D)
+        token.data.update(from: lastHiddenState.pointer + D, count: D)
         let dist = distillationClassifier(token)
         let out = Tensor(zeros: [classifier.outFeatures])
         for i in 0..<out.count { out.data[i] = (cls.data[i] + dist.data[i]) / 2 }

@@ -72,13 +72,13 @@ public final class WhisperEncoder: Sendable {
         // The convolutions run time-major: [frames, mels].
         let frames = Tensor(zeros: [inputFrames, numMelBins])
         for m in 0..<numMelBins {
-            for t in 0..<inputFrames { frames.data[t * numMelBins + m] = features.data[m * inputFrames + t] }
+            for t in 0..<inputFrames { frames.data[t * numMelBins + m] = features.pointer[m * inputFrames + t] }
         }
         let x1 = conv1(timeMajor: frames)                   // [3000, D]
         Kernels.activate(x1.data, count: x1.count, .gelu)
         let x2 = conv2(timeMajor: x1)                       // [1500, D]
         Kernels.activate(x2.data, count: x2.count, .gelu)
-        Kernels.add(embedPositions.data, into: x2.data, count: maxSourcePositions * D)
+        Kernels.add(embedPositions.pointer, into: x2.data, count: maxSourcePositions * D)
         let out = try encoder(x2.reshaped([1, maxSourcePositions, D]), options: options)
         let last = layerNorm(out.lastHiddenState).reshaped([maxSourcePositions, D])
         var states = out.hiddenStates.map { $0.reshaped([maxSourcePositions, D]) }

@@ -35,7 +35,7 @@ public struct RowMean {
     /// Add rows `rows` of `x` ([T, D]).
     public mutating func add(_ x: Tensor, rows: Range<Int>) {
         let D = sum.count
-        for t in rows { Kernels.add(x.data + t * D, into: sum.data, count: D) }
+        for t in rows { Kernels.add(x.pointer + t * D, into: sum.data, count: D) }
         count += rows.count
         withExtendedLifetime(x) {}
     }
