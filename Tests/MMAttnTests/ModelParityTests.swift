@@ -221,6 +221,17 @@ func fixtureModel(_ name: String) throws -> (ModelFolder, Checkpoint) {
         }
     }
 
+    @Test func maskedLMLogitsMatchTransformers() throws {
+        let (folder, weights) = try fixtureModel("esm2")
+        let esm = try ESM2(config: folder.config, weights: weights)
+        #expect(esm.hasLMHead)
+        let ids = try reference("esm2/trunc120_input_ids.npy")
+        let out = try esm.forward(tokens: [tokens(ids, row: 0)], repr: [esm.numLayers], contacts: false)
+        let logits = try esm.maskedLMLogits(try #require(out.representations[esm.numLayers]))
+        // measured 2.4e-6
+        expectClose(logits, try reference("esm2/trunc120_logits_first.npy"), tolerance: 2e-5, "masked-LM logits")
+    }
+
     @Test func esmModelNamesLoadToo() throws {
         let (folder, weights) = try fixtureModel("esm2-model")
         let esm = try ESM2(config: folder.config, weights: weights)

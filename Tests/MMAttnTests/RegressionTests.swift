@@ -111,6 +111,18 @@ import Testing
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir)) == ["one.fasta", "x.npy"])
     }
 
+    @Test func unwritableOutputIsFoundBeforeAnyWork() throws {
+        // The model does not exist either: the error names the output, so it was checked first.
+        for output in ["/proc/mmattn-test/x.npy", "/proc/x.npy"] {
+            let r = try CLI.run(["embed-protein", luxc, "--model", "/nonexistent/model", "--output", output])
+            CLI.expectRejected(r, outputDir: nil, "output in \(output)")
+            #expect(r.stderr.contains(output) && !r.stderr.contains("/nonexistent/model"), "\(r.stderr)")
+        }
+        let r = try CLI.run(["embed-image", cat, "--model", "/nonexistent/model", "--output", CLI.tempDir() + "/embeddings"])
+        CLI.expectRejected(r, outputDir: nil, "no extension")
+        #expect(r.stderr.contains("no extension") && r.stderr.contains(".npy, .safetensors or .json"), "\(r.stderr)")
+    }
+
     // MARK: 5. Truncated audio
 
     @Test func truncatedWAVWarnsWithTheDurationRead() throws {

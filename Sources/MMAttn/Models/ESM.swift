@@ -16,6 +16,14 @@ public final class ESM2: Sendable {
     let encoder: Encoder            // encoder.layer.*
     let layerNormAfter: LayerNorm   // encoder.emb_layer_norm_after: [D]
     let contactRegression: Linear?  // contact_head.regression: [1, layers·heads]
+    let lmHead: LMHead?             // lm_head.* (EsmForMaskedLM)
+
+    /// `EsmLMHead`: dense, exact GELU, layer norm, then the decoder tied to the word embeddings.
+    struct LMHead: Sendable {
+        let dense: Linear           // lm_head.dense: [D, D]
+        let layerNorm: LayerNorm    // lm_head.layer_norm: [D]
+        let decoder: Linear         // embeddings.word_embeddings.weight [V, D] (tied), lm_head.bias [V]
+    }
 
     public init(config json: JSONFields, weights: Checkpoint) throws {
         var c = try json.encoderConfig(normPlacement: .pre)
@@ -52,6 +60,26 @@ public final class ESM2: Sendable {
         layerNormAfter = try w.layerNorm("encoder.emb_layer_norm_after", width: D, eps: eps)
         contactRegression = w.contains("contact_head.regression.weight")
             ? try w.linear("contact_head.regression", out: 1, in: numLayers * c.numHeads) : nil
+        let head = weights.scoped("lm_head.")
+        lmHead = head.contains("dense.weight")
+            ? LMHead(dense: try head.linear("dense", out: D, in: D),
+                     layerNorm: try head.layerNorm("layer_norm", width: D, eps: eps),
+                     decoder: Linear(weight: wordEmbeddings, bias: try head.tensor("bias", shape: [vocabSize])))
+            : nil
+    }
+
+    /// True for `EsmForMaskedLM` checkpoints.
+    public var hasLMHead: Bool { lmHead != nil }
+
+    /// Masked-LM logits of a last representation (layer `numLayers`, after `emb_layer_norm_after`;
+    /// [..., D]): [..., V], as `EsmForMaskedLM` gives them.
+    public func maskedLMLogits(_ representation: Tensor) throws -> Tensor {
+        guard let lmHead else {
+            throw MMAttnError("this checkpoint has no lm_head: masked-LM logits need an EsmForMaskedLM checkpoint")
+        }
+        let x = lmHead.dense(representation)
+        Kernels.activate(x.data, count: x.count, .gelu)
+        return lmHead.decoder(lmHead.layerNorm(x))
     }
 
     public var hasContactHead: Bool { contactRegression != nil }
