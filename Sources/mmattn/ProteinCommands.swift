@@ -102,9 +102,13 @@ struct EmbedProtein: ParsableCommand {
                                                                          truncationSeqLength: noTruncate ? nil : truncationSeqLength))
         let progress = ProgressBar(enabled: !quiet)
         var contacts: Tensor?
-        try encoder.embed(fasta: fasta, options: options, progress: progress.update) { e in
-            if contacts == nil { contacts = e.contacts }
-            try writer.add(e)
+        // Warnings start on a line of their own, not after the progress bar's.
+        let clearLine = progress.enabled ? "\r\u{1B}[K" : ""
+        try Diagnostics.capture({ Stderr.write(clearLine + "warning: " + $0 + "\n") }) {
+            try encoder.embed(fasta: fasta, options: options, progress: progress.update) { e in
+                if contacts == nil { contacts = e.contacts }
+                try writer.add(e)
+            }
         }
         progress.finish(writing: output)
         let written = try writer.finish()
