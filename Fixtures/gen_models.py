@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import os
 import sys
 from pathlib import Path
 
@@ -51,7 +52,8 @@ from transformers import (
 )
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, load_image
 
-SHARED_DATA = Path("/work/shared/data")
+# The project's shared data folder sits beside the clone (../shared); MMATTN_SHARED overrides it.
+SHARED_DATA = Path(os.environ.get("MMATTN_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
 
 # Input files: the copy under Fixtures/ wins, the shared data folder is the fallback.
 INPUTS = {

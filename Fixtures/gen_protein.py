@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference outputs for mmattn's protein front-end (FASTA, ESM-2 tokenizer, esm-extract batch plans).
 
-    /work/venv/bin/python Fixtures/gen_protein.py [FIXTURES_DIR]
+    venv/bin/python Fixtures/gen_protein.py [FIXTURES_DIR]
 
 or `gen_protein.main("Fixtures")` from the fixture driver. Reads FIXTURES_DIR/protein/LuxC.faa and writes
   FIXTURES_DIR/protein/vocab.txt                           ESM-2's vocabulary, one token per line

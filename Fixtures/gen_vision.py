@@ -12,7 +12,7 @@ Writes, under OUT (the Fixtures folder):
                                   CRC-32 of the resized uint8 image, pixel_values rows or whole
                                   tensors in processors/*.npy, and the configs they ran with
 
-Run with the project's virtualenv: /work/venv/bin/python Fixtures/gen_vision.py
+Run with the project's virtualenv: venv/bin/python Fixtures/gen_vision.py
 (or from a driver: gen_vision.main("Fixtures")). Deterministic: the same versions write the
 same bytes.
 """
@@ -33,7 +33,7 @@ from transformers import DeiTImageProcessorPil, ViTImageProcessorPil
 
 REAL_IMAGES = ["cat.png", "camera.png", "horse.png", "logo.png"]
 # Read in place by the tests when present (see shared/badinputs/README.md).
-BADINPUTS = "/work/shared/badinputs/png"
+BADINPUTS = os.path.join(os.environ.get("MMATTN_SHARED", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")), "badinputs", "png")
 
 PIL_FILTERS = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
