@@ -35,16 +35,10 @@ extension Pooling: ExpressibleByArgument {}
 extension Scoring: ExpressibleByArgument {}
 
 /// Fail before any work when `--output` cannot be written: an unknown extension, a missing folder,
-/// or a folder where no file can be created.
+/// or a folder where no file can be created (a probe file tells, where permission bits do not).
 func checkOutputPath(_ path: String?) throws {
     guard let path else { return }
     _ = try OutputFile.format(of: path)
-    try checkFolder(of: path)
-}
-
-/// Fail before any work when the folder of `path` is missing or not writable (a probe file is
-/// created and removed there: permission bits alone do not tell, for root or a read-only mount).
-func checkFolder(of path: String) throws {
     try OutputFile.checkWritable(path)
 }
 

@@ -83,7 +83,7 @@ struct EmbedProtein: ParsableCommand {
                 throw MMAttnError("--contacts-png writes a PNG image: give a file name ending in .png", file: contactsPNG)
             }
             guard contactsPNG != output else { throw MMAttnError("--contacts-png and --output name the same file", file: contactsPNG) }
-            try checkFolder(of: contactsPNG)
+            try OutputFile.checkWritable(contactsPNG)
         }
 
         let encoder = try ProteinEncoder(model: modelOptions.model)

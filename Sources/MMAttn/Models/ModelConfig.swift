@@ -41,9 +41,11 @@ public enum ModelFamily: String, Sendable, CaseIterable {
     }
 
     /// "a ViT model", "an ESM-2 model", for messages.
-    public var modelPhrase: String {
-        let name = displayName
-        return ("AEIOU".contains(name.first ?? "x") ? "an " : "a ") + name + " model"
+    public var modelPhrase: String { Self.withArticle(displayName) + " model" }
+
+    /// `name` after "a" or "an" as its first letter asks ("a ViT", "an AST").
+    static func withArticle(_ name: String) -> String {
+        ("AEIOU".contains(name.first ?? "x") ? "an " : "a ") + name
     }
 }
 

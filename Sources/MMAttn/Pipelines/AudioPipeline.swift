@@ -92,20 +92,14 @@ public final class AudioEncoder: Sendable {
     /// The shape `embed` gives for `sampleCount` samples at the model's rate.
     public func outputShape(sampleCount: Int, pooling: Pooling) -> [Int] {
         switch (backbone, pooling) {
-        case (.whisper(let encoder, _), .none):
-            let windows = extractorWindows(sampleCount)
+        case (.whisper(let encoder, let extractor), .none):
+            let windows = max(1, (sampleCount + extractor.nSamples - 1) / extractor.nSamples)  // 30 s windows
             let hidden = [encoder.maxSourcePositions, encoder.config.hiddenSize]
             return windows == 1 ? hidden : [windows] + hidden
         case (.whisper(let encoder, _), _): return [encoder.config.hiddenSize]
         case (.ast(let ast, _), .none): return [ast.tokenCount, ast.config.hiddenSize]
         case (.ast(let ast, _), _): return [ast.config.hiddenSize]
         }
-    }
-
-    /// Whisper windows for `sampleCount` samples (at least one).
-    private func extractorWindows(_ sampleCount: Int) -> Int {
-        guard case .whisper(_, let extractor) = backbone else { return 1 }
-        return max(1, (sampleCount + extractor.nSamples - 1) / extractor.nSamples)
     }
 
     public func embed(path: String, pooling: Pooling = .mean) throws -> Tensor {

@@ -51,13 +51,12 @@ public struct Embeddings: Sendable {
     @discardableResult
     public func write(to path: String) throws -> String {
         if try OutputFile.format(of: path) == .safetensors, shapeMismatch != nil {
-            var named: [(String, Tensor)] = []
-            for (input, tensor) in items {
-                if named.contains(where: { $0.0 == input }) { throw MMAttnError("is given twice; with outputs of different shapes each input needs its own name", file: input) }
-                named.append((input, tensor))
+            var seen = Set<String>()
+            for (input, _) in items where !seen.insert(input).inserted {
+                throw MMAttnError("is given twice; with outputs of different shapes each input needs its own name", file: input)
             }
-            try OutputFile.write(items[0].tensor, primaryName: name, named: named, to: path)
-            return "\(named.count) tensors, one per input"
+            try OutputFile.write(items[0].tensor, primaryName: name, named: items.map { ($0.input, $0.tensor) }, to: path)
+            return "\(items.count) tensors, one per input"
         }
         let all = try stacked()
         try OutputFile.write(all, primaryName: name, to: path)

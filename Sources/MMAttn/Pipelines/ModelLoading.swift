@@ -13,9 +13,8 @@ struct ModelLoad {
         folder = try ModelFolder(spec)
         family = try folder.family()
         guard families.contains(family) else {
-            let names = families.map(\.displayName).joined(separator: " or ")
-            let article = "AEIOU".contains(names.first ?? "x") ? "an" : "a"
-            throw MMAttnError("this is \(family.modelPhrase); \(purpose) need \(article) \(names) checkpoint", file: folder.path)
+            let names = ModelFamily.withArticle(families.map(\.displayName).joined(separator: " or "))
+            throw MMAttnError("this is \(family.modelPhrase); \(purpose) need \(names) checkpoint", file: folder.path)
         }
         checkpoint = try folder.checkpoint()
     }

@@ -151,20 +151,11 @@ public final class ProteinEncoder: Sendable {
             for l in layers where wantsReps {
                 guard let rep = out.representations[l] else { throw MMAttnError("layer \(l) was not computed") }
                 let T = rep.shape[1]
-                let base = rep.data + r * T * D
-                if include.contains(.bos) { e.bos[l] = Tensor(shape: [D], values: Array(UnsafeBufferPointer(start: base, count: D))) }
-                if include.contains(.perToken) {
-                    e.perToken[l] = Tensor(shape: [L, D], values: Array(UnsafeBufferPointer(start: base + D, count: L * D)))
-                }
-                if include.contains(.mean) {
-                    let mean = Tensor(zeros: [D])  // residues are rows 1...L
-                    if L > 0 {
-                        for t in 1...L { Kernels.add(base + t * D, into: mean.data, count: D) }
-                        for d in 0..<D { mean.data[d] /= Float(L) }
-                    }
-                    e.mean[l] = mean
-                }
-                withExtendedLifetime(rep) {}
+                let rows = rep.reshaped([rep.shape[0] * T, D])  // [B·T, D]; record r is rows r·T ..< r·T + L + 2
+                let bos = r * T, residues = (bos + 1)..<(bos + 1 + L)
+                if include.contains(.bos) { e.bos[l] = rows.rows(bos..<(bos + 1)).reshaped([D]) }
+                if include.contains(.perToken) { e.perToken[l] = rows.rows(residues) }
+                if include.contains(.mean) { e.mean[l] = Pooling.mean.apply(rows, meanRows: residues) }
             }
             if include.contains(.contacts) { e.contacts = out.contacts[r] }
             return e
