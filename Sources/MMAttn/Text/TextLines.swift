@@ -1,0 +1,122 @@
+import Foundation
+
+/// UTF-8 checks for text input: invalid bytes are an error that says where, unless the caller
+/// asks for lossy decoding (each invalid sequence becomes U+FFFD, as Python's `errors="replace"`).
+public enum UTF8Text {
+    /// The byte offset of the first byte that is not part of valid UTF-8 (overlong forms,
+    /// surrogates and values past U+10FFFF are invalid), or nil when all of `bytes` is valid.
+    public static func firstInvalidByte(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b0 = bytes[i]
+            if b0 < 0x80 { i += 1; continue }
+            func cont(_ k: Int) -> Bool { i + k < n && bytes[i + k] & 0xC0 == 0x80 }
+            switch b0 {
+            case 0xC2...0xDF:
+                guard cont(1) else { return i }
+                i += 2
+            case 0xE0...0xEF:
+                guard cont(1), cont(2) else { return i }
+                let b1 = bytes[i + 1]
+                if b0 == 0xE0 && b1 < 0xA0 { return i }   // overlong
+                if b0 == 0xED && b1 >= 0xA0 { return i }  // surrogate
+                i += 3
+            case 0xF0...0xF4:
+                guard cont(1), cont(2), cont(3) else { return i }
+                let b1 = bytes[i + 1]
+                if b0 == 0xF0 && b1 < 0x90 { return i }   // overlong
+                if b0 == 0xF4 && b1 >= 0x90 { return i }  // past U+10FFFF
+                i += 4
+            default:
+                return i
+            }
+        }
+        return nil
+    }
+
+    /// `bytes` as a String: checked (throwing an error that names `what` and the byte offset), or
+    /// lossy.
+    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, lossy: Bool, what: @autoclosure () -> String, file: String? = nil) throws -> String {
+        if !lossy, let bad = firstInvalidByte(bytes) {
+            throw MMAttnError("\(what()): invalid UTF-8 at byte offset \(bad) (byte 0x\(String(bytes[bad], radix: 16, uppercase: true))); "
+                              + "convert the text to UTF-8, or pass --lossy-utf8 to replace invalid bytes with U+FFFD", file: file)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// The lines of a text file, read a block at a time so a file of any size streams: one text per
+/// line, `\n` or `\r\n` endings, a UTF-8 byte order mark skipped. Empty lines are texts too; the
+/// newline that ends the file does not start another.
+public final class TextLineReader {
+    public let path: String
+    public let lossy: Bool
+    /// Bytes of the file (nil for pipes), and how many are consumed.
+    public let totalBytes: Int?
+    public private(set) var bytesRead = 0
+    /// Lines handed out so far.
+    public private(set) var lineNumber = 0
+    private let handle: FileHandle
+    private var pending: [UInt8] = []
+    private var atStart = true
+    private var finished = false
+
+    static let blockSize = 1 << 20
+
+    public init(path: String, lossy: Bool) throws {
+        self.path = path
+        self.lossy = lossy
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw MMAttnError("file not found", file: path) }
+        guard !isDir.boolValue else { throw MMAttnError("is a folder; --input takes a text file with one text per line", file: path) }
+        guard let h = FileHandle(forReadingAtPath: path) else { throw MMAttnError("cannot open the file for reading", file: path) }
+        handle = h
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        totalBytes = (attributes?[.type] as? FileAttributeType) == .typeRegular ? (attributes?[.size] as? NSNumber)?.intValue : nil
+    }
+
+    deinit { try? handle.close() }
+
+    /// Up to `count` more lines, or nil at the end of the file.
+    public func next(_ count: Int) throws -> [String]? {
+        var lines: [String] = []
+        while lines.count < count {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                var end = newline
+                if end > 0 && pending[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                lines.append(try line(pending[..<end]))
+                pending.removeSubrange(...newline)
+                continue
+            }
+            if finished {
+                if !pending.isEmpty { lines.append(try line(pending[...])); pending = [] }
+                break
+            }
+            let block: Data
+            do { block = try handle.read(upToCount: Self.blockSize) ?? Data() } catch {
+                throw MMAttnError("cannot read the file (\(error.localizedDescription))", file: path)
+            }
+            if block.isEmpty { finished = true; continue }
+            bytesRead += block.count
+            pending.append(contentsOf: block)
+            try checkStart()
+        }
+        return lines.isEmpty && finished && pending.isEmpty ? nil : lines
+    }
+
+    private func checkStart() throws {
+        guard atStart else { return }
+        atStart = false
+        if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3); return }
+        if pending.starts(with: [0xFF, 0xFE]) || pending.starts(with: [0xFE, 0xFF]) {
+            throw MMAttnError("the file is UTF-16 text; convert it to UTF-8 first (for example iconv -f UTF-16 -t UTF-8)", file: path)
+        }
+    }
+
+    private func line(_ bytes: ArraySlice<UInt8>) throws -> String {
+        lineNumber += 1
+        let number = lineNumber
+        return try bytes.withUnsafeBufferPointer { try UTF8Text.decode($0, lossy: lossy, what: "line \(number)", file: path) }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+@testable import MMAttn
+
+/// One tokenizer reference of `Fixtures/reference/text`: what transformers' `tokenizer(text)` and
+/// `tokenizers`' `decode` gave for every text.
+struct TokenizerReference {
+    struct Case { let text: String; let ids: [Int32]; let tokens: [String]; let decoded: String?; let decodedSkipSpecial: String? }
+    struct Pair { let a: String; let b: String; let ids: [Int32]; let typeIds: [Int32] }
+    struct Truncated { let text: String; let maxLength: Int; let ids: [Int32] }
+    var cases: [Case] = []
+    var pairs: [Pair] = []
+    var truncated: [Truncated] = []
+
+    init(_ path: String) throws {
+        let json = try JSON.load(contentsOf: path)
+        func ids(_ v: JSON?) -> [Int32] { (v?.array ?? []).compactMap { $0.int.map(Int32.init) } }
+        for c in json.object?["cases"]?.array ?? [] {
+            let o = try #require(c.object)
+            cases.append(Case(text: o["text"]?.string ?? "", ids: ids(o["ids"]), tokens: (o["tokens"]?.array ?? []).compactMap(\.string),
+                              decoded: o["decoded"]?.string, decodedSkipSpecial: o["decoded_skip_special"]?.string))
+        }
+        for c in json.object?["pairs"]?.array ?? [] {
+            let o = try #require(c.object)
+            pairs.append(Pair(a: o["a"]?.string ?? "", b: o["b"]?.string ?? "", ids: ids(o["ids"]), typeIds: ids(o["type_ids"])))
+        }
+        for c in json.object?["truncated"]?.array ?? [] {
+            let o = try #require(c.object)
+            truncated.append(Truncated(text: o["text"]?.string ?? "", maxLength: o["max_length"]?.int ?? 0, ids: ids(o["ids"])))
+        }
+    }
+}
+
+/// Compare a tokenizer with its reference; failures show the first few differing texts.
+func checkTokenizer(_ tokenizer: Tokenizer, against reference: TokenizerReference, sourceLocation: SourceLocation = #_sourceLocation) {
+    var idFailures: [String] = [], tokenFailures = 0, decodeFailures: [String] = []
+    for c in reference.cases {
+        let e = tokenizer.encode(c.text)
+        if e.ids != c.ids {
+            idFailures.append("\(JSON.quote(String(c.text.prefix(80)))): \(e.ids.prefix(40)) vs \(c.ids.prefix(40))")
+            continue
+        }
+        if e.ids.map({ tokenizer.token($0) ?? "?" }) != c.tokens { tokenFailures += 1 }
+        if let d = c.decoded, tokenizer.decode(c.ids) != d { decodeFailures.append("\(JSON.quote(String(c.text.prefix(60)))) → \(JSON.quote(tokenizer.decode(c.ids))) vs \(JSON.quote(d))") }
+        if let d = c.decodedSkipSpecial, tokenizer.decode(c.ids, skipSpecialTokens: true) != d { decodeFailures.append("(skip) \(JSON.quote(String(c.text.prefix(60))))") }
+    }
+    #expect(!reference.cases.isEmpty, sourceLocation: sourceLocation)
+    #expect(idFailures.isEmpty, "\(idFailures.count) of \(reference.cases.count) texts differ:\n\(idFailures.prefix(8).joined(separator: "\n"))", sourceLocation: sourceLocation)
+    #expect(tokenFailures == 0, "\(tokenFailures) texts have different token strings", sourceLocation: sourceLocation)
+    #expect(decodeFailures.isEmpty, "\(decodeFailures.count) decodes differ:\n\(decodeFailures.prefix(8).joined(separator: "\n"))", sourceLocation: sourceLocation)
+    for p in reference.pairs {
+        let e = tokenizer.encode(p.a, pair: p.b)
+        #expect(e.ids == p.ids && e.typeIds == p.typeIds, "pair \(JSON.quote(p.a)) / \(JSON.quote(p.b))", sourceLocation: sourceLocation)
+    }
+    for t in reference.truncated {
+        #expect(tokenizer.encode(t.text, maxLength: t.maxLength).ids == t.ids, "truncated to \(t.maxLength): \(JSON.quote(String(t.text.prefix(60))))", sourceLocation: sourceLocation)
+    }
+}
+
+/// Token ids, tokens and decoded text identical to transformers and `tokenizers` on the text corpus
+/// and the hard cases, for every tokenizer of `Fixtures/tokenizers`.
+@Suite struct TokenizerParityTests {
+    static let names = ["gpt2-whisper", "bert-uncased", "bert-uncased-legacy", "roberta-small", "gpt2-small-legacy",
+                        "split-regex", "wordpiece-kitchen", "wordpiece-nfd", "wordpiece-bertnorm"]
+
+    @Test(arguments: names)
+    func matchesReference(name: String) throws {
+        let tokenizer = try Tokenizer(folder: Paths.fixture("tokenizers/\(name)"))
+        checkTokenizer(tokenizer, against: try TokenizerReference(Paths.reference("text/\(name).json")))
+    }
+}
