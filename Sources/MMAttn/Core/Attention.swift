@@ -10,6 +10,25 @@ public enum AttentionMask: Sendable, Equatable {
     case keyLengths([Int])
     /// Token i attends to tokens 0...i.
     case causal
+    /// Both: a right-padded batch of causal sequences (GPT-2 batches). Item b has `lengths[b]` real
+    /// tokens, token i attends to tokens 0...i of its own item, later queries produce zeros.
+    case causalKeyLengths([Int])
+
+    /// Whether token i may attend only to tokens 0...i.
+    public var isCausal: Bool {
+        switch self {
+        case .causal, .causalKeyLengths: return true
+        case .none, .keyLengths: return false
+        }
+    }
+
+    /// The same padding, with causal attention added (what an encoder with `causal` set runs).
+    public var addingCausal: AttentionMask {
+        switch self {
+        case .none, .causal: return .causal
+        case .keyLengths(let l), .causalKeyLengths(let l): return .causalKeyLengths(l)
+        }
+    }
 }
 
 /// Multi-head scaled dot-product attention over row-major projections, heads side by side in the
@@ -30,8 +49,10 @@ public struct AttentionGeometry: Sendable {
 
     /// Number of real tokens in batch item `b` under `mask`.
     func length(_ b: Int, _ mask: AttentionMask) -> Int {
-        if case .keyLengths(let l) = mask { return min(max(l[b], 0), tokens) }
-        return tokens
+        switch mask {
+        case .keyLengths(let l), .causalKeyLengths(let l): return min(max(l[b], 0), tokens)
+        case .none, .causal: return tokens
+        }
     }
 }
 
@@ -65,7 +86,7 @@ public enum Attention {
                 if n > 0 {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(dh),
                                 scale, q + base, Int32(D), k + base, Int32(D), 0, s, Int32(T))
-                    if case .causal = mask {
+                    if mask.isCausal {
                         for i in 0..<n { (s + i * T + i + 1).update(repeating: -.infinity, count: n - i - 1) }
                     }
                     for i in 0..<n { Kernels.softmax(s + i * T, n) }
@@ -90,7 +111,7 @@ public enum Attention {
     public static func reference(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                  out: UnsafeMutablePointer<Float>, geometry g: AttentionGeometry, scale: Float,
                                  mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil) {
-        let T = g.tokens, D = g.width, dh = g.headDim
+        let T = g.tokens, D = g.width, dh = g.headDim, causal = mask.isCausal
         var row = [Double](repeating: 0, count: T)
         for b in 0..<g.batch {
             let n = g.length(b, mask)
@@ -102,7 +123,7 @@ public enum Attention {
                     if i >= n { continue }
                     var m = -Double.infinity
                     for j in 0..<T {
-                        let allowed = j < n && !(mask == .causal && j > i)
+                        let allowed = j < n && !(causal && j > i)
                         if !allowed { row[j] = -.infinity; continue }
                         var dot = 0.0
                         for d in 0..<dh { dot += Double(q[(b * T + i) * D + h * dh + d]) * Double(k[(b * T + j) * D + h * dh + d]) }

@@ -116,8 +116,9 @@ public struct Encoder: Sendable {
         Double(T) * Double(T) * 4 * Double(keepsProbabilities ? B * config.numHeads : 1)
     }
 
-    /// Run the layers over `embeddings` ([B, T, D]). Throws, before allocating, when attention over
-    /// T tokens would need more than `attentionMemoryLimit`.
+    /// Run the layers over `embeddings` ([B, T, D]) with the padding `mask` gives (a causal config
+    /// makes any mask causal too). Throws, before allocating, when attention over T tokens would
+    /// need more than `attentionMemoryLimit`.
     public func callAsFunction(_ embeddings: Tensor, mask: AttentionMask = .none,
                                options: EncoderOptions = EncoderOptions()) throws -> EncoderOutput {
         let B = embeddings.shape[0], T = embeddings.shape[1], D = config.hiddenSize, H = config.numHeads
@@ -127,7 +128,7 @@ public struct Encoder: Sendable {
         }
         let rows = B * T
         let geometry = AttentionGeometry(batch: B, tokens: T, heads: H, headDim: config.headDim)
-        let effectiveMask: AttentionMask = config.causal && mask == .none ? .causal : mask
+        let effectiveMask = config.causal ? mask.addingCausal : mask
         let scale = 1 / Float(config.headDim).squareRoot()
         let rotaryTables = config.rotary?.tables(tokens: T)
 

@@ -3,33 +3,58 @@ import Foundation
 /// The model families mmattn runs, detected from `config.json`.
 public enum ModelFamily: String, Sendable, CaseIterable {
     case vit, deit, whisper, ast, esm
+    case bert, roberta, distilbert, gpt2
+
+    /// `model_type` values and the family each is run as (XLM-RoBERTa and CamemBERT are RoBERTa).
+    static let modelTypes: [(String, ModelFamily)] = [
+        ("vit", .vit), ("deit", .deit), ("whisper", .whisper), ("audio-spectrogram-transformer", .ast), ("esm", .esm),
+        ("bert", .bert), ("roberta", .roberta), ("xlm-roberta", .roberta), ("camembert", .roberta),
+        ("distilbert", .distilbert), ("gpt2", .gpt2),
+    ]
+
+    /// `architectures` class-name prefixes, for configs whose `model_type` is missing or unknown.
+    static let architecturePrefixes: [(String, ModelFamily)] = [
+        ("ViT", .vit), ("DeiT", .deit), ("Whisper", .whisper), ("AST", .ast), ("Esm", .esm),
+    ]
+
+    /// The text families' class-name stems; the class must be the stem then `Model`, `For…`,
+    /// `LMHead…` or `DoubleHeads…`, so that relatives with other layouts (`BertGenerationEncoder`,
+    /// `RobertaPreLayerNormModel`, `XLMRobertaXLModel`) are not taken for them.
+    static let textArchitectureStems: [(String, ModelFamily)] = [
+        ("Bert", .bert), ("DistilBert", .distilbert), ("Roberta", .roberta), ("XLMRoberta", .roberta),
+        ("Camembert", .roberta), ("GPT2", .gpt2),
+    ]
+
+    static func family(ofArchitecture name: String) -> ModelFamily? {
+        if let match = architecturePrefixes.first(where: { name.hasPrefix($0.0) }) { return match.1 }
+        for (stem, family) in textArchitectureStems where name.hasPrefix(stem) {
+            let rest = name.dropFirst(stem.count)
+            if ["Model", "For", "LMHead", "DoubleHeads"].contains(where: { rest.hasPrefix($0) }) { return family }
+        }
+        return nil
+    }
 
     /// Detect the family from `model_type`, falling back to `architectures`.
     public init(config: JSONFields) throws {
         let modelType = try config.string("model_type")
-        switch modelType {
-        case "vit": self = .vit; return
-        case "deit": self = .deit; return
-        case "whisper": self = .whisper; return
-        case "audio-spectrogram-transformer": self = .ast; return
-        case "esm": self = .esm; return
-        default: break
+        if let modelType, let match = Self.modelTypes.first(where: { $0.0 == modelType }) {
+            self = match.1
+            return
         }
         for a in config.object["architectures"]?.array?.compactMap(\.string) ?? [] {
-            if a.hasPrefix("ViT") { self = .vit; return }
-            if a.hasPrefix("DeiT") { self = .deit; return }
-            if a.hasPrefix("Whisper") { self = .whisper; return }
-            if a.hasPrefix("AST") { self = .ast; return }
-            if a.hasPrefix("Esm") { self = .esm; return }
+            if let family = Self.family(ofArchitecture: a) {
+                self = family
+                return
+            }
         }
-        let known = "vit, deit, whisper, audio-spectrogram-transformer, esm"
+        let known = Self.modelTypes.map(\.0).joined(separator: ", ")
         if let modelType {
             throw MMAttnError("model_type \"\(modelType)\" is not supported (supported: \(known))", file: config.file)
         }
         throw MMAttnError("neither \"model_type\" nor a known \"architectures\" entry says which model this is (supported: \(known))", file: config.file)
     }
 
-    /// The family's usual name: ViT, DeiT, Whisper, AST, ESM-2.
+    /// The family's usual name: ViT, DeiT, Whisper, AST, ESM-2, BERT, RoBERTa, DistilBERT, GPT-2.
     public var displayName: String {
         switch self {
         case .vit: return "ViT"
@@ -37,8 +62,15 @@ public enum ModelFamily: String, Sendable, CaseIterable {
         case .whisper: return "Whisper"
         case .ast: return "AST"
         case .esm: return "ESM-2"
+        case .bert: return "BERT"
+        case .roberta: return "RoBERTa"
+        case .distilbert: return "DistilBERT"
+        case .gpt2: return "GPT-2"
         }
     }
+
+    /// The families that run over text token ids (`loadTextModel`).
+    public static let textFamilies: [ModelFamily] = [.bert, .roberta, .distilbert, .gpt2]
 
     /// "a ViT model", "an ESM-2 model", for messages.
     public var modelPhrase: String { Self.withArticle(displayName) + " model" }

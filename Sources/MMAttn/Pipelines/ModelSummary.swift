@@ -30,6 +30,12 @@ public struct ModelSummary: Sendable {
             keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_mel_bins", "max_length", "frequency_stride", "time_stride"]
         case .esm:
             keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size", "position_embedding_type", "token_dropout"]
+        case .bert, .roberta:
+            keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size", "max_position_embeddings", "hidden_act"]
+        case .distilbert:
+            keys = ["dim", "n_layers", "n_heads", "hidden_dim", "vocab_size", "max_position_embeddings", "activation"]
+        case .gpt2:
+            keys = ["n_embd", "n_layer", "n_head", "n_inner", "vocab_size", "n_positions", "activation_function"]
         }
         config = keys.compactMap { k in
             guard let v = c.object[k] else { return nil }

@@ -1,0 +1,173 @@
+import Foundation
+
+/// A transformer over token ids: BERT, RoBERTa, DistilBERT, GPT-2.
+public protocol TextModel: AnyObject, Sendable {
+    var family: ModelFamily { get }
+    var config: EncoderConfig { get }
+    var numLayers: Int { get }
+    var vocabSize: Int { get }
+    /// Most tokens one sequence may have (the position table; RoBERTa: max_position_embeddings − padding_idx − 1).
+    var maxTokens: Int { get }
+    /// Whether the model reads token type (segment) ids (BERT with type_vocab_size > 1).
+    var usesTokenTypes: Bool { get }
+    /// Run sequences of different lengths as one right-padded batch. `ids[b]` are token ids,
+    /// `typeIds[b]` segment ids (nil: zeros). Throws a clear MMAttnError for ids outside the
+    /// vocabulary or sequences longer than `maxTokens` (the pipeline truncates before).
+    func forward(ids: [[Int32]], typeIds: [[Int32]]?, options: TextForwardOptions) throws -> TextModelOutput
+}
+
+extension TextModel {
+    /// The forward pass with default options: the last hidden state only.
+    public func forward(ids: [[Int32]], typeIds: [[Int32]]? = nil) throws -> TextModelOutput {
+        try forward(ids: ids, typeIds: typeIds, options: TextForwardOptions())
+    }
+}
+
+/// What a text forward pass hands back besides the last hidden state.
+public struct TextForwardOptions {
+    /// Return the embeddings and every layer's output (`output_hidden_states`).
+    public var hiddenStates: Bool
+    /// Called with (layer index, probabilities [B, H, T, T]) as each layer computes them; zeros
+    /// past each item's length (and above the diagonal for GPT-2). The buffer is reused for the
+    /// next layer unless the sink keeps a reference to the tensor.
+    public var attentionSink: ((Int, Tensor) -> Void)?
+
+    public init(hiddenStates: Bool = false, attentionSink: ((Int, Tensor) -> Void)? = nil) {
+        self.hiddenStates = hiddenStates
+        self.attentionSink = attentionSink
+    }
+}
+
+public struct TextModelOutput {
+    /// [B, T, D], T = the longest sequence; rows past each sequence's length are zero. As the
+    /// base model's last_hidden_state (GPT-2: after ln_f).
+    public var lastHiddenState: Tensor
+    /// With hiddenStates: embeddings output then every layer's output, as transformers'
+    /// output_hidden_states (GPT-2: the last entry after ln_f), each [B, T, D]; rows past each
+    /// sequence's length are zero.
+    public var hiddenStates: [Tensor]
+    /// Real tokens per item.
+    public var lengths: [Int]
+}
+
+/// Loads the text family `folder` declares (throws, naming config.json, for other families).
+public func loadTextModel(_ folder: ModelFolder, weights: Checkpoint) throws -> any TextModel {
+    let family = try folder.family()
+    switch family {
+    case .bert, .roberta: return try BERT(config: folder.config, weights: weights)
+    case .distilbert: return try DistilBERT(config: folder.config, weights: weights)
+    case .gpt2: return try GPT2(config: folder.config, weights: weights)
+    case .vit, .deit, .whisper, .ast, .esm:
+        throw MMAttnError("this is \(family.modelPhrase), not a text model (text commands need a BERT, RoBERTa, DistilBERT or GPT-2 checkpoint)", file: folder.config.file)
+    }
+}
+
+/// The input embeddings of the text families: the token's row of `word`, plus its segment's row of
+/// `tokenType` (row 0 without type ids, as transformers does), plus its position's row, added in
+/// that order in Float as transformers adds them; then `norm` where the family has one.
+struct TextEmbeddings: Sendable {
+    let word: Tensor          // word_embeddings / wte: [V, D]
+    let tokenType: Tensor?    // token_type_embeddings: [types, D]
+    let position: Tensor      // position_embeddings / wpe: [P, D]
+    let norm: LayerNorm?      // embeddings.LayerNorm: [D]
+    /// RoBERTa's numbering (fairseq's `make_positions`): real tokens count from paddingIdx + 1,
+    /// a pad token takes paddingIdx. Nil: token t has position t.
+    let paddingIdx: Int?
+
+    var width: Int { word.shape[1] }
+
+    /// [B, T, D] for sequences already checked by `TextInput.check`; rows past each length are zero
+    /// before the norm.
+    func callAsFunction(_ ids: [[Int32]], typeIds: [[Int32]]?, tokens T: Int) -> Tensor {
+        let B = ids.count, D = width
+        let x = Tensor(zeros: [B, T, D])
+        let words = word.pointer, positions = position.pointer
+        for (b, sequence) in ids.enumerated() {
+            var counted = 0
+            for (t, id) in sequence.enumerated() {
+                let row = x.data + (b * T + t) * D
+                let w = words + Int(id) * D
+                var p = t
+                if let pad = paddingIdx {
+                    if Int(id) == pad { p = pad } else { counted += 1; p = pad + counted }
+                }
+                let pos = positions + p * D
+                if let tokenType {
+                    let type = tokenType.pointer + Int(typeIds?[b][t] ?? 0) * D
+                    for d in 0..<D { row[d] = (w[d] + type[d]) + pos[d] }
+                } else {
+                    for d in 0..<D { row[d] = w[d] + pos[d] }
+                }
+            }
+        }
+        withExtendedLifetime((word, position, tokenType)) {}
+        if let norm { norm.apply(x.data, rows: B * T, into: x.data) }
+        return x
+    }
+}
+
+/// The checks and the padded run every text family shares.
+enum TextInput {
+    /// The lengths of `ids`, after checking every id against the vocabulary, every length against
+    /// `maxTokens` and the segment ids against `typeVocabSize` (nil: the model reads none, so
+    /// they must be zeros).
+    static func check(_ ids: [[Int32]], typeIds: [[Int32]]?, model: any TextModel, typeVocabSize: Int?) throws -> [Int] {
+        let name = model.family.displayName
+        guard !ids.isEmpty else { throw MMAttnError("no token sequences to run through the \(name) model") }
+        for (b, sequence) in ids.enumerated() {
+            guard !sequence.isEmpty else {
+                throw MMAttnError("sequence \(b) has no tokens: a \(name) model needs at least one")
+            }
+            guard sequence.count <= model.maxTokens else {
+                throw MMAttnError("sequence \(b) has \(sequence.count) tokens, more than the \(model.maxTokens) the \(name) model's position table holds; truncate it to \(model.maxTokens) tokens")
+            }
+            for (t, id) in sequence.enumerated() where id < 0 || Int(id) >= model.vocabSize {
+                throw MMAttnError("token id \(id) (sequence \(b), position \(t)) is outside the vocabulary of \(model.vocabSize) (vocab_size): the tokenizer does not belong to this model")
+            }
+        }
+        if let typeIds {
+            guard typeIds.count == ids.count else {
+                throw MMAttnError("\(typeIds.count) token type sequences for \(ids.count) token sequences")
+            }
+            for (b, types) in typeIds.enumerated() {
+                guard types.count == ids[b].count else {
+                    throw MMAttnError("sequence \(b) has \(ids[b].count) tokens but \(types.count) token type ids")
+                }
+                let limit = typeVocabSize ?? 1
+                for (t, type) in types.enumerated() where type < 0 || Int(type) >= limit {
+                    if typeVocabSize == nil {
+                        throw MMAttnError("token type id \(type) (sequence \(b), position \(t)): a \(name) model reads no token types; pass none or zeros")
+                    }
+                    throw MMAttnError("token type id \(type) (sequence \(b), position \(t)) is outside the \(limit) token types of the model (type_vocab_size)")
+                }
+            }
+        }
+        return ids.map(\.count)
+    }
+
+    /// Run `encoder` over embeddings `x` ([B, T, D]) of sequences of `lengths` tokens, then
+    /// `finalNorm` (GPT-2's ln_f, which also replaces the last hidden state), and zero the rows
+    /// past each length.
+    static func run(_ x: Tensor, lengths: [Int], encoder: Encoder, finalNorm: LayerNorm? = nil,
+                    options: TextForwardOptions) throws -> TextModelOutput {
+        let out = try encoder(x, mask: .keyLengths(lengths),
+                              options: EncoderOptions(hiddenStates: options.hiddenStates, attentionSink: options.attentionSink))
+        var last = out.lastHiddenState
+        var states = out.hiddenStates
+        if let finalNorm {
+            last = finalNorm(last)
+            if !states.isEmpty { states[states.count - 1] = last }
+        }
+        zeroPadding(last, lengths: lengths)
+        for state in states where state.storage !== last.storage { zeroPadding(state, lengths: lengths) }
+        return TextModelOutput(lastHiddenState: last, hiddenStates: states, lengths: lengths)
+    }
+
+    /// Zero rows t ≥ lengths[b] of `x` ([B, T, D]).
+    static func zeroPadding(_ x: Tensor, lengths: [Int]) {
+        let T = x.shape[1], D = x.shape[2]
+        for (b, n) in lengths.enumerated() where n < T {
+            (x.data + (b * T + n) * D).update(repeating: 0, count: (T - n) * D)
+        }
+    }
+}
