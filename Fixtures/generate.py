@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-GENERATORS = ["gen_vision", "gen_audio", "gen_protein", "gen_models"]
+GENERATORS = ["gen_vision", "gen_audio", "gen_protein", "gen_models", "gen_text", "gen_text_models"]
 DISTRIBUTIONS = [
     "torch",
     "transformers",
@@ -40,6 +40,8 @@ DISTRIBUTIONS = [
     "soundfile",
     "torchaudio",
     "fair-esm",
+    "sentence-transformers",
+    "tiktoken",
 ]
 
 

