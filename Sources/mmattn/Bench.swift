@@ -21,6 +21,9 @@ struct Bench: ParsableCommand {
               Fixtures/audio/arctic_a0007.wav
           .build/release/mmattn bench protein --model Fixtures/models/esm2 \\
               --lengths 64,256 --fasta Fixtures/protein/LuxC.faa --contacts
+          .build/release/mmattn bench tokenize \\
+              --model Fixtures/tokenizers/gpt2-whisper --input Fixtures/text/corpus.txt
+          .build/release/mmattn bench text --model Fixtures/models/bert --seq 32
 
         Real-size models with random weights (ViT-B/16, Whisper-base, ESM-2 \
         650M and 35M) are made by `python Fixtures/make_large.py` (needs torch \
@@ -31,7 +34,8 @@ struct Bench: ParsableCommand {
           .build/release/mmattn bench protein \\
               --model Fixtures/large/esm2_t12_35M_UR50D --lengths 1022 --contacts
         """,
-        subcommands: [BenchGemm.self, BenchAttention.self, BenchImage.self, BenchAudio.self, BenchProtein.self]
+        subcommands: [BenchGemm.self, BenchAttention.self, BenchImage.self, BenchAudio.self, BenchProtein.self, BenchText.self,
+                      BenchTokenize.self]
     )
 }
 

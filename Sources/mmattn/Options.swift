@@ -91,3 +91,26 @@ func parseImageSize(_ text: String?) throws -> (height: Int, width: Int)? {
 func reportWritten(_ path: String, _ what: String) {
     Stderr.write("wrote \(path): \(what)\n")
 }
+
+/// One line per embedding for a person: input, shape and the first values.
+func embeddingsSummary(_ embeddings: Embeddings) -> String {
+    embeddings.items.map { item in
+        let values = (0..<min(4, item.tensor.count)).map { String(format: "%.4f", item.tensor.pointer[$0]) }
+        return "\(item.input)  \(item.tensor.shape)  [\(values.joined(separator: ", "))\(item.tensor.count > 4 ? ", ..." : "")]\n"
+    }.joined()
+}
+
+/// The embeddings as CONTRACT.md's JSON: {"model", "results": [{"input", "shape", "embedding"}]}.
+func embeddingsJSON(_ embeddings: Embeddings, model: String) -> String {
+    func nested(_ t: Tensor, _ offset: Int, _ axis: Int) -> String {
+        if axis == t.shape.count - 1 {
+            return "[" + (0..<t.shape[axis]).map { JSONNumber.format(t.pointer[offset + $0]) }.joined(separator: ", ") + "]"
+        }
+        let stride = t.shape[(axis + 1)...].reduce(1, *)
+        return "[" + (0..<t.shape[axis]).map { nested(t, offset + $0 * stride, axis + 1) }.joined(separator: ", ") + "]"
+    }
+    let results = embeddings.items.map { item in
+        "{\"input\": \(JSON.quote(item.input)), \"shape\": \(item.tensor.shape), \"embedding\": \(nested(item.tensor, 0, 0))}"
+    }
+    return "{\"model\": \(JSON.quote(model)), \"results\": [\(results.joined(separator: ", "))]}\n"
+}

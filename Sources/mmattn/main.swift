@@ -5,14 +5,15 @@ import MMAttn
 struct MMAttnCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mmattn",
-        abstract: "Run pretrained transformer encoders (images, audio, proteins) on the CPU, from Hugging Face checkpoints.",
+        abstract: "Run pretrained transformer encoders (text, images, audio, proteins) on the CPU, from Hugging Face checkpoints.",
         discussion: """
         Models are folders in Hugging Face layout (config.json, model.safetensors, preprocessor_config.json, \
         vocab.txt) or Hub ids already in the Hugging Face cache. Errors go to stderr as one `error: ` line, \
         exit status 1.
         """,
         version: MMAttnVersion.string,
-        subcommands: [ClassifyImage.self, EmbedImage.self, EmbedAudio.self, ClassifyAudio.self, EmbedProtein.self, Inspect.self, Bench.self]
+        subcommands: [ClassifyImage.self, EmbedImage.self, EmbedAudio.self, ClassifyAudio.self, EmbedProtein.self, EmbedText.self,
+                      Tokenize.self, Inspect.self, Bench.self]
     )
 }
 

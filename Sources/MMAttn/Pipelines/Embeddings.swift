@@ -62,4 +62,18 @@ public struct Embeddings: Sendable {
         try OutputFile.write(all, primaryName: name, to: path)
         return "float32 \(all.shape)"
     }
+
+    /// Token-level embeddings ([T, D] each) zero-padded to the longest T, so they stack into [N, T, D].
+    public func zeroPadded() -> Embeddings {
+        let longest = items.map { $0.tensor.shape[0] }.max() ?? 0
+        var out = Embeddings(name: name)
+        for (input, t) in items {
+            guard t.shape.count == 2, t.shape[0] < longest else { out.append(t, input: input); continue }
+            let padded = Tensor(zeros: [longest, t.shape[1]])  // [T_max, D]
+            padded.data.update(from: t.pointer, count: t.count)
+            withExtendedLifetime(t) {}
+            out.append(padded, input: input)
+        }
+        return out
+    }
 }

@@ -1,0 +1,220 @@
+import Foundation
+
+/// How token vectors become one vector per text.
+public enum TextPooling: String, Sendable, CaseIterable {
+    /// The mean over all tokens of the text, special tokens included (sentence-transformers' mean).
+    case mean
+    /// The first token ([CLS], <s>).
+    case cls
+    /// The element-wise maximum over the text's tokens.
+    case max
+    /// The last token (for causal models such as GPT-2).
+    case last
+    /// Every token's vector, [T, D].
+    case none
+}
+
+/// A sentence-transformers folder's own settings: `modules.json` (Transformer, Pooling,
+/// Normalize), `1_Pooling/config.json` and `sentence_bert_config.json`.
+public struct SentenceTransformerConfig: Sendable {
+    /// Pooling modes in the order sentence-transformers concatenates them.
+    public var pooling: [SentenceTransformerPooling]
+    public var normalize: Bool
+    public var maxSequenceLength: Int?
+    /// `do_lower_case`: texts are lower-cased before tokenizing.
+    public var lowercase: Bool
+
+    /// The settings of `folder`, or nil when it has no `modules.json`.
+    public static func load(folder: ModelFolder) throws -> SentenceTransformerConfig? {
+        let modulesPath = folder.file("modules.json")
+        guard FileManager.default.fileExists(atPath: modulesPath) else { return nil }
+        guard let modules = try JSON.load(contentsOf: modulesPath).array else {
+            throw MMAttnError("expected a list of modules", file: modulesPath)
+        }
+        var config = SentenceTransformerConfig(pooling: [], normalize: false, maxSequenceLength: nil, lowercase: false)
+        for (i, module) in modules.enumerated() {
+            guard let o = module.object, let type = o["type"]?.string else {
+                throw MMAttnError("module \(i) needs a \"type\" string", file: modulesPath)
+            }
+            let path = o["path"]?.string ?? ""
+            switch type.split(separator: ".").last.map(String.init) ?? type {
+            case "Transformer":
+                guard path.isEmpty else {
+                    throw MMAttnError("module \(i) keeps its transformer in \"\(path)\"; mmattn reads the transformer from the folder itself", file: modulesPath)
+                }
+                if let st = try folder.optionalJSON("sentence_bert_config.json") {
+                    config.maxSequenceLength = try st.has("max_seq_length") ? st.int("max_seq_length", in: 1...(1 << 20)) : nil
+                    config.lowercase = try st.bool("do_lower_case", default: false)
+                }
+            case "Pooling":
+                guard let pooling = try folder.optionalJSON((path as NSString).appendingPathComponent("config.json")) else {
+                    throw MMAttnError("the Pooling module's \(path)/config.json is missing", file: modulesPath)
+                }
+                config.pooling = try SentenceTransformerPooling.modes(pooling)
+            case "Normalize":
+                config.normalize = true
+            default:
+                throw MMAttnError("module \(i) is a \(type), which mmattn does not run (supported: Transformer, Pooling, Normalize)", file: modulesPath)
+            }
+        }
+        return config
+    }
+}
+
+/// The pooling modes of sentence-transformers' Pooling module.
+public enum SentenceTransformerPooling: String, Sendable {
+    case cls, max, mean, meanSqrtLength, last
+
+    /// The modes `config.json` turns on: `pooling_mode` (a name or a list, in order), or the
+    /// legacy `pooling_mode_*_tokens` flags in sentence-transformers' concatenation order.
+    static func modes(_ json: JSONFields) throws -> [SentenceTransformerPooling] {
+        let names: [String: SentenceTransformerPooling] = [
+            "cls": .cls, "max": .max, "mean": .mean, "mean_sqrt_len_tokens": .meanSqrtLength, "lasttoken": .last]
+        func mode(_ name: String) throws -> SentenceTransformerPooling {
+            guard let m = names[name] else {
+                throw MMAttnError("pooling mode \"\(name)\" is not supported (supported: cls, max, mean, mean_sqrt_len_tokens, lasttoken)", file: json.file)
+            }
+            return m
+        }
+        if let value = json.object["pooling_mode"] {
+            if let name = value.string { return [try mode(name)] }
+            guard let list = value.array?.compactMap(\.string), !list.isEmpty, list.count == value.array?.count else {
+                throw MMAttnError("pooling_mode must be a mode name or a list of them", file: json.file)
+            }
+            return try list.map(mode)
+        }
+        let legacy: [(String, String)] = [
+            ("pooling_mode_cls_token", "cls"), ("pooling_mode_max_tokens", "max"), ("pooling_mode_mean_tokens", "mean"),
+            ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"), ("pooling_mode_weightedmean_tokens", "weightedmean"),
+            ("pooling_mode_lasttoken", "lasttoken")]
+        let on = try legacy.filter { try json.bool($0.0, default: false) }.map { try mode($0.1) }
+        guard !on.isEmpty else { throw MMAttnError("no pooling mode is turned on", file: json.file) }
+        return on
+    }
+}
+
+/// Options of a text embedding run. Nil fields take the folder's sentence-transformers settings,
+/// else the defaults (mean pooling, no normalization, the model's maximum length).
+public struct TextEmbeddingOptions: Sendable {
+    public var pooling: TextPooling?
+    public var normalize: Bool?
+    /// Tokens per text, special tokens included; longer texts are truncated.
+    public var maxLength: Int?
+    /// Texts per forward pass (texts are sorted by length first, so padding costs little).
+    public var batchSize: Int
+
+    public init(pooling: TextPooling? = nil, normalize: Bool? = nil, maxLength: Int? = nil, batchSize: Int = 32) {
+        self.pooling = pooling
+        self.normalize = normalize
+        self.maxLength = maxLength
+        self.batchSize = batchSize
+    }
+}
+
+/// Text → tokens → BERT, RoBERTa, DistilBERT or GPT-2 → one vector per text (or every token's).
+/// A sentence-transformers folder gives what its `encode` gives.
+public final class TextEncoder: Sendable {
+    public let folder: ModelFolder
+    public let tokenizer: Tokenizer
+    public let model: any TextModel
+    /// The folder's sentence-transformers settings, when it is such a folder.
+    public let sentenceTransformer: SentenceTransformerConfig?
+
+    public init(model spec: String) throws {
+        let load = try ModelLoad(spec, accepting: [.bert, .roberta, .distilbert, .gpt2], for: "text commands")
+        folder = load.folder
+        model = try loadTextModel(load.folder, weights: load.checkpoint)
+        tokenizer = try Tokenizer(folder: load.folder.path)
+        sentenceTransformer = try SentenceTransformerConfig.load(folder: load.folder)
+    }
+
+    /// The tokens a text may have here: the option, else the sentence-transformers setting, else
+    /// the tokenizer's `model_max_length`; never more than the model's position table.
+    public func maxLength(_ options: TextEmbeddingOptions) -> Int {
+        let wanted = options.maxLength ?? sentenceTransformer?.maxSequenceLength ?? tokenizer.modelMaxLength ?? model.maxTokens
+        return min(wanted, model.maxTokens)
+    }
+
+    /// The pooling and normalization a run uses.
+    public func settings(_ options: TextEmbeddingOptions) -> (pooling: [SentenceTransformerPooling]?, tokens: Bool, normalize: Bool) {
+        let normalize = options.normalize ?? sentenceTransformer?.normalize ?? false
+        switch options.pooling {
+        case .none?: return (nil, true, normalize)
+        case .mean?: return ([.mean], false, normalize)
+        case .cls?: return ([.cls], false, normalize)
+        case .max?: return ([.max], false, normalize)
+        case .last?: return ([.last], false, normalize)
+        case nil: return (sentenceTransformer?.pooling ?? [.mean], false, normalize)
+        }
+    }
+
+    /// Token ids of each text as the model will see them (truncated, special tokens added).
+    public func encode(_ texts: [String], options: TextEmbeddingOptions = TextEmbeddingOptions()) -> [Encoding] {
+        let limit = maxLength(options)
+        let prepared = sentenceTransformer?.lowercase == true ? texts.map { $0.lowercased() } : texts
+        return tokenizer.encodeBatch(prepared, maxLength: limit)
+    }
+
+    /// Embed `texts`: per text [D] (pooled; several sentence-transformers modes are concatenated)
+    /// or [T, D] with `pooling: .none`. `truncated` counts texts cut to the maximum length.
+    public func embed(_ texts: [String], options: TextEmbeddingOptions = TextEmbeddingOptions()) throws -> (vectors: [Tensor], truncated: Int) {
+        guard !texts.isEmpty else { return ([], 0) }
+        let encodings = encode(texts, options: options)
+        let truncated = encodings.filter(\.truncated).count
+        let (pooling, tokens, normalize) = settings(options)
+        // Longest first, so each batch pads to nearly its own length.
+        let order = encodings.indices.sorted { encodings[$0].ids.count > encodings[$1].ids.count }
+        var results = [Tensor?](repeating: nil, count: texts.count)
+        let batchSize = max(1, options.batchSize)
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let batch = Array(order[start..<min(start + batchSize, order.count)])
+            let ids = batch.map { encodings[$0].ids }
+            let types = model.usesTokenTypes ? batch.map { encodings[$0].typeIds } : nil
+            let out = try model.forward(ids: ids, typeIds: types, options: TextForwardOptions())
+            let B = batch.count, T = out.lastHiddenState.shape[1], D = out.lastHiddenState.shape[2]
+            for (k, index) in batch.enumerated() {
+                let n = out.lengths[k]
+                let rows = out.lastHiddenState.reshaped([B * T, D]).rows((k * T)..<(k * T + n)).copy()  // [n, D]
+                var vector = tokens ? rows : Self.pool(rows, modes: pooling ?? [.mean])
+                if normalize { vector = Self.normalized(vector) }
+                results[index] = vector
+            }
+        }
+        return (results.map { $0! }, truncated)
+    }
+
+    /// Pool `rows` ([n, D]) with each mode and concatenate, [D · modes].
+    static func pool(_ rows: Tensor, modes: [SentenceTransformerPooling]) -> Tensor {
+        let n = rows.shape[0], D = rows.shape[1]
+        let out = Tensor(zeros: [D * modes.count])
+        for (m, mode) in modes.enumerated() {
+            let o = out.data + m * D
+            switch mode {
+            case .cls: o.update(from: rows.pointer, count: D)
+            case .last: o.update(from: rows.pointer + (n - 1) * D, count: D)
+            case .max:
+                o.update(from: rows.pointer, count: D)
+                for t in 1..<max(n, 1) { for d in 0..<D { o[d] = Swift.max(o[d], rows.pointer[t * D + d]) } }
+            case .mean, .meanSqrtLength:
+                let mean = Pooling.mean.apply(rows)
+                let scale: Float = mode == .mean ? 1 : Float(n).squareRoot()
+                for d in 0..<D { o[d] = mean.pointer[d] * scale }
+            }
+        }
+        return out
+    }
+
+    /// `x / max(‖x‖₂, 1e-12)` over the last axis, as torch's `F.normalize`.
+    static func normalized(_ x: Tensor) -> Tensor {
+        let D = x.shape.last ?? 0, rows = x.count / Swift.max(D, 1)
+        let out = x.copy()
+        for r in 0..<rows {
+            let p = out.data + r * D
+            var sum: Double = 0
+            for d in 0..<D { sum += Double(p[d]) * Double(p[d]) }
+            let scale = Float(1 / Swift.max(sum.squareRoot(), 1e-12))
+            for d in 0..<D { p[d] *= scale }
+        }
+        return out
+    }
+}

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import MMAttn
+
+/// Where the texts of a text command come from: arguments, or `--input` with one text per line.
+struct TextSource: ParsableArguments {
+    @Argument(help: ArgumentHelp("Texts (each argument is one text).", valueName: "text")) var texts: [String] = []
+    @Option(help: ArgumentHelp("A UTF-8 text file, one text per line (read as it streams; empty lines are texts too).",
+                               valueName: "file"))
+    var input: String?
+    @Flag(name: .customLong("lossy-utf8"),
+          help: "Replace invalid UTF-8 with U+FFFD instead of stopping with an error.")
+    var lossyUTF8 = false
+
+    func validate() throws {
+        guard texts.isEmpty != (input == nil) else {
+            throw ValidationError(texts.isEmpty ? "give texts as arguments or --input FILE" : "give texts as arguments or --input FILE, not both")
+        }
+    }
+
+    /// The arguments as texts, checked for invalid UTF-8 in the raw command line.
+    func argumentTexts() throws -> [String] {
+        guard !lossyUTF8 else { return texts }
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[i] else { continue }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw))
+            if let bad = UTF8Text.firstInvalidByte(bytes) {
+                throw MMAttnError("argument \(i) is not valid UTF-8 (byte offset \(bad)); pass --lossy-utf8 to replace invalid bytes with U+FFFD")
+            }
+        }
+        return texts
+    }
+
+    /// Call `body` with successive chunks of (name, text): the arguments at once, or the lines of
+    /// `--input` a few thousand at a time, reporting (lines, bytes read, total bytes) after each.
+    func forEachChunk(_ body: ([(name: String, text: String)]) throws -> Void,
+                      progress: (Int, Int, Int?) -> Void = { _, _, _ in }) throws {
+        guard let input else {
+            try body(try argumentTexts().map { ($0, $0) })
+            return
+        }
+        let reader = try TextLineReader(path: input, lossy: lossyUTF8)
+        while let lines = try reader.next(4096) {
+            let first = reader.lineNumber - lines.count + 1
+            try body(lines.enumerated().map { ("\(input):\(first + $0)", $1) })
+            progress(reader.lineNumber, reader.bytesRead, reader.totalBytes)
+        }
+    }
+}
+
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the token ids and tokens of texts, as transformers' tokenizer(text).",
+        usage: "mmattn tokenize <text> ... --model <model> [--json] [options]",
+        discussion: """
+        The model folder needs only its tokenizer: tokenizer.json, or the legacy
+        vocab.json with merges.txt (GPT-2, RoBERTa) or vocab.txt (BERT).
+        Special tokens are added as the tokenizer's post-processor says, as
+        transformers does by default. --json prints {"ids": [[int]], "tokens":
+        [[str]]}, one list per text.
+
+        Examples (from the repository root):
+          mmattn tokenize "Hello world!" --model Fixtures/tokenizers/bert-uncased
+          mmattn tokenize "Hello world!" --model Fixtures/tokenizers/gpt2-whisper --json
+          mmattn tokenize --input notes.txt --model bert-base-uncased --json
+        """
+    )
+
+    @OptionGroup var source: TextSource
+    @Option(help: ArgumentHelp("A folder with the tokenizer (a model folder, or a Hub id in the Hugging Face cache).", valueName: "model"))
+    var model: String
+    @Flag(help: "Print one JSON object: {\"ids\": [[int]], \"tokens\": [[str]]}.") var json = false
+    @Flag(name: .customLong("no-special-tokens"), help: "Leave out the special tokens the post-processor adds.")
+    var noSpecialTokens = false
+    @Option(name: .customLong("max-length"), help: "Truncate each text to this many tokens, special tokens included.")
+    var maxLength: Int?
+
+    func validate() throws {
+        if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be at least 1") }
+    }
+
+    func run() throws {
+        let tokenizer = try Tokenizer.load(model)
+        var ids: [String] = [], tokens: [String] = []
+        try source.forEachChunk { chunk in
+            let encodings = tokenizer.encodeBatch(chunk.map(\.text), addSpecialTokens: !noSpecialTokens, maxLength: maxLength)
+            for (item, e) in zip(chunk, encodings) {
+                let names = e.ids.map { tokenizer.token($0) ?? "" }
+                if json {
+                    ids.append("[" + e.ids.map(String.init).joined(separator: ", ") + "]")
+                    tokens.append("[" + names.map(JSON.quote).joined(separator: ", ") + "]")
+                } else {
+                    Stdout.write("\(item.name == item.text ? JSON.quote(item.text) : item.name): \(e.ids.count) tokens\n"
+                                 + "  tokens: \(names.map(JSON.quote).joined(separator: " "))\n"
+                                 + "  ids:    \(e.ids.map(String.init).joined(separator: " "))\n")
+                }
+            }
+        }
+        if json { Stdout.write("{\"ids\": [\(ids.joined(separator: ", "))], \"tokens\": [\(tokens.joined(separator: ", "))]}\n") }
+    }
+}
+
+extension TextPooling: ExpressibleByArgument {}
+
+struct EmbedText: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed-text",
+        abstract: "Embed texts with BERT, RoBERTa, DistilBERT or GPT-2 (sentence-transformers folders as encode does).",
+        usage: "mmattn embed-text <text> ... --model <model> [--output <file>] [options]",
+        discussion: """
+        One row per text, [N, D]; with --pooling none every token's vector,
+        [N, T, D], zero-padded to the longest text. mean averages all tokens of a
+        text, special tokens included, as sentence-transformers does. A
+        sentence-transformers folder (modules.json) sets the pooling, the
+        normalization and the maximum length from its own files; the options
+        override them. Longer texts are truncated, with one warning for all.
+        Without --output, each text's shape and first values are printed (--json:
+        the vectors).
+
+        Examples (from the repository root):
+          mmattn embed-text "A cat sat on the mat." "A dog lay on the rug." \\
+              --model Fixtures/models/st-bert-mean
+          mmattn embed-text --input notes.txt --model Fixtures/models/bert \\
+              --pooling cls --output notes.npy
+          mmattn embed-text "semantic search" \\
+              --model sentence-transformers/all-MiniLM-L6-v2 --json
+        """
+    )
+
+    @OptionGroup var source: TextSource
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "How to reduce the token vectors: mean, cls, max, last or none (default: the folder's, else mean).")
+    var pooling: TextPooling?
+    @Flag(inversion: .prefixedNo, help: "Scale each vector to unit length (default: the folder's, else no).")
+    var normalize: Bool?
+    @Option(name: .customLong("max-length"), help: "Tokens per text, special tokens included (default: the model's).")
+    var maxLength: Int?
+    @Option(name: .customLong("batch-size"), help: "Texts per forward pass.") var batchSize = 32
+    @Option(help: ArgumentHelp("Where to write the embeddings: .npy, .safetensors or .json.", valueName: "file"))
+    var output: String?
+    @Flag(help: "Without --output: print {\"model\", \"results\": [{\"input\", \"shape\", \"embedding\"}]}.") var json = false
+    @Flag(help: "Do not draw a progress bar.") var quiet = false
+
+    func validate() throws {
+        if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if json && output != nil { throw ValidationError("--json prints the vectors; with --output they go to the file instead (give one of them)") }
+    }
+
+    func run() throws {
+        try checkOutputPath(output)
+        let encoder = try TextEncoder(model: modelOptions.model)
+        let options = TextEmbeddingOptions(pooling: pooling, normalize: normalize, maxLength: maxLength, batchSize: batchSize)
+        let limit = encoder.maxLength(options)
+        var embeddings = Embeddings(name: pooling == TextPooling.none ? "last_hidden_state" : "embedding")
+        var truncated = 0
+        let progress = ProgressBar(enabled: !quiet && source.input != nil, unit: "lines")
+        let clearLine = progress.enabled ? "\r\u{1B}[K" : ""  // warnings start on their own line
+        try Diagnostics.capture({ Stderr.write(clearLine + "warning: " + $0 + "\n") }) {
+            try source.forEachChunk({ chunk in
+                let result = try encoder.embed(chunk.map(\.text), options: options)
+                truncated += result.truncated
+                for (item, vector) in zip(chunk, result.vectors) { embeddings.append(vector, input: item.name) }
+            }, progress: { lines, bytes, total in
+                progress.update(count: lines, amount: bytes, rateUnit: "bytes", fraction: total.map { Double(bytes) / Double(max($0, 1)) })
+            })
+        }
+        if truncated > 0 {
+            Stderr.write("warning: \(truncated) text\(truncated == 1 ? " was" : "s were") longer than \(limit) tokens and truncated (--max-length)\n")
+        }
+        guard !embeddings.items.isEmpty else { throw MMAttnError("the input has no lines to embed", file: source.input) }
+        if pooling == TextPooling.none { embeddings = embeddings.zeroPadded() }
+        guard let output else {
+            Stdout.write(json ? embeddingsJSON(embeddings, model: modelOptions.model) : embeddingsSummary(embeddings))
+            return
+        }
+        progress.finish(writing: output)
+        reportWritten(output, try embeddings.write(to: output))
+    }
+}
