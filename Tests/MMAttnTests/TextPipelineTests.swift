@@ -123,7 +123,9 @@ private func rows(_ t: Tensor) -> [Tensor] { (0..<t.shape[0]).map { slice(t, $0)
 
     @Test func malformedTokenizerFilesNameTheField() throws {
         let cases: [(String, String)] = [
-            ("{\"model\": {\"type\": \"Unigram\", \"vocab\": {}}}", "model.type: model type \"Unigram\" is not supported"),
+            ("{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", -1.5]]}}", "model.vocab: a list of (piece, score) pairs is a Unigram"),
+            ("{\"model\": {\"type\": \"Foo\", \"vocab\": {\"a\": 0}}}", "model.type: model type \"Foo\" is not supported"),
+            ("{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}", "model.vocab: the vocabulary is empty"),
             ("{\"normalizer\": null}", "model: missing"),
             ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}, \"merges\": []}}", "model.vocab: the id of \"a\""),
             ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}", "model.merges[0]"),

@@ -130,6 +130,7 @@ extension Tokenizer {
             throw n.fail("expected an object of token → id, found \(n.value.kindName)")
         }
         guard o.keys.count <= maxTokenId else { throw n.fail("\(o.keys.count) tokens is more than any real vocabulary") }
+        guard !o.keys.isEmpty else { throw n.fail("the vocabulary is empty: this tokenizer cannot produce any token") }
         var vocab: [String: Int32] = [:]
         vocab.reserveCapacity(o.keys.count)
         for key in o.keys {

@@ -13,7 +13,7 @@ struct WordPieceModel: Sendable {
 
     init(vocab: [String: Int32], unknown: String, continuingPrefix: String, maxInputCharsPerWord: Int, file: String) throws {
         guard let unknownId = vocab[unknown] else {
-            throw MMAttnError("the unknown token \"\(unknown)\" is not in the vocabulary", file: file)
+            throw MMAttnError("the unknown token \"\(unknown)\" (model.unk_token) is not in the vocabulary", file: file)
         }
         self.vocab = vocab
         var tokens: [Int32: String] = [:]
