@@ -34,6 +34,7 @@ let package = Package(
             dependencies: ["MMAttn", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
+        .executableTarget(name: "text-search", dependencies: ["MMAttn"], path: "Examples/TextSearch"),
         .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "mmattn"]),
     ],
     swiftLanguageModes: [.v6]

@@ -31,12 +31,13 @@ struct BenchTokenize: ParsableCommand {
 struct BenchText: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "text",
-        abstract: "Forward time of a text model on a batch of equal-length sequences, and its GFLOP/s against this machine's GEMM peak."
+        abstract: "Forward time of a text model on a batch of equal-length sequences, and its GFLOP/s against this machine's GEMM peak.",
+        usage: "mmattn bench text --model <model> [--batch <n>] [--seq <n>] [--runs <n>]"
     )
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "Sequences per batch.") var batch = 32
-    @Option(help: "Tokens per sequence.") var seq = 128
-    @Option(help: "Timed repetitions.") var runs = 5
+    @Option(help: ArgumentHelp("Sequences per batch.", valueName: "n")) var batch = 32
+    @Option(help: ArgumentHelp("Tokens per sequence.", valueName: "n")) var seq = 128
+    @Option(help: ArgumentHelp("Timed repetitions.", valueName: "n")) var runs = 5
 
     func run() throws {
         let (encoder, load) = try timedOnce { try TextEncoder(model: modelOptions.model) }

@@ -120,8 +120,8 @@ struct EmbedText: ParsableCommand {
         Examples (from the repository root):
           mmattn embed-text "A cat sat on the mat." "A dog lay on the rug." \\
               --model Fixtures/models/st-bert-mean
-          mmattn embed-text --input notes.txt --model Fixtures/models/bert \\
-              --pooling cls --output notes.npy
+          mmattn embed-text --input Fixtures/text/hard_cases.txt \\
+              --model Fixtures/models/bert --pooling cls --output hard.npy
           mmattn embed-text "semantic search" \\
               --model sentence-transformers/all-MiniLM-L6-v2 --json
         """
@@ -166,7 +166,8 @@ struct EmbedText: ParsableCommand {
             })
         }
         if truncated > 0 {
-            Stderr.write("warning: \(truncated) text\(truncated == 1 ? " was" : "s were") longer than \(limit) tokens and truncated (--max-length)\n")
+            Stderr.write("warning: \(truncated) of \(embeddings.items.count) texts had more than \(limit) tokens and were cut to \(limit)"
+                         + " (the model's limit; --max-length sets another)\n")
         }
         guard !embeddings.items.isEmpty else { throw MMAttnError("the input has no lines to embed", file: source.input) }
         if pooling == TextPooling.none { embeddings = embeddings.zeroPadded() }

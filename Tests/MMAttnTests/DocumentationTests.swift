@@ -12,9 +12,23 @@ import Testing
         return dir
     }
 
-    /// The words of a command line as a shell would split a line without quotes or variables.
+    /// The words of a command line as a shell splits it: at blanks, except inside "double" or
+    /// 'single' quotes (no variables, no escapes).
     static func words(_ line: String) -> [String] {
-        line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        var words: [String] = [], current = "", quote: Character?, inWord = false
+        for c in line {
+            if let q = quote {
+                if c == q { quote = nil } else { current.append(c) }
+            } else if c == "\"" || c == "'" {
+                quote = c; inWord = true
+            } else if c == " " || c == "\t" {
+                if inWord { words.append(current); current = ""; inWord = false }
+            } else {
+                current.append(c); inWord = true
+            }
+        }
+        if inWord { words.append(current) }
+        return words
     }
 
     /// Text with every number replaced by a placeholder, and the numbers.
@@ -72,8 +86,8 @@ import Testing
 
     /// Every command's help, by its words after `mmattn`.
     static let commands = [["classify-image"], ["embed-image"], ["embed-audio"], ["classify-audio"], ["embed-protein"],
-                           ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"], ["bench", "image"],
-                           ["bench", "audio"], ["bench", "protein"]]
+                           ["embed-text"], ["tokenize"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
+                           ["bench", "image"], ["bench", "audio"], ["bench", "protein"], ["bench", "text"], ["bench", "tokenize"]]
 
     @Test(arguments: commands)
     func helpFitsAndDescribesEveryOption(command: [String]) throws {

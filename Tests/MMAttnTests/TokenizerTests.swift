@@ -8,7 +8,12 @@ struct TokenizerReference {
     struct Case { let text: String; let ids: [Int32]; let tokens: [String]; let decoded: String?; let decodedSkipSpecial: String? }
     struct Pair { let a: String; let b: String; let ids: [Int32]; let typeIds: [Int32] }
     struct Truncated { let text: String; let maxLength: Int; let ids: [Int32] }
+    /// Decodes of id lists that cut characters apart (partial UTF-8 sequences).
+    struct Decode { let ids: [Int32]; let decoded: String; let decodedSkipSpecial: String }
     var cases: [Case] = []
+    var long: [(text: String, ids: [Int32])] = []
+    var decodes: [Decode] = []
+    var modelMaxLength: Int?
     var pairs: [Pair] = []
     var truncated: [Truncated] = []
 
@@ -24,6 +29,14 @@ struct TokenizerReference {
             let o = try #require(c.object)
             pairs.append(Pair(a: o["a"]?.string ?? "", b: o["b"]?.string ?? "", ids: ids(o["ids"]), typeIds: ids(o["type_ids"])))
         }
+        for c in json.object?["long"]?.array ?? [] {
+            long.append((c.object?["text"]?.string ?? "", ids(c.object?["ids"])))
+        }
+        for c in json.object?["decode"]?.array ?? [] {
+            let o = try #require(c.object)
+            decodes.append(Decode(ids: ids(o["ids"]), decoded: o["decoded"]?.string ?? "", decodedSkipSpecial: o["decoded_skip_special"]?.string ?? ""))
+        }
+        modelMaxLength = json.object?["model_max_length"]?.int
         for c in json.object?["truncated"]?.array ?? [] {
             let o = try #require(c.object)
             truncated.append(Truncated(text: o["text"]?.string ?? "", maxLength: o["max_length"]?.int ?? 0, ids: ids(o["ids"])))
@@ -52,6 +65,14 @@ func checkTokenizer(_ tokenizer: Tokenizer, against reference: TokenizerReferenc
         let e = tokenizer.encode(p.a, pair: p.b)
         #expect(e.ids == p.ids && e.typeIds == p.typeIds, "pair \(JSON.quote(p.a)) / \(JSON.quote(p.b))", sourceLocation: sourceLocation)
     }
+    for l in reference.long {
+        #expect(tokenizer.encode(l.text).ids == l.ids, "\(l.text.count)-character text", sourceLocation: sourceLocation)
+    }
+    for d in reference.decodes {
+        #expect(tokenizer.decode(d.ids) == d.decoded && tokenizer.decode(d.ids, skipSpecialTokens: true) == d.decodedSkipSpecial,
+                "decode \(d.ids.prefix(12)): \(JSON.quote(tokenizer.decode(d.ids))) vs \(JSON.quote(d.decoded))", sourceLocation: sourceLocation)
+    }
+    #expect(tokenizer.modelMaxLength == reference.modelMaxLength, "model_max_length", sourceLocation: sourceLocation)
     for t in reference.truncated {
         #expect(tokenizer.encode(t.text, maxLength: t.maxLength).ids == t.ids, "truncated to \(t.maxLength): \(JSON.quote(String(t.text.prefix(60))))", sourceLocation: sourceLocation)
     }
