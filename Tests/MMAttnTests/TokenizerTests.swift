@@ -90,3 +90,27 @@ func checkTokenizer(_ tokenizer: Tokenizer, against reference: TokenizerReferenc
         checkTokenizer(tokenizer, against: try TokenizerReference(Paths.reference("text/\(name).json")))
     }
 }
+
+@Suite struct TokenizerAPITests {
+    @Test func paddingAndBatchesAndDecode() throws {
+        let bert = try Tokenizer(folder: Paths.fixture("tokenizers/bert-uncased"))
+        let texts = ["a", "a longer text here", ""]
+        let batch = bert.encodeBatch(texts)
+        #expect(batch == texts.map { bert.encode($0) })
+        let padded = bert.pad(batch)
+        #expect(padded.allSatisfy { $0.ids.count == batch[1].ids.count })
+        #expect(padded[0].ids == batch[0].ids + Array(repeating: 0, count: batch[1].ids.count - batch[0].ids.count))  // [PAD] is 0
+        #expect(padded[0].attentionMask.filter { $0 == 1 }.count == batch[0].ids.count)
+        #expect(bert.decode(bert.encode("Hello, World!").ids, skipSpecialTokens: true) == "hello, world!")
+        #expect(bert.specialTokenCount() == 2 && bert.specialTokenCount(pair: true) == 3)
+        // Truncation keeps the special tokens and says it cut.
+        let cut = bert.encode("one two three four five six", maxLength: 5)
+        #expect(cut.ids.count == 5 && cut.ids.first == 101 && cut.ids.last == 102 && cut.truncated)
+    }
+
+    @Test func emptyTextsOfModelsWithoutSpecialTokensAreAnError() throws {
+        let encoder = try TextEncoder(model: Paths.model("gpt2"))
+        #expect(throws: MMAttnError.self) { try encoder.embed(["fine", ""]) }
+        #expect(try encoder.embed(["fine"]).vectors.count == 1)
+    }
+}

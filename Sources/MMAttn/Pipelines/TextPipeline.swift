@@ -160,6 +160,10 @@ public final class TextEncoder: Sendable {
     public func embed(_ texts: [String], options: TextEmbeddingOptions = TextEmbeddingOptions()) throws -> (vectors: [Tensor], truncated: Int) {
         guard !texts.isEmpty else { return ([], 0) }
         let encodings = encode(texts, options: options)
+        if let empty = encodings.firstIndex(where: { $0.ids.isEmpty }) {
+            throw MMAttnError("text \(empty + 1) of \(texts.count) has no tokens (it is empty, and this \(model.family.displayName) tokenizer "
+                              + "adds no special tokens), so there is nothing to embed; drop empty texts")
+        }
         let truncated = encodings.filter(\.truncated).count
         let (pooling, tokens, normalize) = settings(options)
         // Longest first, so each batch pads to nearly its own length.

@@ -68,6 +68,8 @@ public struct Encoding: Sendable, Equatable {
     public var typeIds: [Int32] = []
     /// True where the post-processor added a special token.
     public var specialTokensMask: [Bool] = []
+    /// 1 for real tokens, 0 for padding (`Tokenizer.pad`).
+    public var attentionMask: [Int32] = []
     /// Whether truncation removed tokens.
     public var truncated = false
 
@@ -77,6 +79,7 @@ public struct Encoding: Sendable, Equatable {
         ids += more
         typeIds += Array(repeating: type, count: more.count)
         specialTokensMask += Array(repeating: special, count: more.count)
+        attentionMask += Array(repeating: 1, count: more.count)
     }
 
     /// A and B side by side without special tokens.

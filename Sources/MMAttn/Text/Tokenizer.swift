@@ -118,6 +118,22 @@ public final class Tokenizer: Sendable {
         return Array(results)
     }
 
+    /// Right-pad encodings to the longest (or to `length`, when longer) with the padding token
+    /// (id 0 when the tokenizer has none), type id 0 and attention mask 0, as transformers'
+    /// `padding=True` does.
+    public func pad(_ encodings: [Encoding], to length: Int? = nil) -> [Encoding] {
+        let target = max(length ?? 0, encodings.map(\.ids.count).max() ?? 0)
+        return encodings.map { e in
+            var p = e
+            let n = target - e.ids.count
+            p.ids += Array(repeating: padId ?? 0, count: n)
+            p.typeIds += Array(repeating: 0, count: n)
+            p.specialTokensMask += Array(repeating: true, count: n)
+            p.attentionMask += Array(repeating: 0, count: n)
+            return p
+        }
+    }
+
     /// Text from ids, through the decoder, as `tokenizers`' `decode`.
     public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false) -> String {
         let tokens = ids.compactMap { id -> String? in
