@@ -14,6 +14,9 @@ Prints one JSON object on stdout:
     tokenizer(text) ignores: both are switched off here, so every line is tokenized whole;
   - `tiktoken` with GPT-2's ranks (large/gpt2.tiktoken, GPT-2's pattern, <|endoftext|> = 50256):
     Encoding.encode_ordinary_batch(lines, num_threads=1 and 2).
+  Two more rows show how much of that is per-line overhead in Python: `tokenizers-fast` is
+  encode_batch_fast (ids without offsets), `tiktoken-loop` calls encode_ordinary once per line without
+  encode_ordinary_batch's thread pool (which costs more than the tokenization on short lines).
   Each: one warm-up pass over the first 2,000 lines, then --runs passes over the file; median and best.
   Also whether tiktoken's ids equal tokenizers' gpt2-whisper ids line by line on the English file.
 - minilm: SentenceTransformer(large/all-MiniLM-L6-v2) forward (BERT, mean pooling, normalize) on a batch of
@@ -65,14 +68,18 @@ def tiktoken_gpt2():
 
 
 def make_encoder(tool: str, name: str, threads: int):
-    if tool == "tokenizers":
+    if tool.startswith("tokenizers"):
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(TOKENIZERS[name]))
         tokenizer.no_truncation()
         tokenizer.no_padding()
+        if tool == "tokenizers-fast":  # ids without offsets
+            return lambda lines: tokenizer.encode_batch_fast(lines, add_special_tokens=False)
         return lambda lines: tokenizer.encode_batch(lines, add_special_tokens=False)
     encoding = tiktoken_gpt2()
+    if tool == "tiktoken-loop":  # one encode_ordinary call per line, no thread pool
+        return lambda lines: [encoding.encode_ordinary(line) for line in lines]
     return lambda lines: encoding.encode_ordinary_batch(lines, num_threads=threads)
 
 
@@ -206,8 +213,12 @@ def main() -> int:
     }
     for file in FILES:
         rows = {}
-        for tool, tokenizer in [("tokenizers", "gpt2-whisper"), ("tokenizers", "bert-uncased"), ("tiktoken", "gpt2")]:
-            for threads in [1, 2]:
+        for tool, tokenizer, thread_counts in [
+            ("tokenizers", "gpt2-whisper", [1, 2]), ("tokenizers", "bert-uncased", [1, 2]),
+            ("tiktoken", "gpt2", [1, 2]),
+            ("tokenizers-fast", "gpt2-whisper", [1, 2]), ("tiktoken-loop", "gpt2", [1]),
+        ]:
+            for threads in thread_counts:
                 key = f"{tool} {tokenizer} {threads} thread{'s' if threads > 1 else ''}"
                 rows[key] = measure(tool, tokenizer, file, threads, args.runs)
                 print(f"{file}: {key}: {rows[key]['mb_per_s_median']} MB/s", file=sys.stderr)
