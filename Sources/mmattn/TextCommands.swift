@@ -151,7 +151,7 @@ struct EmbedText: ParsableCommand {
         try checkOutputPath(output)
         let encoder = try TextEncoder(model: modelOptions.model)
         let options = TextEmbeddingOptions(pooling: pooling, normalize: normalize, maxLength: maxLength, batchSize: batchSize)
-        let limit = encoder.maxLength(options)
+        let limit = encoder.lengthLimit(options)
         var embeddings = Embeddings(name: pooling == TextPooling.none ? "last_hidden_state" : "embedding")
         var truncated = 0
         let progress = ProgressBar(enabled: !quiet && source.input != nil, unit: "lines")
@@ -166,8 +166,8 @@ struct EmbedText: ParsableCommand {
             })
         }
         if truncated > 0 {
-            Stderr.write("warning: \(truncated) of \(embeddings.items.count) texts had more than \(limit) tokens and were cut to \(limit)"
-                         + " (the model's limit; --max-length sets another)\n")
+            Stderr.write("warning: \(truncated) of \(embeddings.items.count) texts had more than \(limit.tokens) tokens and were cut to "
+                         + "\(limit.tokens) (\(limit.source)\(limit.source == "--max-length" ? "" : "; --max-length sets another"))\n")
         }
         guard !embeddings.items.isEmpty else { throw MMAttnError("the input has no lines to embed", file: source.input) }
         if pooling == TextPooling.none { embeddings = embeddings.zeroPadded() }

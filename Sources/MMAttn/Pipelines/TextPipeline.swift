@@ -130,9 +130,15 @@ public final class TextEncoder: Sendable {
 
     /// The tokens a text may have here: the option, else the sentence-transformers setting, else
     /// the tokenizer's `model_max_length`; never more than the model's position table.
-    public func maxLength(_ options: TextEmbeddingOptions) -> Int {
-        let wanted = options.maxLength ?? sentenceTransformer?.maxSequenceLength ?? tokenizer.modelMaxLength ?? model.maxTokens
-        return min(wanted, model.maxTokens)
+    public func maxLength(_ options: TextEmbeddingOptions) -> Int { lengthLimit(options).tokens }
+
+    /// The limit and where it comes from, for messages.
+    public func lengthLimit(_ options: TextEmbeddingOptions) -> (tokens: Int, source: String) {
+        let candidates: [(Int?, String)] = [
+            (options.maxLength, "--max-length"), (sentenceTransformer?.maxSequenceLength, "the folder's max_seq_length"),
+            (tokenizer.modelMaxLength, "the tokenizer's model_max_length")]
+        if let (limit, source) = candidates.first(where: { $0.0 != nil }), let limit, limit <= model.maxTokens { return (limit, source) }
+        return (model.maxTokens, "the model's \(model.maxTokens) positions")
     }
 
     /// The pooling and normalization a run uses.

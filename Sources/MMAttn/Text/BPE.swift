@@ -203,9 +203,11 @@ struct MinHeap {
 
 /// Words already merged, by their bytes, for one worker at a time (the tokenizer keeps a pool).
 final class BPECache {
-    private var table = ByteTable(capacity: 4096)
-    private var spans: [(start: Int32, count: Int32)] = []
-    private var ids: [Int32] = []
+    // One thread uses a cache at a time (the pool hands it out), so the dynamic exclusivity
+    // checks of class properties would only cost time here.
+    @exclusivity(unchecked) private var table = ByteTable(capacity: 4096)
+    @exclusivity(unchecked) private var spans: [(start: Int32, count: Int32)] = []
+    @exclusivity(unchecked) private var ids: [Int32] = []
     /// Entries kept before the cache starts over.
     static let capacity = 100_000
 

@@ -36,11 +36,6 @@ enum ByteLevel {
         }
         return out
     }
-
-    /// The byte-level spelling of raw bytes (what `tokens` shows for byte-level vocabularies).
-    static func spell(_ bytes: some Sequence<UInt8>) -> String {
-        String(bytes.map { characters[Int($0)] })
-    }
 }
 
 /// GPT-2's pre-tokenization pattern,
@@ -64,7 +59,7 @@ enum GPT2Split {
         let end = range.upperBound
         while i < end {
             let start = i
-            let (c, cLen) = UTF8Scan.scalar(bytes, i)
+            let (c, _) = UTF8Scan.scalar(bytes, i)
             // Contractions: 's 't 'm 'd and 're 've 'll (ASCII apostrophe, lower case).
             if c == "'" && i + 1 < end {
                 let n1 = bytes[i + 1]
@@ -108,7 +103,6 @@ enum GPT2Split {
             if p < end && last > i { p = last }
             pieces.append(start..<p)
             i = p
-            _ = cLen
         }
     }
 }

@@ -33,7 +33,7 @@ indirect enum PostProcessor: Sendable {
     func process(_ a: [Int32], _ b: [Int32]?) -> Encoding {
         switch self {
         case .template(let single, let pair):
-            var e = Encoding()
+            var e = Encoding(capacity: a.count + (b?.count ?? 0) + addedCount(pair: b != nil))
             for piece in (b == nil ? single : pair) {
                 switch piece {
                 case .special(let ids, let type): e.append(ids, type: type, special: true)
@@ -42,12 +42,12 @@ indirect enum PostProcessor: Sendable {
             }
             return e
         case .bert(let cls, let sep):
-            var e = Encoding()
+            var e = Encoding(capacity: a.count + (b?.count ?? 0) + 3)
             e.append([cls], type: 0, special: true); e.append(a, type: 0, special: false); e.append([sep], type: 0, special: true)
             if let b { e.append(b, type: 1, special: false); e.append([sep], type: 1, special: true) }
             return e
         case .roberta(let cls, let sep):
-            var e = Encoding()
+            var e = Encoding(capacity: a.count + (b?.count ?? 0) + 4)
             e.append([cls], type: 0, special: true); e.append(a, type: 0, special: false); e.append([sep], type: 0, special: true)
             if let b { e.append([sep], type: 0, special: true); e.append(b, type: 0, special: false); e.append([sep], type: 0, special: true) }
             return e
@@ -64,29 +64,53 @@ indirect enum PostProcessor: Sendable {
 /// Token ids with their segment (type) ids, as a model reads them.
 public struct Encoding: Sendable, Equatable {
     public var ids: [Int32] = []
-    /// 0 for the first sequence, 1 for the second (BERT's token_type_ids).
-    public var typeIds: [Int32] = []
-    /// True where the post-processor added a special token.
-    public var specialTokensMask: [Bool] = []
-    /// 1 for real tokens, 0 for padding (`Tokenizer.pad`).
-    public var attentionMask: [Int32] = []
+    /// Per token: the type id (low 6 bits), 0x40 for a special token, 0x80 for padding. One small
+    /// array instead of three keeps a batch's allocations, and so its threads' contention, low.
+    private var flags: [UInt8] = []
     /// Whether truncation removed tokens.
     public var truncated = false
 
+    private static let special: UInt8 = 0x40, padding: UInt8 = 0x80, typeMask: UInt8 = 0x3F
+    /// The largest type id a template may give (far above the 0 and 1 that models use).
+    static let maxTypeId = 63
+
     public init() {}
+
+    init(capacity: Int) {
+        ids.reserveCapacity(capacity)
+        flags.reserveCapacity(capacity)
+    }
+
+    /// 0 for the first sequence, 1 for the second (BERT's token_type_ids).
+    public var typeIds: [Int32] { flags.map { Int32($0 & Self.typeMask) } }
+    /// True where the post-processor added a special token (or padding).
+    public var specialTokensMask: [Bool] { flags.map { $0 & (Self.special | Self.padding) != 0 } }
+    /// 1 for real tokens, 0 for padding (`Tokenizer.pad`).
+    public var attentionMask: [Int32] { flags.map { $0 & Self.padding != 0 ? 0 : 1 } }
 
     mutating func append(_ more: [Int32], type: Int32, special: Bool) {
         ids += more
-        typeIds += Array(repeating: type, count: more.count)
-        specialTokensMask += Array(repeating: special, count: more.count)
-        attentionMask += Array(repeating: 1, count: more.count)
+        let flag = UInt8(truncatingIfNeeded: type) & Self.typeMask | (special ? Self.special : 0)
+        flags += repeatElement(flag, count: more.count)
+    }
+
+    /// Append `count` padding tokens.
+    mutating func appendPadding(_ id: Int32, count: Int) {
+        ids += repeatElement(id, count: count)
+        flags += repeatElement(Self.padding, count: count)
     }
 
     /// A and B side by side without special tokens.
     static func plain(_ a: [Int32], _ b: [Int32]?) -> Encoding {
-        var e = Encoding()
+        guard let b else {
+            var e = Encoding()
+            e.ids = a
+            e.flags = [UInt8](repeating: 0, count: a.count)
+            return e
+        }
+        var e = Encoding(capacity: a.count + b.count)
         e.append(a, type: 0, special: false)
-        if let b { e.append(b, type: 1, special: false) }
+        e.append(b, type: 1, special: false)
         return e
     }
 }

@@ -89,7 +89,7 @@ indirect enum PreTokenizer: Sendable {
             if useRegex { PreTokenizer.gpt2Split.apply(&pieces) }
         case .gpt2Split:
             var out: [Range<Int>] = []
-            out.reserveCapacity(pieces.ranges.count * 4)
+            out.reserveCapacity(pieces.ranges.reduce(0) { $0 + $1.count } / 4 + 4)
             pieces.buffer.withUnsafeBufferPointer { b in
                 for r in pieces.ranges { GPT2Split.split(b, r, into: &out) }
             }

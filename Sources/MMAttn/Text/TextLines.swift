@@ -59,6 +59,8 @@ public final class TextLineReader {
     public private(set) var lineNumber = 0
     private let handle: FileHandle
     private var pending: [UInt8] = []
+    /// Where the unread part of `pending` starts (consumed lines are dropped once per block).
+    private var offset = 0
     private var atStart = true
     private var finished = false
 
@@ -82,15 +84,16 @@ public final class TextLineReader {
     public func next(_ count: Int) throws -> [String]? {
         var lines: [String] = []
         while lines.count < count {
-            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            if let newline = pending[offset...].firstIndex(of: UInt8(ascii: "\n")) {
                 var end = newline
-                if end > 0 && pending[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-                lines.append(try line(pending[..<end]))
-                pending.removeSubrange(...newline)
+                if end > offset && pending[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                lines.append(try line(pending[offset..<end]))
+                offset = newline + 1
                 continue
             }
             if finished {
-                if !pending.isEmpty { lines.append(try line(pending[...])); pending = [] }
+                if offset < pending.count { lines.append(try line(pending[offset...])) }
+                pending = []; offset = 0
                 break
             }
             let block: Data
@@ -99,6 +102,8 @@ public final class TextLineReader {
             }
             if block.isEmpty { finished = true; continue }
             bytesRead += block.count
+            pending.removeSubrange(..<offset)
+            offset = 0
             pending.append(contentsOf: block)
             try checkStart()
         }

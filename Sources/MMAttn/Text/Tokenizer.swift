@@ -97,6 +97,10 @@ public final class Tokenizer: Sendable {
     public func encode(_ text: String, pair: String? = nil, addSpecialTokens: Bool = true, maxLength: Int? = nil) -> Encoding {
         let cache = caches.take()
         defer { caches.give(cache) }
+        return encode(text, pair: pair, addSpecialTokens: addSpecialTokens, maxLength: maxLength, cache: cache)
+    }
+
+    private func encode(_ text: String, pair: String?, addSpecialTokens: Bool, maxLength: Int?, cache: BPECache) -> Encoding {
         var a = modelIds(text, cache: cache)
         var b = pair.flatMap { $0.isEmpty ? nil : modelIds($0, cache: cache) }
         let added = addSpecialTokens ? specialTokenCount(pair: b != nil) : 0
@@ -109,13 +113,24 @@ public final class Tokenizer: Sendable {
 
     /// Encode many texts on all threads; the result is in input order.
     public func encodeBatch(_ texts: [String], addSpecialTokens: Bool = true, maxLength: Int? = nil) -> [Encoding] {
-        let results = UnsafeMutableBufferPointer<Encoding>.allocate(capacity: texts.count)
-        results.initialize(repeating: Encoding())
-        defer { results.deinitialize(); results.deallocate() }
-        Threads.parallelFor(texts.count, grain: 16) { start, end in
-            for i in start..<end { results[i] = encode(texts[i], addSpecialTokens: addSpecialTokens, maxLength: maxLength) }
+        // Chunks of 64 texts dealt round-robin, so a file whose halves differ (prose, then code)
+        // keeps every thread busy to the end; each worker keeps one merge cache for the batch.
+        guard !texts.isEmpty else { return [] }
+        let chunk = 64, chunks = (texts.count + chunk - 1) / chunk
+        let workers = max(1, min(Threads.count, chunks))
+        return [Encoding](unsafeUninitializedCapacity: texts.count) { results, initialized in
+            let base = results.baseAddress!
+            Threads.forEachWorker(workers) { w in
+                let cache = caches.take()
+                defer { caches.give(cache) }
+                for c in stride(from: w, to: chunks, by: workers) {
+                    for i in (c * chunk)..<min((c + 1) * chunk, texts.count) {
+                        (base + i).initialize(to: encode(texts[i], pair: nil, addSpecialTokens: addSpecialTokens, maxLength: maxLength, cache: cache))
+                    }
+                }
+            }
+            initialized = texts.count
         }
-        return Array(results)
     }
 
     /// Right-pad encodings to the longest (or to `length`, when longer) with the padding token
@@ -125,11 +140,7 @@ public final class Tokenizer: Sendable {
         let target = max(length ?? 0, encodings.map(\.ids.count).max() ?? 0)
         return encodings.map { e in
             var p = e
-            let n = target - e.ids.count
-            p.ids += Array(repeating: padId ?? 0, count: n)
-            p.typeIds += Array(repeating: 0, count: n)
-            p.specialTokensMask += Array(repeating: true, count: n)
-            p.attentionMask += Array(repeating: 0, count: n)
+            p.appendPadding(padId ?? 0, count: target - e.ids.count)
             return p
         }
     }
@@ -146,15 +157,16 @@ public final class Tokenizer: Sendable {
 
     /// The model's ids for one text, before post-processing.
     func modelIds(_ text: String, cache: BPECache) -> [Int32] {
-        var ids: [Int32] = []
         let bytes = Array(text.utf8)
-        for segment in rawMatcher.split(bytes, 0..<bytes.count) {
+        var ids: [Int32] = []
+        ids.reserveCapacity(bytes.count / 3 + 4)
+        rawMatcher.split(bytes, 0..<bytes.count) { segment in
             switch segment {
             case .token(let id): ids.append(id)
             case .text(let range):
                 guard let normalizer else {
                     segmentIds(bytes, range, normalizedMatcher, into: &ids, cache: cache)
-                    continue
+                    return
                 }
                 var normalized = Array(bytes[range])
                 if !(normalized.allSatisfy { $0 < 0x80 } && normalizer.applyASCII(&normalized)) {
@@ -167,21 +179,25 @@ public final class Tokenizer: Sendable {
     }
 
     private func segmentIds(_ bytes: [UInt8], _ range: Range<Int>, _ matcher: AddedTokenMatcher, into ids: inout [Int32], cache: BPECache) {
-        for segment in matcher.split(bytes, range) {
+        matcher.split(bytes, range) { segment in
             switch segment {
             case .token(let id): ids.append(id)
             case .text(let r):
-                guard !r.isEmpty else { continue }
-                var pieces = Pieces(buffer: Array(bytes[r]), ranges: [0..<r.count])
+                guard !r.isEmpty else { return }
+                var pieces = Pieces(buffer: bytes, ranges: [r])  // shares the buffer until a pre-tokenizer rewrites it
                 preTokenizer?.apply(&pieces)
+                // The model is taken out of the enum once per segment, not once per word: each
+                // copy retains its tables, and those reference counts are shared by all threads.
                 pieces.buffer.withUnsafeBufferPointer { p in
-                    for piece in pieces.ranges where !piece.isEmpty {
-                        let start = p.baseAddress! + piece.lowerBound
-                        switch model {
-                        case .bpe(let m): m.tokenize(start, piece.count, into: &ids, cache: cache)
-                        case .wordPiece(let m): m.tokenize(start, piece.count, into: &ids)
-                        case .wordLevel(_, _, let table, let unknown):
-                            if let id = table.find(start, piece.count) ?? unknown { ids.append(id) }
+                    let base = p.baseAddress!
+                    switch model {
+                    case .bpe(let m):
+                        for piece in pieces.ranges { m.tokenize(base + piece.lowerBound, piece.count, into: &ids, cache: cache) }
+                    case .wordPiece(let m):
+                        for piece in pieces.ranges { m.tokenize(base + piece.lowerBound, piece.count, into: &ids) }
+                    case .wordLevel(_, _, let table, let unknown):
+                        for piece in pieces.ranges where !piece.isEmpty {
+                            if let id = table.find(base + piece.lowerBound, piece.count) ?? unknown { ids.append(id) }
                         }
                     }
                 }

@@ -285,12 +285,12 @@ extension Tokenizer {
                         guard let ids = specials[id] ?? lookup(id).map({ [$0] }) else {
                             throw s.fail("special token \"\(id)\" is neither in special_tokens nor in the vocabulary")
                         }
-                        return .special(ids, typeId: Int32(try s.optional("type_id")?.int(in: 0...1024) ?? 0))
+                        return .special(ids, typeId: Int32(try s.optional("type_id")?.int(in: 0...Encoding.maxTypeId) ?? 0))
                     }
                     if let s = try piece.optional("Sequence") {
                         let id = try s.required("id").string()
                         guard id == "A" || id == "B" else { throw s.fail("sequence id must be \"A\" or \"B\", found \"\(id)\"") }
-                        return .sequence(second: id == "B", typeId: Int32(try s.optional("type_id")?.int(in: 0...1024) ?? 0))
+                        return .sequence(second: id == "B", typeId: Int32(try s.optional("type_id")?.int(in: 0...Encoding.maxTypeId) ?? 0))
                     }
                     throw piece.fail("expected {\"SpecialToken\": ...} or {\"Sequence\": ...}")
                 }

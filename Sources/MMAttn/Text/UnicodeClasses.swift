@@ -1,24 +1,15 @@
 /// The character classes tokenizers split and filter on, as Hugging Face `tokenizers` defines them
 /// (Rust's `char` predicates and Oniguruma's `\s`, `\p{L}`, `\p{N}`), with ASCII answered from a table.
 enum UnicodeClass {
-    private static let letter: UInt8 = 1, number: UInt8 = 2, space: UInt8 = 4, punctuation: UInt8 = 8
+    // ASCII is answered by comparisons: a lookup table would be a lazily initialised global, and
+    // its initialisation check (`swift_once`) on every character costs more than the test itself.
 
-    /// Flags for the 128 ASCII scalars.
-    private static let ascii: [UInt8] = (0..<128).map { v in
-        let s = Unicode.Scalar(UInt8(v))
-        var f: UInt8 = 0
-        if (s >= "a" && s <= "z") || (s >= "A" && s <= "Z") { f |= letter }
-        if s >= "0" && s <= "9" { f |= number }
-        if [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20].contains(v) { f |= space }
-        if (0x21...0x2F).contains(v) || (0x3A...0x40).contains(v) || (0x5B...0x60).contains(v) || (0x7B...0x7E).contains(v) {
-            f |= punctuation
-        }
-        return f
-    }
+    @inline(__always) private static func isASCIILetter(_ v: UInt32) -> Bool { (v | 0x20) &- 0x61 < 26 }
+    @inline(__always) private static func isASCIIDigit(_ v: UInt32) -> Bool { v &- 0x30 < 10 }
 
     /// `\p{L}`: Lu, Ll, Lt, Lm, Lo.
     @inline(__always) static func isLetter(_ s: Unicode.Scalar) -> Bool {
-        if s.value < 128 { return ascii[Int(s.value)] & letter != 0 }
+        if s.value < 128 { return isASCIILetter(s.value) }
         switch s.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
         default: return false
@@ -27,7 +18,7 @@ enum UnicodeClass {
 
     /// `\p{N}` and Rust's `char::is_numeric`: Nd, Nl, No.
     @inline(__always) static func isNumber(_ s: Unicode.Scalar) -> Bool {
-        if s.value < 128 { return ascii[Int(s.value)] & number != 0 }
+        if s.value < 128 { return isASCIIDigit(s.value) }
         switch s.properties.generalCategory {
         case .decimalNumber, .letterNumber, .otherNumber: return true
         default: return false
@@ -36,13 +27,16 @@ enum UnicodeClass {
 
     /// `\s` and Rust's `char::is_whitespace`: the White_Space property.
     @inline(__always) static func isWhitespace(_ s: Unicode.Scalar) -> Bool {
-        if s.value < 128 { return ascii[Int(s.value)] & space != 0 }
+        if s.value < 128 { return s.value == 0x20 || s.value &- 0x09 < 5 }
         return s.properties.isWhitespace
     }
 
     /// BERT's punctuation: ASCII punctuation (which includes symbols such as `$` and `^`) or any P* category.
     static func isPunctuation(_ s: Unicode.Scalar) -> Bool {
-        if s.value < 128 { return ascii[Int(s.value)] & punctuation != 0 }
+        if s.value < 128 {
+            let v = s.value
+            return (0x21...0x2F).contains(v) || (0x3A...0x40).contains(v) || (0x5B...0x60).contains(v) || (0x7B...0x7E).contains(v)
+        }
         switch s.properties.generalCategory {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation: return true
@@ -84,7 +78,7 @@ enum UnicodeClass {
 
     /// Rust regex's `\w`: alphabetic, marks, decimal digits, connector punctuation, join controls.
     static func isWord(_ s: Unicode.Scalar) -> Bool {
-        if s.value < 128 { return ascii[Int(s.value)] & (letter | number) != 0 || s == "_" }
+        if s.value < 128 { return isASCIILetter(s.value) || isASCIIDigit(s.value) || s == "_" }
         let p = s.properties
         if p.isAlphabetic || p.isJoinControl { return true }
         switch p.generalCategory {
