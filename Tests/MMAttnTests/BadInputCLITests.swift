@@ -34,6 +34,26 @@ import Testing
         }
     }
 
+    /// Text files through both text commands: invalid UTF-8, UTF-16, NUL bytes, BOMs.
+    @Test(.needsBadInputs) func sharedTextCorpus() throws {
+        for path in try Paths.badInputs("text", extensions: ["txt"]) {
+            let (r, dir) = try run(["embed-text", "--input", path, "--model", Paths.model("bert")])
+            CLI.expectByName(path, r, outputDir: dir)
+            let t = try CLI.run(["tokenize", "--input", path, "--model", Paths.model("bert"), "--json"], timeout: 60)
+            CLI.expectByName(path, t, outputDir: nil)
+            if t.status == 0 { #expect((try? JSON.parse(Data(t.stdout.utf8))) != nil, "\(path): tokenize --json printed no JSON") }
+        }
+    }
+
+    /// The shared corpus's malformed tokenizer.json files, in a copy of the BERT fixture.
+    @Test(.needsBadInputs) func sharedTokenizerJSON() throws {
+        for path in try Paths.badInputs("json", extensions: ["json"]) where (path as NSString).lastPathComponent.hasPrefix("tokenizer__") {
+            let folder = try modelCopy("bert", replacing: "tokenizer.json", with: try Data(contentsOf: URL(fileURLWithPath: path)))
+            let r = try CLI.run(["tokenize", "hello world", "--model", folder, "--json"], timeout: 60)
+            CLI.expectByName(path, r, outputDir: nil)
+        }
+    }
+
     /// A copy of a fixture model folder with one file replaced.
     func modelCopy(_ model: String, replacing file: String, with data: Data?) throws -> String {
         let dir = CLI.tempDir()
@@ -49,11 +69,12 @@ import Testing
         switch model {
         case "vit": return ["classify-image", Paths.fixture("images/cat.png"), "--model", folder, "--json"]
         case "whisper": return ["embed-audio", Paths.fixture("audio/cards-001.wav"), "--model", folder]
+        case "bert": return ["embed-text", "hello world", "--model", folder]
         default: return ["embed-protein", Paths.fixture("protein/LuxC.faa"), "--model", folder]
         }
     }
 
-    @Test(arguments: ["vit", "whisper", "esm2"])
+    @Test(arguments: ["vit", "whisper", "esm2", "bert"])
     func malformedConfigs(model: String) throws {
         let original = try String(contentsOfFile: Paths.model(model) + "/config.json", encoding: .utf8)
         let hidden = model == "whisper" ? "d_model" : "hidden_size"
@@ -77,7 +98,7 @@ import Testing
                 .replacingOccurrences(of: #""architectures": \[[^\]]*\],"#, with: "", options: .regularExpression)),
             ("deep nesting", "{\"x\": " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}"),
         ]
-        if model == "esm2" { cases.append(("vocab 300M", replacing("vocab_size", "300000000"))) }
+        if model == "esm2" || model == "bert" { cases.append(("vocab 300M", replacing("vocab_size", "300000000"))) }
         if model == "vit" { cases.append(("id2label key", original.replacingOccurrences(of: "\"0\": ", with: "\"abc\": "))) }
         for (what, text) in cases {
             #expect(text != original, "\(model): the \(what) case did not change config.json")
@@ -88,7 +109,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["vit", "whisper", "esm2"])
+    @Test(arguments: ["vit", "whisper", "esm2", "bert"])
     func brokenCheckpoints(model: String) throws {
         let weights = try Data(contentsOf: URL(fileURLWithPath: Paths.model(model) + "/model.safetensors"))
         let cases: [(String, Data?)] = [
