@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import os
 import sys
@@ -51,6 +52,7 @@ from transformers import (
     WhisperModel,
 )
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, load_image
+from transformers.pytorch_utils import Conv1D
 
 # The project's shared data folder sits beside the clone (../shared); MMATTN_SHARED overrides it.
 SHARED_DATA = Path(os.environ.get("MMATTN_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
@@ -100,7 +102,7 @@ ESM_VOCAB = (
 
 
 class Writer:
-    """Writes reference arrays and records each one in a manifest."""
+    """Writes reference files (`.npy` arrays, `.json` values) and records each one in a manifest."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -110,7 +112,10 @@ class Writer:
     def npy(self, model: str, name: str, array, what: str) -> np.ndarray:
         """Save `array` as `<root>/<model>/<name>.npy` (float32 or int, C order)."""
         if isinstance(array, torch.Tensor):
-            array = array.detach().cpu().numpy()
+            array = array.detach().cpu()
+            if array.is_floating_point():
+                array = array.to(torch.float32)  # numpy has no bfloat16
+            array = array.numpy()
         array = np.asarray(array)
         if array.dtype.kind == "f":
             array = array.astype(np.float32)
@@ -128,12 +133,21 @@ class Writer:
         }
         return array
 
+    def json(self, model: str, name: str, value, what: str) -> None:
+        """Save `value` as `<root>/<model>/<name>.json`, each list of numbers on one line."""
+        folder = self.root / model
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(value, indent=1, ensure_ascii=False)
+        text = re.sub(r"\[[-0-9,\s]*\]", lambda m: "[" + ", ".join(m.group(0)[1:-1].split()).replace(",,", ",") + "]", text)
+        (folder / f"{name}.json").write_text(text + "\n")
+        self.entries[f"{model}/{name}.json"] = {"what": what}
+
     def note(self, model: str, **fields):
         self.notes.setdefault(model, {}).update(fields)
 
     def finish(self):
         manifest = {"notes": self.notes, "files": dict(sorted(self.entries.items()))}
-        (self.root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        (self.root / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
 def input_path(fixtures: Path, key: str) -> Path:
@@ -158,9 +172,10 @@ def randomize_(model: nn.Module, seed: int) -> None:
     """Draw every parameter from a fixed seed so that no tensor is trivial.
 
     Linear and convolution weights: N(0, 1/fan_in), which keeps activations
-    near unit scale so attention is far from uniform; layer-norm weights
-    1 + N(0, 0.1^2); biases N(0, 0.1^2); embedding tables, class, distillation
-    and position tokens N(0, 0.5^2). Tied parameters are drawn once.
+    near unit scale so attention is far from uniform (GPT-2's Conv1D stores
+    its weight [in, out], so there fan_in is the first axis); layer-norm
+    weights 1 + N(0, 0.1^2); biases N(0, 0.1^2); embedding tables, class,
+    distillation and position tokens N(0, 0.5^2). Tied parameters are drawn once.
     """
     generator = torch.Generator().manual_seed(seed)
     kinds: dict[int, str] = {}
@@ -169,6 +184,8 @@ def randomize_(model: nn.Module, seed: int) -> None:
             kinds[id(module.weight)] = "ln_weight"
         elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             kinds[id(module.weight)] = "matrix"
+        elif isinstance(module, Conv1D):
+            kinds[id(module.weight)] = "matrix_in_out"
     with torch.no_grad():
         for _, parameter in model.named_parameters():
             kind = kinds.get(id(parameter))
@@ -178,6 +195,8 @@ def randomize_(model: nn.Module, seed: int) -> None:
             elif kind == "matrix":
                 fan_in = math.prod(parameter.shape[1:])
                 parameter.copy_(noise / math.sqrt(fan_in))
+            elif kind == "matrix_in_out":
+                parameter.copy_(noise / math.sqrt(parameter.shape[0]))
             elif parameter.ndim == 1:
                 parameter.copy_(0.1 * noise)
             else:
@@ -201,16 +220,21 @@ def save_model(model: nn.Module, folder: Path, *, hub_layer_norm_names: bool = F
     """
     model.save_pretrained(folder, safe_serialization=True)
     if hub_layer_norm_names:
-        path = folder / "model.safetensors"
-        tensors = safetensors.torch.load_file(path)
-        renamed = {}
-        for key, value in tensors.items():
-            if key.endswith("LayerNorm.gamma"):
-                key = key[: -len("gamma")] + "weight"
-            elif key.endswith("LayerNorm.beta"):
-                key = key[: -len("beta")] + "bias"
-            renamed[key] = value
-        safetensors.torch.save_file(renamed, path, metadata={"format": "pt"})
+        rename_layer_norms_to_hub_names(folder)
+
+
+def rename_layer_norms_to_hub_names(folder: Path) -> None:
+    """Rename `LayerNorm.gamma`/`.beta` in `folder/model.safetensors` to `.weight`/`.bias`; keeps the stored dtypes."""
+    path = folder / "model.safetensors"
+    tensors = safetensors.torch.load_file(path)
+    renamed = {}
+    for key, value in tensors.items():
+        if key.endswith("LayerNorm.gamma"):
+            key = key[: -len("gamma")] + "weight"
+        elif key.endswith("LayerNorm.beta"):
+            key = key[: -len("beta")] + "bias"
+        renamed[key] = value
+    safetensors.torch.save_file(renamed, path, metadata={"format": "pt"})
 
 
 def reload(cls, folder: Path):
@@ -781,11 +805,7 @@ def gen_esm2(fixtures: Path, writer: Writer) -> None:
 def main(out_dir) -> None:
     fixtures = Path(out_dir)
     torch.set_num_threads(1)
-    ref_root = fixtures / "reference" / "models"
-    if ref_root.exists():
-        shutil.rmtree(ref_root)
-    ref_root.mkdir(parents=True)
-    writer = Writer(ref_root)
+    writer = Writer(fresh_dir(fixtures / "reference" / "models"))
     images = {key: input_path(fixtures, key) for key in ("cat", "camera", "horse")}
     writer.note("inputs", **{k: describe_input(fixtures, k) for k in INPUTS})
     gen_vit(fixtures, writer, images)

@@ -22,8 +22,6 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import json
-import math
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -51,7 +49,8 @@ from transformers import (
     RobertaForMaskedLM,
     RobertaTokenizer,
 )
-from transformers.pytorch_utils import Conv1D
+
+from gen_models import Writer, fresh_dir, randomize_, reload, save_model
 
 CORPUS = Path("/usr/share/common-licenses/GPL-3")
 
@@ -76,105 +75,19 @@ ST_SENTENCES = [
 ]
 
 
-class Writer:
-    """Writes reference files and records each one in a manifest."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.entries: dict[str, dict] = {}
-        self.notes: dict[str, dict] = {}
-
-    def npy(self, model: str, name: str, array, what: str) -> np.ndarray:
-        """`<root>/<model>/<name>.npy`, float32 (C order)."""
-        if isinstance(array, torch.Tensor):
-            array = array.detach().to(torch.float32).cpu().numpy()
-        array = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
-        folder = self.root / model
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / f"{name}.npy", array)
-        self.entries[f"{model}/{name}.npy"] = {"shape": list(array.shape), "dtype": array.dtype.str, "what": what}
-        return array
-
-    def json(self, model: str, name: str, value, what: str) -> None:
-        folder = self.root / model
-        folder.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(value, indent=1, ensure_ascii=False)
-        # Lists of numbers on one line each.
-        text = re.sub(r"\[[-0-9,\s]*\]", lambda m: "[" + ", ".join(m.group(0)[1:-1].split()).replace(",,", ",") + "]", text)
-        (folder / f"{name}.json").write_text(text + "\n")
-        self.entries[f"{model}/{name}.json"] = {"what": what}
-
-    def note(self, model: str, **fields):
-        self.notes.setdefault(model, {}).update(fields)
-
-    def finish(self):
-        manifest = {"notes": self.notes, "files": dict(sorted(self.entries.items()))}
-        (self.root / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-
-
-def fresh_dir(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
-
-
-def randomize_(model: nn.Module, seed: int) -> None:
-    """Draw every parameter from a fixed seed so that no tensor is trivial.
-
-    Linear weights N(0, 1/fan_in) (GPT-2's Conv1D stores them [in, out], so fan_in is its first
-    axis); layer-norm weights 1 + N(0, 0.1^2); biases N(0, 0.1^2); embedding tables N(0, 0.5^2).
-    Tied parameters are drawn once.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    kinds: dict[int, str] = {}
-    for module in model.modules():
-        if isinstance(module, nn.LayerNorm):
-            kinds[id(module.weight)] = "ln_weight"
-        elif isinstance(module, nn.Linear):
-            kinds[id(module.weight)] = "linear"
-        elif isinstance(module, Conv1D):
-            kinds[id(module.weight)] = "conv1d"
-    with torch.no_grad():
-        for _, parameter in model.named_parameters():
-            kind = kinds.get(id(parameter))
-            noise = torch.randn(parameter.shape, generator=generator, dtype=torch.float32)
-            if kind == "ln_weight":
-                parameter.copy_(1.0 + 0.1 * noise)
-            elif kind == "linear":
-                parameter.copy_(noise / math.sqrt(parameter.shape[1]))
-            elif kind == "conv1d":
-                parameter.copy_(noise / math.sqrt(parameter.shape[0]))
-            elif parameter.ndim == 1:
-                parameter.copy_(0.1 * noise)
-            else:
-                parameter.copy_(0.5 * noise)
-
-
-def hub_layer_norm_names(folder: Path) -> None:
-    """Rename `LayerNorm.gamma`/`.beta` (what transformers 5 writes) to `.weight`/`.bias`, the names
-    of the checkpoints on the Hub; both load to the same model. Keeps the stored dtypes."""
-    path = folder / "model.safetensors"
-    tensors = safetensors.torch.load_file(path)
-    renamed = {}
-    for key, value in tensors.items():
-        if key.endswith("LayerNorm.gamma"):
-            key = key[: -len("gamma")] + "weight"
-        elif key.endswith("LayerNorm.beta"):
-            key = key[: -len("beta")] + "bias"
-        renamed[key] = value
-    safetensors.torch.save_file(renamed, path, metadata={"format": "pt"})
-
-
-def reload(cls, folder: Path):
-    model = cls.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32)
-    model.eval()
-    return model
-
-
 def stored_dtypes(folder: Path) -> list[str]:
     with safetensors.safe_open(folder / "model.safetensors", "pt") as f:
         return sorted({str(f.get_slice(k).get_dtype()) for k in f.keys()})
+
+
+def bert_config(vocab: dict[str, int], architecture: str) -> BertConfig:
+    """The tiny BERT of the bert folder and of the sentence-transformers folders."""
+    return BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        max_position_embeddings=MAX_TOKENS, type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=0,
+        architectures=[architecture],
+    )
 
 
 def assert_weights(reference: nn.Module, loaded: nn.Module, dtype: torch.dtype, what: str) -> None:
@@ -318,24 +231,25 @@ def text_refs(writer: Writer, name: str, model, tokenizer, base, *, pad_id: int,
 # ---------------------------------------------------------------------- families
 
 
+def random_checkpoint(cls, config, folder: Path, *, seeds: tuple[int, int], dtype: torch.dtype = torch.float32,
+                      hub_layer_norm_names: bool = False):
+    """`cls(config)` built after `torch.manual_seed(seeds[0])`, drawn by `randomize_(seed=seeds[1])` and saved
+    to `folder` in `dtype`; returns the float32 model reloaded from `folder`, checked against what was saved."""
+    torch.manual_seed(seeds[0])
+    model = cls(config)
+    randomize_(model, seed=seeds[1])
+    save_model(model.to(dtype), folder, hub_layer_norm_names=hub_layer_norm_names)
+    loaded = reload(cls, folder)
+    assert_weights(model, loaded, dtype, folder.name)
+    return loaded
+
+
 def gen_bert(fixtures: Path, writer: Writer, vocab: dict[str, int]) -> None:
     name = "bert"
     folder = fresh_dir(fixtures / "models" / name)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-        hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        max_position_embeddings=MAX_TOKENS, type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=0,
-        architectures=["BertForMaskedLM"],
-    )
-    torch.manual_seed(11)
-    model = BertForMaskedLM(config)
-    randomize_(model, seed=1111)
-    model.save_pretrained(folder, safe_serialization=True)
-    hub_layer_norm_names(folder)
+    model2 = random_checkpoint(BertForMaskedLM, bert_config(vocab, "BertForMaskedLM"), folder, seeds=(11, 1111),
+                               hub_layer_norm_names=True)
     BertTokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(folder)
-
-    model2 = reload(BertForMaskedLM, folder)
-    assert_weights(model, model2, torch.float32, name)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert type(tokenizer).__name__ == "BertTokenizer"
     writer.note(name, architecture="BertForMaskedLM (tensor prefix bert.)", stored_dtypes=stored_dtypes(folder),
@@ -354,16 +268,9 @@ def gen_roberta(fixtures: Path, writer: Writer, lines: list[str]) -> None:
         max_position_embeddings=MAX_TOKENS + 2, type_vocab_size=1, layer_norm_eps=1e-5,
         pad_token_id=1, bos_token_id=0, eos_token_id=2, architectures=["RobertaForMaskedLM"],
     )
-    torch.manual_seed(12)
-    model = RobertaForMaskedLM(config)
-    randomize_(model, seed=1212)
-    model.half().save_pretrained(folder, safe_serialization=True)
-    hub_layer_norm_names(folder)
-    model.float()
+    model2 = random_checkpoint(RobertaForMaskedLM, config, folder, seeds=(12, 1212), dtype=torch.float16,
+                               hub_layer_norm_names=True)
     RobertaTokenizer(vocab=vocab, merges=merges, model_max_length=MAX_TOKENS).save_pretrained(folder)
-
-    model2 = reload(RobertaForMaskedLM, folder)
-    assert_weights(model, model2, torch.float16, name)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert type(tokenizer).__name__ == "RobertaTokenizer"
     dtypes = stored_dtypes(folder)
@@ -383,15 +290,9 @@ def gen_distilbert(fixtures: Path, writer: Writer, vocab: dict[str, int]) -> Non
         max_position_embeddings=MAX_TOKENS, sinusoidal_pos_embds=False, dropout=0.0, attention_dropout=0.0,
         pad_token_id=0, architectures=["DistilBertForMaskedLM"],
     )
-    torch.manual_seed(13)
-    model = DistilBertForMaskedLM(config)
-    randomize_(model, seed=1313)
     # As transformers 5 writes it: the embeddings' LayerNorm as LayerNorm.gamma / LayerNorm.beta.
-    model.save_pretrained(folder, safe_serialization=True)
+    model2 = random_checkpoint(DistilBertForMaskedLM, config, folder, seeds=(13, 1313))
     DistilBertTokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(folder)
-
-    model2 = reload(DistilBertForMaskedLM, folder)
-    assert_weights(model, model2, torch.float32, name)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert "token_type_ids" not in tokenizer("a")
     with safetensors.safe_open(folder / "model.safetensors", "pt") as f:
@@ -413,15 +314,8 @@ def gen_gpt2(fixtures: Path, writer: Writer, lines: list[str]) -> None:
         activation_function="gelu_new", layer_norm_epsilon=1e-5, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         bos_token_id=vocab[eos], eos_token_id=vocab[eos], architectures=["GPT2LMHeadModel"],
     )
-    torch.manual_seed(14)
-    model = GPT2LMHeadModel(config)
-    randomize_(model, seed=1414)
-    model.to(torch.bfloat16).save_pretrained(folder, safe_serialization=True)
-    model.float()
+    model2 = random_checkpoint(GPT2LMHeadModel, config, folder, seeds=(14, 1414), dtype=torch.bfloat16)
     GPT2Tokenizer(vocab=vocab, merges=merges, model_max_length=MAX_TOKENS).save_pretrained(folder)
-
-    model2 = reload(GPT2LMHeadModel, folder)
-    assert_weights(model, model2, torch.bfloat16, name)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert type(tokenizer).__name__ == "GPT2Tokenizer"
     tokenizer.pad_token = eos  # for the padded batch only (GPT-2 has no pad token)
@@ -488,17 +382,11 @@ def gen_sentence_transformers(fixtures: Path, writer: Writer, vocab: dict[str, i
     # unused by sentence-transformers) under both folders.
     base_dir = fixtures / "models" / ".st-bert-base"
     fresh_dir(base_dir)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-        hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        max_position_embeddings=MAX_TOKENS, type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=0,
-        architectures=["BertModel"],
-    )
+    config = bert_config(vocab, "BertModel")
     torch.manual_seed(15)
     bert = BertModel(config)
     randomize_(bert, seed=1515)
-    bert.save_pretrained(base_dir, safe_serialization=True)
-    hub_layer_norm_names(base_dir)
+    save_model(bert, base_dir, hub_layer_norm_names=True)
     BertTokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(base_dir)
 
     try:
@@ -552,11 +440,7 @@ def gen_sentence_transformers(fixtures: Path, writer: Writer, vocab: dict[str, i
 def main(out_dir) -> None:
     fixtures = Path(out_dir)
     torch.set_num_threads(1)
-    ref_root = fixtures / "reference" / "text-models"
-    if ref_root.exists():
-        shutil.rmtree(ref_root)
-    ref_root.mkdir(parents=True)
-    writer = Writer(ref_root)
+    writer = Writer(fresh_dir(fixtures / "reference" / "text-models"))
     lines = corpus_lines()
     import sentence_transformers
     import transformers
