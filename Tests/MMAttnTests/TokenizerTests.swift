@@ -108,6 +108,16 @@ func checkTokenizer(_ tokenizer: Tokenizer, against reference: TokenizerReferenc
         #expect(cut.ids.count == 5 && cut.ids.first == 101 && cut.ids.last == 102 && cut.truncated)
     }
 
+    /// Batches on several threads (shared merge tables, per-worker caches, a shared compiled
+    /// regex) give exactly the sequential ids.
+    @Test(arguments: ["split-regex", "gpt2-whisper", "wordpiece-kitchen"])
+    func batchesOnThreadsEqualSequentialEncoding(name: String) throws {
+        let tokenizer = try Tokenizer(folder: Paths.fixture("tokenizers/\(name)"))
+        let texts = try TokenizerReference(Paths.reference("text/\(name).json")).cases.map(\.text)
+        let batch = Threads.withCount(3) { tokenizer.encodeBatch(texts) }
+        #expect(batch == texts.map { tokenizer.encode($0) })
+    }
+
     @Test func emptyTextsOfModelsWithoutSpecialTokensAreAnError() throws {
         let encoder = try TextEncoder(model: Paths.model("gpt2"))
         #expect(throws: MMAttnError.self) { try encoder.embed(["fine", ""]) }

@@ -2,6 +2,8 @@ import Foundation
 
 /// A text pattern of `tokenizers`' Replace and Split: a literal string or a regular expression
 /// (Oniguruma syntax in the file; matched here with Swift's regex engine on Unicode scalars).
+/// `Regex<AnyRegexOutput>` is not declared Sendable; the loader compiles it fully (one match on an
+/// empty string) before any thread sees it, after which it is only read, so sharing it is safe.
 enum TextPattern: @unchecked Sendable {
     case string(String)
     case regex(Regex<AnyRegexOutput>, source: String)

@@ -195,7 +195,9 @@ extension Tokenizer {
         if let r = try n.optional("Regex") {
             let source = try r.string()
             do {
-                return .regex(try Regex(source).matchingSemantics(.unicodeScalar), source: source)
+                let regex = try Regex(source).matchingSemantics(.unicodeScalar)
+                _ = "".firstMatch(of: regex)  // lowers the program now, before threads share it
+                return .regex(regex, source: source)
             } catch {
                 throw r.fail("the regular expression does not compile here (\(error))")
             }
