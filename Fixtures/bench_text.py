@@ -1,12 +1,12 @@
 """Baseline timings for the text path: tokenization throughput and all-MiniLM-L6-v2 in PyTorch.
 
-    python Fixtures/make_large.py all-MiniLM-L6-v2 gpt2.tiktoken english-10mb.txt hard-2mb.txt   # once
+    python Fixtures/make_large.py all-MiniLM-L6-v2 gpt2.tiktoken english.txt hard-2mb.txt   # once
     python Fixtures/bench_text.py [--runs 3] [--model-runs 10] [--skip-model]
 
 Prints one JSON object on stdout:
 
 - tokenization: MB/s (10^6 bytes of input UTF-8 per second, newlines not counted) over every line of
-  large/english-10mb.txt and large/hard-2mb.txt, for
+  large/english.txt and large/hard-2mb.txt, for
   - `tokenizers` with Fixtures/tokenizers/gpt2-whisper/tokenizer.json and bert-uncased/tokenizer.json:
     Tokenizer.encode_batch(lines, add_special_tokens=False), in a child process started with
     RAYON_NUM_THREADS=1 and one with RAYON_NUM_THREADS=2 (the thread pool is fixed at the first parallel
@@ -20,7 +20,7 @@ Prints one JSON object on stdout:
   Each: one warm-up pass over the first 2,000 lines, then --runs passes over the file; median and best.
   Also whether tiktoken's ids equal tokenizers' gpt2-whisper ids line by line on the English file.
 - minilm: SentenceTransformer(large/all-MiniLM-L6-v2) forward (BERT, mean pooling, normalize) on a batch of
-  32 texts x 128 tokens (real English text from english-10mb.txt, every text truncated to exactly 128
+  32 texts x 128 tokens (real English text from english.txt, every text truncated to exactly 128
   tokens, no padding), torch.set_num_threads(2), inference mode, fp32, with transformers' default attention
   (sdpa) and eager; median and best of --model-runs after 2 warm-ups; plus model.encode on the same 32 texts.
 
@@ -42,7 +42,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LARGE = HERE / "large"
-FILES = {"english-10mb": LARGE / "english-10mb.txt", "hard-2mb": LARGE / "hard-2mb.txt"}
+FILES = {"english": LARGE / "english.txt", "hard-2mb": LARGE / "hard-2mb.txt"}
 TOKENIZERS = {"gpt2-whisper": HERE / "tokenizers" / "gpt2-whisper" / "tokenizer.json",
               "bert-uncased": HERE / "tokenizers" / "bert-uncased" / "tokenizer.json"}
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -111,7 +111,7 @@ def compare_ids() -> dict:
     """tiktoken's GPT-2 ids against tokenizers' (gpt2-whisper, no special tokens) on every English line."""
     from tokenizers import Tokenizer
 
-    lines = read_lines(FILES["english-10mb"])
+    lines = read_lines(FILES["english"])
     tokenizer = Tokenizer.from_file(str(TOKENIZERS["gpt2-whisper"]))
     encoding = tiktoken_gpt2()
     ours = [e.ids for e in tokenizer.encode_batch(lines, add_special_tokens=False)]
@@ -134,7 +134,7 @@ def bench_minilm(model_runs: int) -> dict:
     if not (folder / "model.safetensors").is_file():
         sys.exit(f"error: {folder} is missing; run python Fixtures/make_large.py all-MiniLM-L6-v2")
     torch.set_num_threads(2)
-    lines = read_lines(FILES["english-10mb"])
+    lines = read_lines(FILES["english"])
     texts, current = [], []
     for line in lines:
         current.append(line.strip())

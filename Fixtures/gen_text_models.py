@@ -3,8 +3,8 @@ with reference outputs from transformers and sentence-transformers.
 
 Each model is a complete Hugging Face folder in `Fixtures/models/<name>/`: `config.json`,
 `model.safetensors` (saved by `save_pretrained`; RoBERTa in float16, GPT-2 in bfloat16, the others
-in float32) and a small tokenizer trained here on /usr/share/common-licenses/GPL-3 (present on
-every Debian system) with the `tokenizers` trainers, wrapped in the family's transformers tokenizer
+in float32) and a small tokenizer trained here on `Fixtures/text/GPL-3.txt` (the GNU GPL version 3,
+a verbatim copy as its licence permits) with the `tokenizers` trainers, wrapped in the family's transformers tokenizer
 class and saved with `save_pretrained` (tokenizer.json + tokenizer_config.json). The references
 are computed in float32 with eager attention, from the weights exactly as stored (the float16 and
 bfloat16 values widened to float32), and written under `Fixtures/reference/text-models/<name>/`,
@@ -52,7 +52,7 @@ from transformers import (
 
 from gen_models import Writer, fresh_dir, randomize_, reload, save_model
 
-CORPUS = Path("/usr/share/common-licenses/GPL-3")
+CORPUS = Path(__file__).resolve().parent / "text" / "GPL-3.txt"
 
 # Tokens per sequence every model accepts (the position table; RoBERTa's has 2 more rows).
 MAX_TOKENS = 64
@@ -105,7 +105,7 @@ def assert_weights(reference: nn.Module, loaded: nn.Module, dtype: torch.dtype, 
 
 def corpus_lines() -> list[str]:
     if not CORPUS.is_file():
-        sys.exit(f"error: {CORPUS} is missing (Debian's base-files package installs it)")
+        sys.exit(f"error: {CORPUS} is missing: check out the whole Fixtures folder")
     return [line.strip() for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -445,7 +445,7 @@ def main(out_dir) -> None:
     import sentence_transformers
     import transformers
 
-    writer.note("generator", corpus=str(CORPUS), corpus_lines=len(lines), versions={
+    writer.note("generator", corpus="Fixtures/text/GPL-3.txt", corpus_lines=len(lines), versions={
         "torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
         "sentence_transformers": sentence_transformers.__version__, "safetensors": safetensors.__version__})
     writer.note("layout", **{
