@@ -129,7 +129,7 @@ struct EmbedText: ParsableCommand {
 
     @OptionGroup var source: TextSource
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "How to reduce the token vectors: mean, cls, max, last or none (default: the folder's, else mean).")
+    @Option(help: "How to reduce the token vectors: mean, cls, max, last, mean-sqrt-len or none (default: the folder's, else mean).")
     var pooling: TextPooling?
     @Flag(inversion: .prefixedNo, help: "Scale each vector to unit length (default: the folder's, else no).")
     var normalize: Bool?

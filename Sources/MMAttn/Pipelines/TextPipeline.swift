@@ -10,6 +10,8 @@ public enum TextPooling: String, Sendable, CaseIterable {
     case max
     /// The last token (for causal models such as GPT-2).
     case last
+    /// The mean times √(tokens) (sentence-transformers' `mean_sqrt_len_tokens`).
+    case meanSqrtLength = "mean-sqrt-len"
     /// Every token's vector, [T, D].
     case none
 }
@@ -17,8 +19,8 @@ public enum TextPooling: String, Sendable, CaseIterable {
 /// A sentence-transformers folder's own settings: `modules.json` (Transformer, Pooling,
 /// Normalize), `1_Pooling/config.json` and `sentence_bert_config.json`.
 public struct SentenceTransformerConfig: Sendable {
-    /// Pooling modes in the order sentence-transformers concatenates them.
-    public var pooling: [SentenceTransformerPooling]
+    /// Pooling modes in the order sentence-transformers concatenates them (never `.none`).
+    public var pooling: [TextPooling]
     public var normalize: Bool
     public var maxSequenceLength: Int?
     /// `do_lower_case`: texts are lower-cased before tokenizing.
@@ -50,7 +52,7 @@ public struct SentenceTransformerConfig: Sendable {
                 guard let pooling = try folder.optionalJSON((path as NSString).appendingPathComponent("config.json")) else {
                     throw MMAttnError("the Pooling module's \(path)/config.json is missing", file: modulesPath)
                 }
-                config.pooling = try SentenceTransformerPooling.modes(pooling)
+                config.pooling = try Self.poolingModes(pooling)
             case "Normalize":
                 config.normalize = true
             default:
@@ -59,18 +61,13 @@ public struct SentenceTransformerConfig: Sendable {
         }
         return config
     }
-}
-
-/// The pooling modes of sentence-transformers' Pooling module.
-public enum SentenceTransformerPooling: String, Sendable {
-    case cls, max, mean, meanSqrtLength, last
 
     /// The modes `config.json` turns on: `pooling_mode` (a name or a list, in order), or the
     /// legacy `pooling_mode_*_tokens` flags in sentence-transformers' concatenation order.
-    static func modes(_ json: JSONFields) throws -> [SentenceTransformerPooling] {
-        let names: [String: SentenceTransformerPooling] = [
+    static func poolingModes(_ json: JSONFields) throws -> [TextPooling] {
+        let names: [String: TextPooling] = [
             "cls": .cls, "max": .max, "mean": .mean, "mean_sqrt_len_tokens": .meanSqrtLength, "lasttoken": .last]
-        func mode(_ name: String) throws -> SentenceTransformerPooling {
+        func mode(_ name: String) throws -> TextPooling {
             guard let m = names[name] else {
                 throw MMAttnError("pooling mode \"\(name)\" is not supported (supported: cls, max, mean, mean_sqrt_len_tokens, lasttoken)", file: json.file)
             }
@@ -141,17 +138,10 @@ public final class TextEncoder: Sendable {
         return (model.maxTokens, "the model's \(model.maxTokens) positions")
     }
 
-    /// The pooling and normalization a run uses.
-    public func settings(_ options: TextEmbeddingOptions) -> (pooling: [SentenceTransformerPooling]?, tokens: Bool, normalize: Bool) {
-        let normalize = options.normalize ?? sentenceTransformer?.normalize ?? false
-        switch options.pooling {
-        case .none?: return (nil, true, normalize)
-        case .mean?: return ([.mean], false, normalize)
-        case .cls?: return ([.cls], false, normalize)
-        case .max?: return ([.max], false, normalize)
-        case .last?: return ([.last], false, normalize)
-        case nil: return (sentenceTransformer?.pooling ?? [.mean], false, normalize)
-        }
+    /// The pooling modes (`[.none]`: every token's vector) and normalization a run uses.
+    public func settings(_ options: TextEmbeddingOptions) -> (pooling: [TextPooling], normalize: Bool) {
+        (options.pooling.map { [$0] } ?? sentenceTransformer?.pooling ?? [.mean],
+         options.normalize ?? sentenceTransformer?.normalize ?? false)
     }
 
     /// Token ids of each text as the model will see them (truncated, special tokens added).
@@ -171,7 +161,7 @@ public final class TextEncoder: Sendable {
                               + "adds no special tokens), so there is nothing to embed; drop empty texts")
         }
         let truncated = encodings.filter(\.truncated).count
-        let (pooling, tokens, normalize) = settings(options)
+        let (pooling, normalize) = settings(options)
         // Longest first, so each batch pads to nearly its own length.
         let order = encodings.indices.sorted { encodings[$0].ids.count > encodings[$1].ids.count }
         var results = [Tensor?](repeating: nil, count: texts.count)
@@ -185,7 +175,7 @@ public final class TextEncoder: Sendable {
             for (k, index) in batch.enumerated() {
                 let n = out.lengths[k]
                 let rows = out.lastHiddenState.reshaped([B * T, D]).rows((k * T)..<(k * T + n)).copy()  // [n, D]
-                var vector = tokens ? rows : Self.pool(rows, modes: pooling ?? [.mean])
+                var vector = pooling == [.none] ? rows : Self.pool(rows, modes: pooling)
                 if normalize { vector = Self.normalized(vector) }
                 results[index] = vector
             }
@@ -193,8 +183,8 @@ public final class TextEncoder: Sendable {
         return (results.map { $0! }, truncated)
     }
 
-    /// Pool `rows` ([n, D]) with each mode and concatenate, [D · modes].
-    static func pool(_ rows: Tensor, modes: [SentenceTransformerPooling]) -> Tensor {
+    /// Pool `rows` ([n, D]) with each mode (not `.none`) and concatenate, [D · modes].
+    static func pool(_ rows: Tensor, modes: [TextPooling]) -> Tensor {
         let n = rows.shape[0], D = rows.shape[1]
         let out = Tensor(zeros: [D * modes.count])
         for (m, mode) in modes.enumerated() {
@@ -205,6 +195,7 @@ public final class TextEncoder: Sendable {
             case .max:
                 o.update(from: rows.pointer, count: D)
                 for t in 1..<max(n, 1) { for d in 0..<D { o[d] = Swift.max(o[d], rows.pointer[t * D + d]) } }
+            case .none: preconditionFailure("token vectors are not pooled")
             case .mean, .meanSqrtLength:
                 let mean = Pooling.mean.apply(rows)
                 let scale: Float = mode == .mean ? 1 : Float(n).squareRoot()

@@ -9,15 +9,14 @@ struct BPEModel: Sendable {
     /// Byte-level: the initial symbol of each byte (nil when the vocabulary lacks it).
     let byteSymbols: [Int32?]
     let byteLevel: Bool
-    /// Token bytes (byte-level) or UTF-8 (otherwise) to id, for `ignoreMerges` and character lookups.
-    let table: ByteTable
+    /// With `ignore_merges` (Llama 3): a word that is itself in the vocabulary becomes that token
+    /// without merging. Token bytes (byte-level) or UTF-8 (otherwise) to id.
+    let wholeWords: ByteTable?
     let unknown: Int32?
     let fuseUnknown: Bool
     let byteFallback: Bool
     let continuingPrefix: String
     let endOfWordSuffix: String
-    /// A word that is itself in the vocabulary becomes that token without merging (Llama 3).
-    let ignoreMerges: Bool
 
     /// Words longer than this many symbols are not cached.
     static let cachedWordLimit = 256
@@ -34,7 +33,6 @@ struct BPEModel: Sendable {
         self.byteFallback = byteFallback
         self.continuingPrefix = continuingPrefix
         self.endOfWordSuffix = endOfWordSuffix
-        self.ignoreMerges = ignoreMerges
         if let unknown {
             guard let id = vocab[unknown] else {
                 throw MMAttnError("model.unk_token \"\(unknown)\" is not in model.vocab", file: file)
@@ -43,15 +41,19 @@ struct BPEModel: Sendable {
         } else {
             self.unknown = nil
         }
-        var table = ByteTable(capacity: vocab.count)
-        for (t, id) in vocab {
-            if byteLevel {
-                if let bytes = ByteLevel.bytes(of: t) { table.insert(bytes, id) }
-            } else {
-                table.insert(Array(t.utf8), id)
+        if ignoreMerges {
+            var table = ByteTable(capacity: vocab.count)
+            for (t, id) in vocab {
+                if byteLevel {
+                    if let bytes = ByteLevel.bytes(of: t) { table.insert(bytes, id) }
+                } else {
+                    table.insert(Array(t.utf8), id)
+                }
             }
+            wholeWords = table
+        } else {
+            wholeWords = nil
         }
-        self.table = table
         byteSymbols = (0..<256).map { b in vocab[String(ByteLevel.character(UInt8(b)))] }
         var pairs = PairTable(capacity: merges.count)
         for (rank, (a, b)) in merges.enumerated() {
@@ -70,7 +72,7 @@ struct BPEModel: Sendable {
     /// Append the ids of one pre-tokenized word (`n` bytes of UTF-8 at `p`) to `out`.
     func tokenize(_ p: UnsafePointer<UInt8>, _ n: Int, into out: inout [Int32], cache: BPECache?) {
         guard n > 0 else { return }
-        if ignoreMerges, let id = table.find(p, n) { out.append(id); return }
+        if let wholeWords, let id = wholeWords.find(p, n) { out.append(id); return }
         if let cache, n <= Self.cachedWordLimit, cache.append(p, n, into: &out) { return }
         let start = out.count
         var symbols = initialSymbols(p, n)
