@@ -83,7 +83,7 @@ extension Tokenizer {
         if FileManager.default.fileExists(atPath: spec, isDirectory: &isFolder) {
             return isFolder.boolValue ? try Tokenizer(folder: spec) : try Tokenizer(file: spec)
         }
-        return try Tokenizer(folder: try ModelFolder.cachedSnapshot(spec))
+        return try Tokenizer(folder: try HubCache().find(try HubModelID(spec), needsWeights: false))
     }
 
     /// A `tokenizer.json` file of Hugging Face `tokenizers`.
