@@ -3,12 +3,13 @@ import PackageDescription
 
 /// Layers (imports go one way, bottom to top):
 /// C system libraries -> MMAttn/Core -> IO -> front-ends (Vision, Audio, Protein, Text)
-/// -> Models -> Pipelines -> the `mmattn` executable.
+/// -> Models -> Pipelines -> MMAttnHub (downloads) -> the `mmattn` executable.
 let package = Package(
     name: "mmattn",
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "MMAttn", targets: ["MMAttn"]),
+        .library(name: "MMAttnHub", targets: ["MMAttnHub"]),
         .executable(name: "mmattn", targets: ["mmattn"]),
     ],
     dependencies: [
@@ -29,13 +30,17 @@ let package = Package(
             name: "MMAttn",
             dependencies: ["CPNG", "CBLAS", "CSndfile", "CFFTW", "CSoxr"]
         ),
+        // Hub downloads (URLSession) live apart so that `import MMAttn` pulls in no networking.
+        // CHubHash: SHA-256 block compression in C, on the CPU's SHA instructions where it has them.
+        .target(name: "CHubHash"),
+        .target(name: "MMAttnHub", dependencies: ["MMAttn", "CHubHash"]),
         .executableTarget(
             name: "mmattn",
-            dependencies: ["MMAttn", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MMAttn", "MMAttnHub", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
         .executableTarget(name: "text-search", dependencies: ["MMAttn"], path: "Examples/TextSearch"),
-        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "mmattn"]),
+        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "mmattn"]),
     ],
     swiftLanguageModes: [.v6]
 )
