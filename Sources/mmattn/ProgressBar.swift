@@ -1,5 +1,6 @@
 import Foundation
 import MMAttn
+import MMAttnHub
 
 /// Items done, a rate and an estimate, redrawn on one stderr line when stderr is a terminal; the
 /// last line shows the final count and the file being written.
@@ -45,5 +46,58 @@ final class ProgressBar {
         var line = String(format: "\r%d %@, %.0f %@/s, %.0f s", last.count, unit, Double(last.amount) / elapsed, last.rateUnit, elapsed)
         if let tail { line += ", " + tail }
         Stderr.write(line + "\u{1B}[K")  // erase what a longer previous line left
+    }
+}
+
+/// A download's progress on one stderr line when stderr is a terminal: file (and its place among
+/// the files), bytes of total, percentage, rate and time left. Fed from the download's thread.
+final class ByteProgressBar: @unchecked Sendable {
+    // @unchecked: `update` is called from one download thread at a time, while the thread that
+    // owns the bar waits for the download; `finish` runs after it returns.
+    let enabled: Bool
+    private var file = ""
+    private var fileStart = Date()
+    private var lastDraw = Date.distantPast
+    private var drawn = false
+
+    init(enabled: Bool = true) {
+        self.enabled = enabled && isatty(2) != 0
+    }
+
+    func update(_ p: DownloadProgress) {
+        guard enabled else { return }
+        let now = Date()
+        if p.file != file { file = p.file; fileStart = now }
+        let complete = p.total.map { p.bytes >= $0 } ?? false
+        guard complete || now.timeIntervalSince(lastDraw) > 0.2 else { return }
+        lastDraw = now
+        let elapsed = max(now.timeIntervalSince(fileStart), 1e-3)
+        let rate = Double(p.bytes) / elapsed
+        var line = "\r[\(p.fileIndex)/\(p.fileCount)] \(p.file)  \(Self.size(p.bytes))"
+        if let total = p.total, total > 0 {
+            line += " / \(Self.size(total))  " + String(format: "%3.0f%%", 100 * Double(p.bytes) / Double(total))
+            line += "  \(Self.size(Int64(rate)))/s"
+            if !complete, rate > 0 { line += String(format: "  ETA %.0f s", Double(total - p.bytes) / rate) }
+        } else {
+            line += "  \(Self.size(Int64(rate)))/s"
+        }
+        Stderr.write(line + "\u{1B}[K")
+        drawn = true
+    }
+
+    /// End the line if anything was drawn.
+    func finish() {
+        if drawn { Stderr.write("\n") }
+        drawn = false
+    }
+
+    /// 512 B, 12.3 kB, 4.5 MB, 1.2 GB (decimal units, as download sizes are usually given).
+    static func size(_ bytes: Int64) -> String {
+        let b = Double(bytes)
+        if b < 1000 { return "\(bytes) B" }
+        for (unit, scale) in [("kB", 1e3), ("MB", 1e6), ("GB", 1e9)] where b < scale * 1000 {
+            return String(format: "%.1f %@", b / scale, unit)
+        }
+        return String(format: "%.1f TB", b / 1e12)
     }
 }

@@ -13,7 +13,7 @@ struct MMAttnCommand: ParsableCommand {
         """,
         version: MMAttnVersion.string,
         subcommands: [ClassifyImage.self, EmbedImage.self, EmbedAudio.self, ClassifyAudio.self, EmbedProtein.self, EmbedText.self,
-                      Tokenize.self, Inspect.self, Bench.self]
+                      Tokenize.self, Inspect.self, Download.self, Models.self, Bench.self]
     )
 }
 
