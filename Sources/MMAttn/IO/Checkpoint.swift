@@ -1,32 +1,47 @@
 import Foundation
 
-/// The weights of a model folder: `model.safetensors`, or a sharded checkpoint described by
-/// `model.safetensors.index.json`. Every file is mapped and validated when the checkpoint opens;
-/// tensors are read on request (F32 without copying).
+/// The weights of a model folder: `model.safetensors`, a sharded checkpoint described by
+/// `model.safetensors.index.json`, or, when the folder has no safetensors, `pytorch_model.bin` or
+/// its shards (`pytorch_model.bin.index.json`). Every file is mapped and validated when the
+/// checkpoint opens; tensors are read on request (contiguous F32 without copying). Model loaders
+/// see the published tensor names: `renamed(by:)` reads a checkpoint saved under a newer
+/// generation of module names through the family's `CheckpointNames`.
 public final class Checkpoint: Sendable {
     /// The file errors about the checkpoint as a whole name: the single weights file or the shard index.
     public let source: String
     /// The weights files (one, or the shards in index order).
     public let files: [String]
 
-    /// All tensor names, sorted.
+    /// All tensor names, sorted (the published names once `renamed(by:)` has mapped them).
     public let names: [String]
 
-    private let shards: [SafetensorsFile]
-    /// Which shard holds each tensor.
-    private let location: [String: Int]
+    private let shards: [any WeightsFile]
+    /// Which shard holds each tensor, and its name in that file.
+    private let location: [String: Location]
+    /// The name table that mapped the stored names, when they were not the published ones.
+    private let table: CheckpointNames?
 
-    /// Open the weights of `folder` (a model folder, or a `.safetensors` file itself).
+    private struct Location: Sendable {
+        let shard: Int
+        let stored: String
+    }
+
+    /// Open the weights of `folder` (a model folder, or a `.safetensors` or PyTorch `.bin` file itself).
     public init(folder: String) throws {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
             throw MMAttnError("model folder not found", file: folder)
         }
+        table = nil
         if !isFolder.boolValue {
-            guard folder.hasSuffix(".safetensors") else {
-                throw MMAttnError("expected a model folder (with model.safetensors) or a .safetensors file", file: folder)
+            let file: any WeightsFile
+            if folder.hasSuffix(".safetensors") {
+                file = try SafetensorsFile(path: folder)
+            } else if [".bin", ".pt", ".pth"].contains(where: { folder.hasSuffix($0) }) {
+                file = try TorchWeightsFile(path: folder)
+            } else {
+                throw MMAttnError("expected a model folder (with model.safetensors or pytorch_model.bin), a .safetensors file or a PyTorch .bin file", file: folder)
             }
-            let file = try SafetensorsFile(path: folder)
             (source, files, shards, location) = (folder, [folder], [file], Self.locate([file]))
             names = location.keys.sorted()
             return
@@ -35,61 +50,66 @@ public final class Checkpoint: Sendable {
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
         func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
 
-        if exists("model.safetensors") {
-            let single = path("model.safetensors")
-            let file = try SafetensorsFile(path: single)
-            (source, files, shards, location) = (single, [single], [file], Self.locate([file]))
-            names = location.keys.sorted()
-            return
-        }
-        if exists("model.safetensors.index.json") {
-            let index = path("model.safetensors.index.json")
-            let shardNames = try Self.readIndex(index)
-            var opened: [SafetensorsFile] = []
-            for name in shardNames.files {
-                guard exists(name) else {
-                    throw MMAttnError("the index lists shard \(name), which is not in the folder: download the missing shard", file: index)
-                }
-                opened.append(try SafetensorsFile(path: path(name)))
+        // safetensors first, as transformers prefers it; PyTorch pickles only without it.
+        for (single, index, open) in [("model.safetensors", "model.safetensors.index.json", { try SafetensorsFile(path: $0) as any WeightsFile }),
+                                      ("pytorch_model.bin", "pytorch_model.bin.index.json", { try TorchWeightsFile(path: $0) as any WeightsFile })] {
+            if exists(single) {
+                let file = try open(path(single))
+                (source, files, shards, location) = (path(single), [path(single)], [file], Self.locate([file]))
+                names = location.keys.sorted()
+                return
             }
-            var location: [String: Int] = [:]
-            for (i, shard) in opened.enumerated() {
-                for name in shard.names {
-                    if let j = location[name] {
-                        throw MMAttnError("tensor \"\(name)\" is in two shards, \(shardNames.files[j]) and \(shardNames.files[i]): the checkpoint is inconsistent", file: index)
-                    }
-                    location[name] = i
-                }
+            if exists(index) {
+                let sharded = try Self.openShards(index: path(index), folder: dir, open: open)
+                (source, files, shards, location) = (path(index), sharded.map(\.path), sharded, Self.locate(sharded))
+                names = location.keys.sorted()
+                return
             }
-            let shardIndex = Dictionary(uniqueKeysWithValues: shardNames.files.enumerated().map { ($1, $0) })
-            for (name, shard) in shardNames.weightMap where location[name] != shardIndex[shard] {
-                throw MMAttnError("the index places tensor \"\(name)\" in \(shard), but that shard does not hold it: the index and the shards do not match", file: index)
-            }
-            (source, files, shards, self.location) = (index, opened.map(\.path), opened, location)
-            names = location.keys.sorted()
-            return
-        }
-        if exists("pytorch_model.bin") || exists("pytorch_model.bin.index.json") {
-            throw MMAttnError("""
-                the folder has PyTorch weights (pytorch_model.bin) but no model.safetensors: only safetensors is \
-                supported. Convert once with: python -c "import torch; from safetensors.torch import save_file; \
-                sd = torch.load('pytorch_model.bin', map_location='cpu'); \
-                save_file({k: v.contiguous().clone() for k, v in sd.items()}, 'model.safetensors', metadata={'format': 'pt'})" \
-                (run in the model folder; for a sharded .bin checkpoint, load it with transformers and save_pretrained it)
-                """, file: folder)
         }
         if exists("tf_model.h5") || exists("flax_model.msgpack") {
-            throw MMAttnError("the folder has TensorFlow/Flax weights but no model.safetensors: only safetensors is supported; convert with transformers (from_pretrained(..., from_tf=True or from_flax=True), then save_pretrained)", file: folder)
+            throw MMAttnError("the folder has TensorFlow/Flax weights but no model.safetensors or pytorch_model.bin: convert with transformers (from_pretrained(..., from_tf=True or from_flax=True), then save_pretrained)", file: folder)
         }
-        throw MMAttnError("no model.safetensors or model.safetensors.index.json in the model folder", file: folder)
+        throw MMAttnError("no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json in the model folder", file: folder)
     }
 
-    private static func locate(_ files: [SafetensorsFile]) -> [String: Int] {
-        var out: [String: Int] = [:]
-        for (i, f) in files.enumerated() { for n in f.names { out[n] = i } }
+    /// `base` seen under other names.
+    private init(_ base: Checkpoint, location: [String: Location], table: CheckpointNames) {
+        (source, files, shards, self.location, self.table) = (base.source, base.files, base.shards, location, table)
+        names = location.keys.sorted()
+    }
+
+    private static func locate(_ files: [any WeightsFile]) -> [String: Location] {
+        var out: [String: Location] = [:]
+        for (i, f) in files.enumerated() { for n in f.names { out[n] = Location(shard: i, stored: n) } }
         return out
     }
 
+    /// Open the shards an index lists and check that the index and the shards agree.
+    private static func openShards(index: String, folder: URL, open: (String) throws -> any WeightsFile) throws -> [any WeightsFile] {
+        let shardNames = try Self.readIndex(index)
+        var opened: [any WeightsFile] = []
+        for name in shardNames.files {
+            let shard = folder.appendingPathComponent(name).path
+            guard FileManager.default.fileExists(atPath: shard) else {
+                throw MMAttnError("the index lists shard \(name), which is not in the folder: download the missing shard", file: index)
+            }
+            opened.append(try open(shard))
+        }
+        var location: [String: Int] = [:]
+        for (i, shard) in opened.enumerated() {
+            for name in shard.names {
+                if let j = location[name] {
+                    throw MMAttnError("tensor \"\(name)\" is in two shards, \(shardNames.files[j]) and \(shardNames.files[i]): the checkpoint is inconsistent", file: index)
+                }
+                location[name] = i
+            }
+        }
+        let shardIndex = Dictionary(uniqueKeysWithValues: shardNames.files.enumerated().map { ($1, $0) })
+        for (name, shard) in shardNames.weightMap where location[name] != shardIndex[shard] {
+            throw MMAttnError("the index places tensor \"\(name)\" in \(shard), but that shard does not hold it: the index and the shards do not match", file: index)
+        }
+        return opened
+    }
     /// The index's `weight_map` (tensor → shard file) and its shard files in order of first mention.
     private static func readIndex(_ index: String) throws -> (weightMap: [(String, String)], files: [String]) {
         let fields = try JSONFields.load(index)
@@ -117,23 +137,28 @@ public final class Checkpoint: Sendable {
 
     /// Element type, shape and byte size of a tensor, for `inspect`.
     public func info(_ name: String) -> (dtype: String, shape: [Int], bytes: Int)? {
-        guard let i = location[name], let info = shards[i].info(name) else { return nil }
-        return (info.dtype.rawValue, info.shape, info.byteCount)
+        guard let l = location[name], let info = shards[l.shard].stored(l.stored) else { return nil }
+        return (info.dtype.rawValue, info.shape, info.bytes)
+    }
+
+    /// `name` as errors quote it: the stored name, and the published one when the table mapped it.
+    private func quoted(_ name: String, _ l: Location) -> String {
+        l.stored == name ? "\"\(name)\"" : "\"\(l.stored)\" (read as \"\(name)\")"
     }
 
     /// The tensor, checked to have `shape`. Errors name the weights file.
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
-        guard let i = location[name], let info = shards[i].info(name) else { throw missing(name) }
+        guard let l = location[name], let info = shards[l.shard].stored(l.stored) else { throw missing(name) }
         guard info.shape == shape else {
-            throw MMAttnError("tensor \"\(name)\" has shape \(info.shape), expected \(shape): the weights do not match the configuration (config.json)", file: shards[i].path)
+            throw MMAttnError("tensor \(quoted(name, l)) has shape \(info.shape), expected \(shape): the weights do not match the configuration (config.json)", file: shards[l.shard].path)
         }
-        return try shards[i].tensor(name)
+        return try shards[l.shard].tensor(l.stored)
     }
 
     /// The tensor with whatever shape the file gives it.
     public func tensor(_ name: String) throws -> Tensor {
-        guard let i = location[name] else { throw missing(name) }
-        return try shards[i].tensor(name)
+        guard let l = location[name] else { throw missing(name) }
+        return try shards[l.shard].tensor(l.stored)
     }
 
     /// The tensor checked to have `shape` when the checkpoint has it, `nil` when it does not
@@ -143,30 +168,60 @@ public final class Checkpoint: Sendable {
     }
 
     private func missing(_ name: String) -> MMAttnError {
-        MMAttnError("missing tensor \"\(name)\": the checkpoint (\(location.count) tensors) does not match the model family or configuration", file: source)
+        let names = table.map { " (its names were read through the \($0.family) table of transformers 5 module names)" } ?? ""
+        return MMAttnError("missing tensor \"\(name)\": the checkpoint (\(location.count) tensors\(names)) does not match the model family or configuration", file: source)
     }
 
     /// Total size of all tensors' data in bytes.
     public var totalBytes: Int {
-        var total = 0
-        for (name, i) in location { total += shards[i].info(name)?.byteCount ?? 0 }
-        return total
+        location.values.reduce(0) { $0 + (shards[$1.shard].stored($1.stored)?.bytes ?? 0) }
     }
 
     /// Number of tensors of each dtype (`"F32": 200`).
     public var dtypeCounts: [String: Int] {
         var counts: [String: Int] = [:]
-        for (name, i) in location { if let d = shards[i].info(name)?.dtype { counts[d.rawValue, default: 0] += 1 } }
+        for l in location.values { if let d = shards[l.shard].stored(l.stored)?.dtype { counts[d.rawValue, default: 0] += 1 } }
         return counts
     }
 
     /// Number of elements of all floating-point tensors (integer tensors are buffers such as position ids).
     public var parameterCount: Int {
         var total = 0
-        for (name, i) in location {
-            if let info = shards[i].info(name), info.dtype.isFloatingPoint { total += info.elementCount }
+        for l in location.values {
+            if let info = shards[l.shard].stored(l.stored), info.dtype.isFloatingPoint { total += info.elementCount }
         }
         return total
+    }
+
+    /// The checkpoint under the published names of a family whose module names changed: a
+    /// checkpoint saved with the newer names (transformers 5's `state_dict()`) is mapped through
+    /// `table`; one with the published names is returned as it is. A checkpoint that mixes both
+    /// generations, or has a newer-generation name the table does not know, is an error.
+    public func renamed(by table: CheckpointNames) throws -> Checkpoint {
+        guard !table.renames.isEmpty, self.table == nil else { return self }
+        var current: String?, published: String?, unknown: String?
+        var mapped: [String: Location] = [:]
+        for (name, l) in location {
+            if let to = table.published(for: name) {
+                current = current.map { min($0, name) } ?? name
+                mapped[to] = l
+            } else {
+                if table.isPublished(name) { published = published.map { min($0, name) } ?? name }
+                if table.looksCurrent(name) { unknown = unknown.map { min($0, name) } ?? name }
+                mapped[name] = l
+            }
+        }
+        guard let current else { return self }
+        if let published {
+            throw MMAttnError("the checkpoint mixes two generations of \(table.family) tensor names: \"\(current)\" (transformers 5 module names) and \"\(published)\" (the published names); save the weights again from one model", file: source)
+        }
+        if let unknown {
+            throw MMAttnError("tensor \"\(unknown)\" has a transformers 5 module path that the \(table.family) name table does not know: the checkpoint is not a \(table.family) model mmattn reads", file: source)
+        }
+        guard mapped.count == location.count else {
+            throw MMAttnError("two tensors of the checkpoint map to the same published \(table.family) name: the checkpoint is inconsistent", file: source)
+        }
+        return Checkpoint(self, location: mapped, table: table)
     }
 
     /// A view that puts `prefix` before every name: `checkpoint.scoped("vit.").tensor("embeddings.cls_token")`.
@@ -195,4 +250,114 @@ public struct CheckpointScope: Sendable {
     }
     /// A narrower scope: `encoder.scoped("layer.3.")`.
     public func scoped(_ more: String) -> CheckpointScope { CheckpointScope(checkpoint: checkpoint, prefix: prefix + more) }
+}
+
+/// Element type, shape and byte size of one stored tensor.
+struct StoredTensorInfo {
+    let dtype: SafetensorsDType
+    let shape: [Int]
+    let bytes: Int
+    var elementCount: Int { shape.reduce(1, *) }
+}
+
+/// One weights file of a checkpoint: safetensors or a PyTorch pickle.
+protocol WeightsFile: AnyObject, Sendable {
+    var path: String { get }
+    var names: [String] { get }
+    func stored(_ name: String) -> StoredTensorInfo?
+    /// The tensor as F32 (a view of the file where possible).
+    func tensor(_ name: String) throws -> Tensor
+}
+
+extension SafetensorsFile: WeightsFile {
+    func stored(_ name: String) -> StoredTensorInfo? {
+        info(name).map { StoredTensorInfo(dtype: $0.dtype, shape: $0.shape, bytes: $0.byteCount) }
+    }
+}
+
+extension TorchWeightsFile: WeightsFile {
+    func stored(_ name: String) -> StoredTensorInfo? {
+        entries[name].map { StoredTensorInfo(dtype: $0.dtype, shape: $0.shape, bytes: $0.byteCount) }
+    }
+}
+
+/// The tensor names of one model family across checkpoint generations. The published names
+/// (what `save_pretrained` wrote before transformers 5, and what the Hub holds) are the ones the
+/// loaders use; transformers 5 renamed the modules of some families, and a plain `state_dict()`
+/// save (custom training loops, accelerate) writes the new names. Each `Rename` maps one module
+/// path of the new generation to its published path; `#` stands for a layer number. Families
+/// whose names did not change have an empty table.
+public struct CheckpointNames: Sendable {
+    /// One renamed module path, as dot-separated parts (`["layers", "#", "mlp", "fc1"]`).
+    public struct Rename: Sendable {
+        let current: [Substring]
+        let published: [Substring]
+    }
+
+    /// The family, for messages ("ViT").
+    public let family: String
+    public let renames: [Rename]
+    /// The leading parts of the new paths up to their first layer number (`layers.#`): a name with
+    /// one of them but no rename is a new-generation name the table does not know.
+    private let stems: [[Substring]]
+
+    /// `pairs` map transformers-5 module paths to the published ones: `("layers.#.mlp.fc1", "encoder.layer.#.intermediate.dense")`.
+    public init(family: String, _ pairs: [(current: String, published: String)]) {
+        self.family = family
+        renames = pairs.map { Rename(current: $0.current.split(separator: "."), published: $0.published.split(separator: ".")) }
+        var stems: [[Substring]] = []
+        for r in renames {
+            if let i = r.current.firstIndex(of: "#") {
+                let stem = Array(r.current[...i])
+                if !stems.contains(stem) { stems.append(stem) }
+            }
+        }
+        self.stems = stems
+    }
+
+    /// Where `pattern` matches `parts` (at a part boundary, leaving at least the final part),
+    /// with the layer numbers it matched.
+    private static func match(_ pattern: [Substring], in parts: [Substring], whole: Bool) -> (at: Int, numbers: [Substring])? {
+        guard parts.count > pattern.count || (!whole && parts.count >= pattern.count) else { return nil }
+        for start in 0...(parts.count - pattern.count - (whole ? 1 : 0)) {
+            var numbers: [Substring] = []
+            var ok = true
+            for (k, p) in pattern.enumerated() {
+                let part = parts[start + k]
+                if p == "#" {
+                    guard !part.isEmpty, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { ok = false; break }
+                    numbers.append(part)
+                } else if p != part {
+                    ok = false
+                    break
+                }
+            }
+            if ok { return (start, numbers) }
+        }
+        return nil
+    }
+
+    /// The published name of a new-generation `name`, or nil when no rename applies.
+    func published(for name: String) -> String? {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        for r in renames {
+            guard let (at, numbers) = Self.match(r.current, in: parts, whole: true) else { continue }
+            var next = numbers.makeIterator()
+            let replaced = r.published.map { $0 == "#" ? (next.next() ?? $0) : $0 }
+            return (parts[..<at] + replaced + parts[(at + r.current.count)...]).joined(separator: ".")
+        }
+        return nil
+    }
+
+    /// Whether `name` is under a published path the table renames.
+    func isPublished(_ name: String) -> Bool {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return renames.contains { Self.match($0.published, in: parts, whole: true) != nil }
+    }
+
+    /// Whether `name` starts a new-generation path (`layers.3.`) without being one the table renames.
+    func looksCurrent(_ name: String) -> Bool {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return stems.contains { Self.match($0, in: parts, whole: false) != nil }
+    }
 }
