@@ -147,11 +147,20 @@ public enum Attention {
 /// (i, i + dh/2), x is rotated by the angle t·θᵢ with θᵢ = base^(−2i/dh).
 public struct Rotary: Sendable {
     public let headDim: Int
-    public let base: Float
+    /// The inverse frequency of each rotated pair, [dh/2].
+    public let inverseFrequencies: [Float]
 
+    /// Frequencies base^(−2i/dh), as transformers computes them.
     public init(headDim: Int, base: Float = 10000) {
         self.headDim = headDim
-        self.base = base
+        inverseFrequencies = (0..<(headDim / 2)).map { i in 1 / Float(pow(Double(base), Double(Float(2 * i) / Float(headDim)))) }
+    }
+
+    /// Frequencies a checkpoint stores (`inv_freq`, which transformers uses instead of recomputing).
+    public init(headDim: Int, inverseFrequencies: [Float]) {
+        precondition(inverseFrequencies.count == headDim / 2, "\(inverseFrequencies.count) rotary frequencies for head size \(headDim)")
+        self.headDim = headDim
+        self.inverseFrequencies = inverseFrequencies
     }
 
     /// cos and sin for every position and frequency, computed once per forward pass.
@@ -166,7 +175,7 @@ public struct Rotary: Sendable {
         let half = headDim / 2
         var c = [Float](repeating: 0, count: tokens * half), s = c
         for i in 0..<half {
-            let invFreq = 1 / Float(pow(Double(base), Double(Float(2 * i) / Float(headDim))))
+            let invFreq = inverseFrequencies[i]
             for t in 0..<tokens {
                 let angle = Float(t) * invFreq
                 c[t * half + i] = Foundation.cos(angle)

@@ -24,7 +24,12 @@ public final class AST: Sendable {
     let headNorm: LayerNorm?        // classifier.layernorm: [D]
     let head: Linear?               // classifier.dense: [L, D]
 
+    /// AST's tensor names, both generations: its layers are ViT's and were renamed the same way
+    /// in transformers 5; embeddings, `layernorm` and `classifier.*` kept their names.
+    public static let checkpointNames = CheckpointNames(family: "AST", ViT.layerRenames)
+
     public init(config json: JSONFields, weights: Checkpoint) throws {
+        let weights = try weights.renamed(by: Self.checkpointNames)
         config = try json.encoderConfig(normPlacement: .pre)
         numMelBins = try json.int("num_mel_bins", default: 128, in: 1...1024)
         maxLength = try json.int("max_length", default: 1024, in: 1...100_000)
@@ -57,7 +62,7 @@ public final class AST: Sendable {
             headNorm = nil
             head = nil
         }
-        labels = try json.labels(count: head?.outFeatures ?? 0)
+        labels = try json.labels(count: head?.outFeatures ?? 0, classifier: "classifier.dense.weight")
         switch try json.string("problem_type") {
         case "multi_label_classification": scoring = .sigmoid
         case "single_label_classification": scoring = .softmax

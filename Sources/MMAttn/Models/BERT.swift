@@ -18,7 +18,12 @@ public final class BERT: TextModel {
     let embeddings: TextEmbeddings  // embeddings.*: word, token type, position tables and LayerNorm
     let encoder: Encoder            // encoder.layer.*
 
+    /// BERT's and RoBERTa's tensor names: transformers 5 kept them (its `state_dict()` names equal
+    /// the published ones for every class), so the table is empty.
+    public static let checkpointNames = CheckpointNames(family: "BERT", [])
+
     public init(config json: JSONFields, weights: Checkpoint) throws {
+        let weights = try weights.renamed(by: Self.checkpointNames)
         family = try ModelFamily(config: json)
         guard family == .bert || family == .roberta else {
             throw MMAttnError("this is \(family.modelPhrase), not a BERT or RoBERTa model", file: json.file)

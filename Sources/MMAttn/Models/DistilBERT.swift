@@ -14,7 +14,11 @@ public final class DistilBERT: TextModel {
     let embeddings: TextEmbeddings  // embeddings.*: word and position tables, LayerNorm
     let encoder: Encoder            // transformer.layer.*
 
+    /// DistilBERT's tensor names: unchanged in transformers 5, so the table is empty.
+    public static let checkpointNames = CheckpointNames(family: "DistilBERT", [])
+
     public init(config json: JSONFields, weights: Checkpoint) throws {
+        let weights = try weights.renamed(by: Self.checkpointNames)
         let family = try ModelFamily(config: json)
         guard family == .distilbert else {
             throw MMAttnError("this is \(family.modelPhrase), not a DistilBERT model", file: json.file)

@@ -25,7 +25,14 @@ public final class ESM2: Sendable {
         let decoder: Linear         // embeddings.word_embeddings.weight [V, D] (tied), lm_head.bias [V]
     }
 
+    /// ESM-2's tensor names: transformers 5 kept the module names, so the table is empty. It moved
+    /// one buffer: the rotary inverse frequencies, stored per layer in published checkpoints
+    /// (`encoder.layer.N.attention.self.rotary_embeddings.inv_freq`), are one model-level buffer
+    /// (`rotary_embeddings.inv_freq`) in its `state_dict()`; `storedRotaryFrequencies` reads either.
+    public static let checkpointNames = CheckpointNames(family: "ESM-2", [])
+
     public init(config json: JSONFields, weights: Checkpoint) throws {
+        let weights = try weights.renamed(by: Self.checkpointNames)
         var c = try json.encoderConfig(normPlacement: .pre)
         let positions = try json.string("position_embedding_type") ?? "absolute"
         guard positions == "rotary" else {
@@ -34,8 +41,7 @@ public final class ESM2: Sendable {
         guard try !json.bool("emb_layer_norm_before", default: false) else {
             throw MMAttnError("emb_layer_norm_before is true: that is ESM-1b, mmattn runs ESM-2", file: json.file)
         }
-        c.rotary = Rotary(headDim: c.headDim, base: Float(try json.double("rope_theta", default: 10000)))
-        config = c
+        let theta = Float(try json.double("rope_theta", default: 10000))
         numLayers = try json.layerCount("num_hidden_layers")
         vocabSize = try json.int("vocab_size", in: 1...JSONFields.Limits.vocabulary)
         maskTokenId = try json.int("mask_token_id", default: 32, in: 0...(vocabSize - 1))
@@ -44,6 +50,11 @@ public final class ESM2: Sendable {
         let D = c.hiddenSize, I = c.intermediateSize, eps = c.layerNormEps
 
         let w = weights.scoped(try weights.prefix(among: ["esm.", ""], probing: "embeddings.word_embeddings.weight"))
+        // Stored frequencies win over recomputing them, as in transformers (fine-tuned checkpoints
+        // store them rounded through bf16 or fp16, and the model was trained with those).
+        c.rotary = try Self.storedRotaryFrequencies(w, count: c.headDim / 2).map { Rotary(headDim: c.headDim, inverseFrequencies: $0) }
+            ?? Rotary(headDim: c.headDim, base: theta)
+        config = c
         wordEmbeddings = try w.tensor("embeddings.word_embeddings.weight", shape: [vocabSize, D])
         encoder = Encoder(config: c, layers: try (0..<numLayers).map { i in
             let n = "encoder.layer.\(i)"
@@ -66,6 +77,34 @@ public final class ESM2: Sendable {
                      layerNorm: try head.layerNorm("layer_norm", width: D, eps: eps),
                      decoder: Linear(weight: wordEmbeddings, bias: try head.tensor("bias", shape: [vocabSize])))
             : nil
+    }
+
+    /// The rotary inverse frequencies [dh/2] the checkpoint stores, as transformers 5.24 picks
+    /// them: the model-level `rotary_embeddings.inv_freq`, else the first per-layer
+    /// `encoder.layer.*.attention.self.rotary_embeddings.inv_freq` in name order (layer 0's), used
+    /// for every layer; nil when none is stored.
+    static func storedRotaryFrequencies(_ w: CheckpointScope, count: Int) throws -> [Float]? {
+        let suffix = ".attention.self.rotary_embeddings.inv_freq"
+        let perLayer = w.checkpoint.names.filter { $0.hasPrefix(w.prefix + "encoder.layer.") && $0.hasSuffix(suffix) }
+        let name: String
+        if w.contains("rotary_embeddings.inv_freq") {
+            name = "rotary_embeddings.inv_freq"
+        } else if let first = perLayer.first {
+            name = String(first.dropFirst(w.prefix.count))
+        } else {
+            return nil
+        }
+        let values = try w.tensor(name, shape: [count]).values
+        guard values.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw MMAttnError("\(w.prefix)\(name) holds a rotary frequency that is not a positive number: the checkpoint is damaged", file: w.checkpoint.source)
+        }
+        for other in perLayer where other != w.prefix + name {
+            if try w.checkpoint.tensor(other, shape: [count]).values != values {
+                Diagnostics.warn("\(w.checkpoint.source): \(other) differs from \(w.prefix)\(name); every layer uses the latter, as transformers 5 does")
+                break
+            }
+        }
+        return values
     }
 
     /// True for `EsmForMaskedLM` checkpoints.

@@ -17,7 +17,11 @@ public final class GPT2: TextModel {
     let encoder: Encoder            // h.*
     let lnF: LayerNorm              // ln_f: [D]
 
+    /// GPT-2's tensor names: unchanged in transformers 5, so the table is empty.
+    public static let checkpointNames = CheckpointNames(family: "GPT-2", [])
+
     public init(config json: JSONFields, weights: Checkpoint) throws {
+        let weights = try weights.renamed(by: Self.checkpointNames)
         let family = try ModelFamily(config: json)
         guard family == .gpt2 else {
             throw MMAttnError("this is \(family.modelPhrase), not a GPT-2 model", file: json.file)

@@ -141,18 +141,30 @@ extension JSONFields {
         try int(anyOf: keys, in: 0...Limits.layers)
     }
 
-    /// Label names from `id2label`, indexed 0..<count; missing names become "LABEL_i".
-    func labels(count: Int) throws -> [String] {
+    /// Label names from `id2label`, indexed 0..<count (the classifier's rows); without `id2label`
+    /// they are "LABEL_i". An `id2label` of another size than the classifier is an error naming
+    /// both numbers, as is a key outside 0..<count. `count` 0 (no classifier) reads nothing.
+    func labels(count: Int, classifier: String) throws -> [String] {
         var names = (0..<count).map { "LABEL_\($0)" }
-        guard let map = try fields("id2label") else { return names }
+        guard count > 0, let map = try fields("id2label") else { return names }
+        guard map.object.keys.count == count else {
+            throw MMAttnError("id2label has \(map.object.keys.count) labels but the classifier (\(classifier)) has \(count) rows: the config does not belong to these weights; fix id2label or use the matching config.json", file: file)
+        }
+        var seen = Set<Int>()
         for key in map.object.keys {
             guard let i = Int(key), i >= 0 else {
                 throw MMAttnError("id2label key \"\(key)\" is not a label index (expected \"0\", \"1\", ...)", file: file)
             }
+            guard i < count else {
+                throw MMAttnError("id2label key \"\(key)\" is outside the classifier's \(count) rows (\(classifier))", file: file)
+            }
+            guard seen.insert(i).inserted else {
+                throw MMAttnError("id2label gives label \(i) twice (key \"\(key)\")", file: file)
+            }
             guard let name = map.object[key]?.string else {
                 throw MMAttnError("id2label[\"\(key)\"] must be a string", file: file)
             }
-            if i < count { names[i] = name }
+            names[i] = name
         }
         return names
     }

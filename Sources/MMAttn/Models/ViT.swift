@@ -25,8 +25,28 @@ public final class ViT: Sendable {
     let classifier: Linear?             // classifier or cls_classifier: [L, D]
     let distillationClassifier: Linear? // distillation_classifier: [L, D]
 
-    /// Load from a checkpoint's config and weights (any of the ViT/DeiT class prefixes).
+    /// The layer stack's tensor names in both generations, shared by DeiT and AST: transformers 5
+    /// moved `encoder.layer.N` to `layers.N`, the attention projections to `attention.{q,k,v,o}_proj`
+    /// and the MLP to `mlp.fc1`/`fc2`. Embeddings, the final `layernorm` and the classifier heads
+    /// kept their names (checked against transformers 5.24's `state_dict()` of every class).
+    static let layerRenames: [(current: String, published: String)] = [
+        ("layers.#.attention.q_proj", "encoder.layer.#.attention.attention.query"),
+        ("layers.#.attention.k_proj", "encoder.layer.#.attention.attention.key"),
+        ("layers.#.attention.v_proj", "encoder.layer.#.attention.attention.value"),
+        ("layers.#.attention.o_proj", "encoder.layer.#.attention.output.dense"),
+        ("layers.#.mlp.fc1", "encoder.layer.#.intermediate.dense"),
+        ("layers.#.mlp.fc2", "encoder.layer.#.output.dense"),
+        ("layers.#.layernorm_before", "encoder.layer.#.layernorm_before"),
+        ("layers.#.layernorm_after", "encoder.layer.#.layernorm_after"),
+    ]
+
+    /// ViT's and DeiT's tensor names, both generations.
+    public static let checkpointNames = CheckpointNames(family: "ViT", layerRenames)
+
+    /// Load from a checkpoint's config and weights (any of the ViT/DeiT class prefixes, either
+    /// generation of names).
     public init(config json: JSONFields, weights: Checkpoint) throws {
+        let weights = try weights.renamed(by: Self.checkpointNames)
         var encoderConfig = try json.encoderConfig(normPlacement: .pre)
         encoderConfig.layerNormEps = Float(try json.double("layer_norm_eps", default: 1e-12))
         let imageSize = try json.int("image_size", default: 224, in: 1...16384)
@@ -62,7 +82,8 @@ public final class ViT: Sendable {
             classifier = nil
             distillationClassifier = nil
         }
-        labels = try json.labels(count: classifier?.outFeatures ?? 0)
+        labels = try json.labels(count: classifier?.outFeatures ?? 0,
+                                 classifier: distillationClassifier == nil ? "classifier.weight" : "cls_classifier.weight")
     }
 
     /// One encoder layer under `name` (`attention.attention.{query,key,value}`, `attention.output.dense`,

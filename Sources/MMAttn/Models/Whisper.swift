@@ -18,7 +18,11 @@ public final class WhisperEncoder: Sendable {
     let encoder: Encoder            // layers.*
     let layerNorm: LayerNorm        // layer_norm: [D]
 
+    /// The Whisper encoder's tensor names: unchanged in transformers 5, so the table is empty.
+    public static let checkpointNames = CheckpointNames(family: "Whisper", [])
+
     public init(config json: JSONFields, weights: Checkpoint) throws {
+        let weights = try weights.renamed(by: Self.checkpointNames)
         var c = try json.encoderConfig(normPlacement: .pre, hiddenKeys: ["d_model"], headKeys: ["encoder_attention_heads"],
                                        intermediateKeys: ["encoder_ffn_dim"], activationKeys: ["activation_function"],
                                        epsKeys: [], defaultEps: 1e-5)
