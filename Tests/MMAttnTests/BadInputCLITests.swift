@@ -156,6 +156,25 @@ import Testing
         CLI.expectRejected(r, outputDir: out, "4000×4000 image")
     }
 
+    /// A folder with only pytorch_model.bin classifies as the safetensors folder does; one whose
+    /// pickle would run a command exits 1 with `error: ` and the command never runs.
+    @Test func pytorchBinFolders() throws {
+        let args = ["classify-image", Paths.fixture("images/cat.png"), "--top-k", "3", "--json"]
+        let bin = try modelCopy("vit", replacing: "model.safetensors", with: nil)
+        try FileManager.default.copyItem(atPath: Paths.fixture("checkpoint-forms/vit/pytorch_model.bin"), toPath: bin + "/pytorch_model.bin")
+        let published = try CLI.run(args + ["--model", Paths.model("vit")]), fromBin = try CLI.run(args + ["--model", bin])
+        #expect(fromBin.status == 0, "\(fromBin.stderr)")
+        #expect(fromBin.stdout.replacingOccurrences(of: bin, with: "M") == published.stdout.replacingOccurrences(of: Paths.model("vit"), with: "M"))
+
+        let evil = try modelCopy("vit", replacing: "model.safetensors", with: nil)
+        try FileManager.default.copyItem(atPath: Paths.fixture("checkpoint-forms/bad/malicious.bin"), toPath: evil + "/pytorch_model.bin")
+        let work = CLI.tempDir()
+        let r = try CLI.run(args + ["--model", evil], directory: work)
+        CLI.expectRejected(r, outputDir: nil, "malicious pytorch_model.bin")
+        #expect(r.stderr.contains("posix.system") && r.stderr.contains("pytorch_model.bin"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: work + "/mmattn-pickle-ran"), "the malicious pickle ran")
+    }
+
     @Test func wrongModelFamilyAndMissingFiles() throws {
         var (r, dir) = try run(["classify-image", Paths.fixture("images/cat.png"), "--model", Paths.model("esm2")], output: "x.npy")
         CLI.expectRejected(r, outputDir: dir, "image with a protein model")
