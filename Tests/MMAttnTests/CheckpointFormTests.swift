@@ -195,6 +195,11 @@ import Testing
             let m = message { _ = try Checkpoint(folder: path) }
             #expect(m.contains(expected), "\(name): \(m)")
         }
+        // A million nested tuples: refused before the value gets deep enough to overflow the stack when released.
+        let deep = dir + "/deep.bin"
+        try Data([0x80, 0x02, 0x29] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E]).write(to: URL(fileURLWithPath: deep))
+        let d = message { _ = try Checkpoint(folder: deep) }
+        #expect(d.contains("nest more than 100 levels"), "\(d)")
         for (file, expected) in [("compressed.bin", "compressed"), ("unknown_global.bin", "argparse.Namespace"),
                                  ("small_storage.bin", "holds 2 elements")] {
             let m = message { _ = try Checkpoint(folder: Self.form("bad/\(file)")).tensor("weight") }

@@ -18,7 +18,7 @@ struct PickleReader {
         case float(Double)
         case string(String)
         case bytes(Int)  // only the length is kept: a weights pickle holds no byte payloads it needs
-        case tuple([Value])
+        case tuple([Value], depth: Int)
         case list(ListBox)
         case dict(DictBox)
         case global(Global)
@@ -41,10 +41,30 @@ struct PickleReader {
             case .tensor: return "a tensor"
             }
         }
+
+        /// Levels of containers in the value (0 for a scalar).
+        var depth: Int {
+            switch self {
+            case .tuple(_, let d): return d
+            case .list(let box): return box.depth
+            case .dict(let box): return box.depth
+            default: return 0
+            }
+        }
     }
 
-    final class ListBox { var items: [Value] = [] }
-    final class DictBox { var items: [(key: Value, value: Value)] = [] }
+    final class ListBox {
+        var items: [Value] = []
+        var depth = 1
+    }
+    final class DictBox {
+        var items: [(key: Value, value: Value)] = []
+        var depth = 1
+    }
+
+    /// Containers may nest this deep (a state_dict nests about 4 levels); deeper values are refused
+    /// before their release could recurse through the stack.
+    static let maxDepth = 100
 
     /// The globals a torch weights pickle may name.
     enum Global {
@@ -138,6 +158,15 @@ struct PickleReader {
             guard let v = stack.last, stack.count > (marks.last ?? 0) else { throw fail("the pickle reads an empty stack at byte \(p - 1): it is damaged") }
             return v
         }
+        /// The depth of a container of `items` (plus `base`), refused past `maxDepth`.
+        func nested(_ items: [Value], base: Int = 0) throws -> Int {
+            let d = max(base, 1 + (items.map(\.depth).max() ?? 0))
+            guard d <= PickleReader.maxDepth else {
+                throw fail("containers nest more than \(PickleReader.maxDepth) levels deep at byte \(p - 1), which no weights file does: refusing the file")
+            }
+            return d
+        }
+        func tuple(_ items: [Value]) throws -> Value { .tuple(items, depth: try nested(items)) }
         func global(_ module: String, _ name: String) throws -> Value {
             guard let g = Global(module: module, name: name) else {
                 throw fail("refers to \(module).\(name), which a weights file never needs (it allows only tensors, storages and OrderedDict); refusing the file, nothing in it was run. Only load it if you trust it, and convert it to safetensors")
@@ -200,23 +229,25 @@ struct PickleReader {
                 guard count <= UInt64(n - p) else { throw fail("bytes at byte \(p) claim \(count) bytes, more than the pickle holds: the file is truncated or damaged") }
                 p += Int(count)
                 stack.append(.bytes(Int(count)))
-            case 0x29: stack.append(.tuple([]))                      // EMPTY_TUPLE
-            case 0x74: stack.append(.tuple(try popMark()))           // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))             // TUPLE1
+            case 0x29: stack.append(.tuple([], depth: 1))           // EMPTY_TUPLE
+            case 0x74: stack.append(try tuple(try popMark()))        // TUPLE
+            case 0x85: stack.append(try tuple([try pop()]))          // TUPLE1
             case 0x86:                                               // TUPLE2
                 let b = try pop(), a = try pop()
-                stack.append(.tuple([a, b]))
+                stack.append(try tuple([a, b]))
             case 0x87:                                               // TUPLE3
                 let c = try pop(), b = try pop(), a = try pop()
-                stack.append(.tuple([a, b, c]))
+                stack.append(try tuple([a, b, c]))
             case 0x5D: stack.append(.list(ListBox()))                // EMPTY_LIST
             case 0x6C:                                               // LIST
                 let box = ListBox()
                 box.items = try popMark()
+                box.depth = try nested(box.items)
                 stack.append(.list(box))
             case 0x61, 0x65:                                         // APPEND, APPENDS
                 let items = op == 0x61 ? [try pop()] : try popMark()
                 guard case .list(let box) = try top() else { throw fail("APPEND at byte \(opAt) on \(try top().kindName), not a list") }
+                box.depth = try nested(items, base: box.depth)
                 box.items.append(contentsOf: items)
             case 0x7D: stack.append(.dict(DictBox()))                // EMPTY_DICT
             case 0x64:                                               // DICT
@@ -224,6 +255,7 @@ struct PickleReader {
                 guard items.count % 2 == 0 else { throw fail("DICT at byte \(opAt) has an odd number of items") }
                 let box = DictBox()
                 for i in stride(from: 0, to: items.count, by: 2) { box.items.append((items[i], items[i + 1])) }
+                box.depth = try nested(items)
                 stack.append(.dict(box))
             case 0x73, 0x75:                                         // SETITEM, SETITEMS
                 let items: [Value]
@@ -235,6 +267,7 @@ struct PickleReader {
                 }
                 guard items.count % 2 == 0 else { throw fail("SETITEMS at byte \(opAt) has an odd number of items") }
                 guard case .dict(let box) = try top() else { throw fail("SETITEM at byte \(opAt) on \(try top().kindName), not a dict") }
+                box.depth = try nested(items, base: box.depth)
                 for i in stride(from: 0, to: items.count, by: 2) { box.items.append((items[i], items[i + 1])) }
             case 0x71: memo[try u8()] = try top()                    // BINPUT
             case 0x72: memo[Int(try le(4))] = try top()              // LONG_BINPUT
@@ -275,7 +308,7 @@ struct PickleReader {
         guard case .global(let g) = callable else {
             throw fail("REDUCE at byte \(opAt) calls \(callable.kindName); a weights pickle only calls OrderedDict and the tensor rebuilders")
         }
-        guard case .tuple(let a) = args else { throw fail("REDUCE at byte \(opAt) passes \(args.kindName) as arguments, not a tuple") }
+        guard case .tuple(let a, _) = args else { throw fail("REDUCE at byte \(opAt) passes \(args.kindName) as arguments, not a tuple") }
         switch g {
         case .orderedDict:
             let box = DictBox()
@@ -283,14 +316,14 @@ struct PickleReader {
                 // OrderedDict(list of (key, value) pairs)
                 guard a.count == 1, case .list(let pairs) = first else { throw fail("OrderedDict at byte \(opAt) is called with \(a.count) arguments") }
                 for pair in pairs.items {
-                    guard case .tuple(let kv) = pair, kv.count == 2 else { throw fail("OrderedDict at byte \(opAt) is given an item that is not a pair") }
+                    guard case .tuple(let kv, _) = pair, kv.count == 2 else { throw fail("OrderedDict at byte \(opAt) is given an item that is not a pair") }
                     box.items.append((kv[0], kv[1]))
                 }
             }
             return .dict(box)
         case .rebuildTensor:
             guard a.count >= 4, case .storage(let storage) = a[0], case .int(let offset) = a[1],
-                  case .tuple(let sizes) = a[2], case .tuple(let strides) = a[3] else {
+                  case .tuple(let sizes, _) = a[2], case .tuple(let strides, _) = a[3] else {
                 throw fail("_rebuild_tensor_v2 at byte \(opAt) is not given (storage, offset, size, stride, ...)")
             }
             func ints(_ values: [Value], _ what: String) throws -> [Int] {

@@ -57,7 +57,7 @@ final class TorchWeightsFile: Sendable {
         var byKey: [String: Int] = [:]
         func fail(_ m: String) -> MMAttnError { MMAttnError("\(reader.what): \(m)", file: reader.file) }
         let (value, end) = try reader.read(from: start) { id in
-            guard case .tuple(let t) = id, t.count == (legacy ? 6 : 5), case .string("storage") = t[0],
+            guard case .tuple(let t, _) = id, t.count == (legacy ? 6 : 5), case .string("storage") = t[0],
                   case .global(.storageType(let dtype, _)) = t[1], case .string(let key) = t[2], case .int(let count) = t[4], count >= 0 else {
                 throw fail("a persistent id is \(id.kindName), not ('storage', <torch storage type>, key, location, element count)")
             }
