@@ -17,7 +17,15 @@ final class BlobDownload: @unchecked Sendable {
     let blob: String
     let partial: String
     private var fd: Int32 = -1
+    /// Bytes received (and hashed) so far: the `onDisk` bytes of the partial file, then `staged` more.
     private var written: Int64 = 0
+    private var onDisk: Int64 = 0
+    /// Writes go out in large pieces: a system call per network read costs more than the copy.
+    private let stage = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 64)
+    private var staged = 0
+    /// `onDisk` when the last background flush was started.
+    private var syncRequested: Int64 = 0
+    private let syncQueue = DispatchQueue(label: "mmattn.blob-flush")
     private var total: Int64?
     private var verifier = Verifier.none
 
@@ -29,6 +37,8 @@ final class BlobDownload: @unchecked Sendable {
         self.partial = blob + ".incomplete"
         self.total = meta.size
     }
+
+    deinit { stage.deallocate() }
 
     /// What the etag lets us check: LFS files are named by their SHA-256, regular git files by
     /// their git blob SHA-1. Any other etag (a mirror's own) is checked by size only.
@@ -68,10 +78,14 @@ final class BlobDownload: @unchecked Sendable {
     func run() throws {
         fd = open(partial, O_RDWR | O_CREAT, 0o666)
         guard fd >= 0 else { throw MMAttnError("cannot create the download file: \(String(cString: strerror(errno)))", file: partial) }
-        defer { close(fd) }
+        defer {
+            syncQueue.sync {}  // no background flush may outlive the descriptor
+            close(fd)
+        }
         var st = stat()
         fstat(fd, &st)
         written = Int64(st.st_size)
+        onDisk = written
         if let total, written > total { try restart() }
         try checkFreeSpace()
         try hashExistingPrefix()
@@ -80,7 +94,9 @@ final class BlobDownload: @unchecked Sendable {
         while true {
             let before = written
             do {
+                defer { try? flush() }
                 try transfer()
+                try flush()
                 if let total, written < total { throw NetworkFailure(url: meta.url, underlying: URLError(.networkConnectionLost)) }
                 break
             } catch let failure as NetworkFailure {
@@ -144,33 +160,58 @@ final class BlobDownload: @unchecked Sendable {
     }
 
     private func receive(_ bytes: UnsafeRawBufferPointer) throws {
-        var p = bytes.baseAddress!
-        var left = bytes.count
+        if let total, written + Int64(bytes.count) > total {
+            throw MMAttnError("the server sent more than the \(total) bytes it announced", file: "\(session.id)/\(file)")
+        }
+        verifier.update(bytes)
+        var rest = bytes
+        while !rest.isEmpty {
+            let n = min(rest.count, stage.count - staged)
+            (stage.baseAddress! + staged).copyMemory(from: rest.baseAddress!, byteCount: n)
+            staged += n
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+            if staged == stage.count { try flush() }
+        }
+        written += Int64(bytes.count)
+        session.report(file, bytes: written, total: total)
+    }
+
+    /// Append the staged bytes to the partial file.
+    private func flush() throws {
+        var p = UnsafeRawPointer(stage.baseAddress!)
+        var left = staged
         while left > 0 {
-            let n = pwrite(fd, p, left, off_t(written + Int64(bytes.count - left)))
+            let n = pwrite(fd, p, left, off_t(onDisk))
             if n < 0 {
                 if errno == EINTR { continue }
                 let e = errno
+                staged = 0
+                written = onDisk
                 throw MMAttnError(e == ENOSPC || e == EDQUOT
-                    ? "the disk is full: \(written) bytes are kept in \(partial) and the download resumes from them; "
+                    ? "the disk is full: the \(onDisk) bytes written are kept in \(partial) and the download resumes from them; "
                       + "free some space and run `mmattn download \(session.id)` again"
                     : "cannot write the download file: \(String(cString: strerror(e)))", file: partial)
             }
             p += n
             left -= n
+            onDisk += Int64(n)
+            staged -= n
         }
-        verifier.update(bytes)
-        written += Int64(bytes.count)
-        if let total, written > total {
-            throw MMAttnError("the server sent more than the \(total) bytes it announced", file: "\(session.id)/\(file)")
+        // Flush to disk in the background every 64 MB, so the fsync before the rename has little left
+        // to do (measured: the final fsync of a 500 MB blob alone halved the download rate).
+        if onDisk - syncRequested >= 64 << 20 {
+            syncRequested = onDisk
+            let fd = self.fd
+            syncQueue.async { _ = fdatasync(fd) }
         }
-        session.report(file, bytes: written, total: total)
     }
 
     /// Empty the partial file and start the hash again.
     private func restart() throws {
         guard ftruncate(fd, 0) == 0 else { throw MMAttnError("cannot truncate: \(String(cString: strerror(errno)))", file: partial) }
         written = 0
+        onDisk = 0
+        staged = 0
         verifier = freshVerifier(size: total) ?? .none
     }
 
@@ -226,6 +267,7 @@ final class BlobDownload: @unchecked Sendable {
             throw MMAttnError("checksum mismatch: the bytes received hash to \(digest), not to \(meta.etag) as the Hub announced; "
                               + "the partial file was deleted, try again (a proxy or mirror may be altering the file)", file: where_)
         }
+        syncQueue.sync {}
         guard fsync(fd) == 0 else {
             throw MMAttnError("cannot flush the download to disk: \(String(cString: strerror(errno)))", file: partial)
         }

@@ -146,6 +146,7 @@ final class HubSession {
         try makeFolder(locks)
         try FileLock.withLock("\(locks)/\(meta.etag).lock") {
             if !FileManager.default.fileExists(atPath: blob) {
+                tagCacheFolder()
                 try BlobDownload(session: self, file: file, meta: meta, blob: blob).run()
             }
             try link(pointer: pointer, file: file, etag: meta.etag)
@@ -227,6 +228,15 @@ final class HubSession {
     }
 
     // MARK: helpers
+
+    /// Mark the cache as one (https://bford.info/cachedir/) so backup tools can skip it, as
+    /// huggingface_hub does; best effort.
+    func tagCacheFolder() {
+        let tag = (hub.cache.root as NSString).appendingPathComponent("CACHEDIR.TAG")
+        guard !FileManager.default.fileExists(atPath: tag) else { return }
+        let text = "Signature: 8a477f597d28d172789f06886806bc55\n# The Hugging Face Hub cache (models downloaded by mmattn or huggingface_hub).\n"
+        try? Data(text.utf8).write(to: URL(fileURLWithPath: tag), options: .atomic)
+    }
 
     func makeFolder(_ path: String) throws {
         do {
