@@ -6,7 +6,7 @@ struct EmbedAudio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed-audio",
         abstract: "Embed audio clips (WAV, FLAC, Ogg Vorbis/Opus, ...) with a Whisper encoder or AST.",
-        usage: "mmattn embed-audio <clip> ... --model <model> --output <file> [options]",
+        usage: "mmattn embed-audio <clip> ... [--model <model>] [options]",
         discussion: """
         Audio is mixed to mono and resampled (soxr, high quality) to the model's
         sampling rate.
@@ -23,9 +23,13 @@ struct EmbedAudio: ParsableCommand {
         Several clips stack along a new first axis. Clips whose outputs differ in
         shape (--pooling none over clips of different window counts) go into a
         .safetensors output one tensor per clip, named by the clip's path; other
-        formats refuse them before any clip is encoded.
+        formats refuse them before any clip is encoded. Without --output, each
+        clip's shape and first values are printed (--json: the vectors).
+
+        \(DefaultModel.help(DefaultModel.audio, DefaultModel.audioReason))
 
         Examples (from the repository root):
+          mmattn embed-audio Fixtures/audio/arctic_a0007.wav
           mmattn embed-audio Fixtures/audio/arctic_a0007.wav \\
               --model Fixtures/models/whisper --output speech.npy
           mmattn embed-audio Fixtures/audio/cards-001.wav Fixtures/audio/bell.oga \\
@@ -37,19 +41,19 @@ struct EmbedAudio: ParsableCommand {
     @Argument(help: ArgumentHelp("Audio files.", valueName: "clip")) var clips: [String]
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "How to reduce the last hidden state: mean, none or cls (the first frame).") var pooling: Pooling = .mean
-    @Option(help: ArgumentHelp("Where to write the embeddings: .npy, .safetensors or .json.", valueName: "file"))
-    var output: String
+    @OptionGroup var output: EmbeddingOutput
 
     func validate() throws {
         guard !clips.isEmpty else { throw ValidationError("give at least one audio file") }
+        try output.validate()
     }
 
     func run() throws {
-        try checkOutputPath(output)
-        let encoder = try AudioEncoder(model: modelOptions.model)
-        let embeddings = try encoder.embed(paths: clips, pooling: pooling,
-                                           allowMixedShapes: try OutputFile.format(of: output) == .safetensors)
-        reportWritten(output, try embeddings.write(to: output))
+        try checkOutputPath(output.file)
+        let model = try modelOptions.resolve(default: DefaultModel.audio)
+        let encoder = try AudioEncoder(model: model)
+        let embeddings = try encoder.embed(paths: clips, pooling: pooling, allowMixedShapes: output.allowsMixedShapes)
+        try output.deliver(embeddings, model: model)
     }
 }
 
@@ -57,7 +61,7 @@ struct ClassifyAudio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify-audio",
         abstract: "Label audio clips with an AST classifier (AudioSet and others).",
-        usage: "mmattn classify-audio <clip> ... --model <model> [options]",
+        usage: "mmattn classify-audio <clip> ... [--model <model>] [options]",
         discussion: """
         Scores follow the checkpoint's problem_type, as transformers' audio
         classification pipeline does: sigmoid for multi_label_classification,
@@ -66,8 +70,11 @@ struct ClassifyAudio: ParsableCommand {
         when they classify AudioSet's 527 classes, softmax otherwise;
         --function-to-apply overrides all of this.
 
-        Examples (from the repository root; the fixture model is tiny and
-        random, so its labels mean nothing):
+        \(DefaultModel.help(DefaultModel.audioClassifier, DefaultModel.audioClassifierReason))
+
+        Examples (from the repository root; the models in Fixtures are tiny
+        and random, so their labels mean nothing):
+          mmattn classify-audio Fixtures/audio/cards-001.wav
           mmattn classify-audio Fixtures/audio/cards-001.wav \\
               --model Fixtures/models/ast --top-k 3
           mmattn classify-audio Fixtures/audio/cards-001.wav \\
@@ -96,9 +103,10 @@ struct ClassifyAudio: ParsableCommand {
 
     func run() throws {
         try checkOutputPath(output)
-        let classifier = try AudioClassifier(model: modelOptions.model)
+        let model = try modelOptions.resolve(default: DefaultModel.audioClassifier)
+        let classifier = try AudioClassifier(model: model)
         let results = try classifier.classify(paths: clips, topK: topK, scoring: functionToApply)
         try writeLogits(results, to: output)
-        Stdout.write(json ? predictionsJSON(model: modelOptions.model, results: results) : predictionsTable(results: results))
+        Stdout.write(json ? predictionsJSON(model: model, results: results) : predictionsTable(results: results))
     }
 }

@@ -147,7 +147,8 @@ struct BenchImage: ParsableCommand {
     @Option(help: "Timed repetitions.") var runs = 10
 
     func run() throws {
-        let (classifier, load) = try timedOnce { try ImageClassifier(model: modelOptions.model) }
+        let model = try modelOptions.resolve(default: DefaultModel.image)
+        let (classifier, load) = try timedOnce { try ImageClassifier(model: model) }
         let decode = medianSeconds(runs: runs) { _ = try? PNGImage.decode(path: image) }
         let decoded = try PNGImage.decode(path: image)
         let preprocess = try medianSeconds(runs: runs) { _ = try classifier.encoder.pixels(path: image) }
@@ -191,7 +192,8 @@ struct BenchAudio: ParsableCommand {
     @Option(help: "Timed repetitions.") var runs = 5
 
     func run() throws {
-        let (encoder, load) = try timedOnce { try AudioEncoder(model: modelOptions.model) }
+        let model = try modelOptions.resolve(default: DefaultModel.audio)
+        let (encoder, load) = try timedOnce { try AudioEncoder(model: model) }
         let samples = try encoder.samples(path: clip)
         switch encoder.backbone {
         case .whisper(let whisper, let extractor):
@@ -222,7 +224,7 @@ struct BenchProtein: ParsableCommand {
         commandName: "protein",
         abstract: "ESM-2 residues per second at given lengths, batched throughput on a FASTA file against the sum of single runs.",
         usage: """
-        mmattn bench protein --model <folder-or-id> [--lengths <lengths>]
+        mmattn bench protein [--model <folder-or-id>] [--lengths <lengths>]
                [--fasta <file>] [--toks-per-batch <n>] [--runs <n>] [--contacts]
         """
     )
@@ -235,7 +237,7 @@ struct BenchProtein: ParsableCommand {
     @Flag(help: "Also time each length with contact maps, against the plain forward.") var contacts = false
 
     func run() throws {
-        let encoder = try ProteinEncoder(model: modelOptions.model)
+        let encoder = try ProteinEncoder(model: try modelOptions.resolve(default: DefaultModel.protein))
         let esm = encoder.esm
         let residues = Array("ACDEFGHIKLMNPQRSTVWY")
         for text in lengths.split(separator: ",") {

@@ -32,7 +32,7 @@ struct BenchText: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "text",
         abstract: "Forward time of a text model on a batch of equal-length sequences, and its GFLOP/s against this machine's GEMM peak.",
-        usage: "mmattn bench text --model <model> [--batch <n>] [--seq <n>] [--runs <n>]"
+        usage: "mmattn bench text [--model <model>] [--batch <n>] [--seq <n>] [options]"
     )
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: ArgumentHelp("Sequences per batch.", valueName: "n")) var batch = 32
@@ -40,7 +40,8 @@ struct BenchText: ParsableCommand {
     @Option(help: ArgumentHelp("Timed repetitions.", valueName: "n")) var runs = 5
 
     func run() throws {
-        let (encoder, load) = try timedOnce { try TextEncoder(model: modelOptions.model) }
+        let spec = try modelOptions.resolve(default: DefaultModel.text)
+        let (encoder, load) = try timedOnce { try TextEncoder(model: spec) }
         let model = encoder.model
         let T = min(seq, model.maxTokens)
         var state: UInt64 = 0x9E3779B97F4A7C15

@@ -14,13 +14,16 @@ struct ClassifyImage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify-image",
         abstract: "Label PNG images with a ViT or DeiT image classifier.",
-        usage: "mmattn classify-image <image> ... --model <model> [options]",
+        usage: "mmattn classify-image <image> ... [--model <model>] [options]",
         discussion: """
         Scores are softmax probabilities; labels come from the checkpoint's
         id2label.
 
-        Examples (from the repository root; the fixture model is tiny and
-        random, so its labels mean nothing):
+        \(DefaultModel.help(DefaultModel.image, DefaultModel.imageReason))
+
+        Examples (from the repository root; the models in Fixtures are tiny
+        and random, so their labels mean nothing):
+          mmattn classify-image Fixtures/images/cat.png
           mmattn classify-image Fixtures/images/cat.png --model Fixtures/models/vit
           mmattn classify-image Fixtures/images/cat.png Fixtures/images/horse.png \\
               --model Fixtures/models/deit --top-k 3 --json --output logits.npy
@@ -44,10 +47,12 @@ struct ClassifyImage: ParsableCommand {
 
     func run() throws {
         try checkOutputPath(output)
-        let classifier = try ImageClassifier(model: modelOptions.model, imageSize: try parseImageSize(size.imageSize))
+        let imageSize = try parseImageSize(size.imageSize)
+        let model = try modelOptions.resolve(default: DefaultModel.image)
+        let classifier = try ImageClassifier(model: model, imageSize: imageSize)
         let results = try classifier.classify(paths: images, topK: topK)
         try writeLogits(results, to: output)
-        Stdout.write(json ? predictionsJSON(model: modelOptions.model, results: results) : predictionsTable(results: results))
+        Stdout.write(json ? predictionsJSON(model: model, results: results) : predictionsTable(results: results))
     }
 }
 
@@ -55,16 +60,20 @@ struct EmbedImage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed-image",
         abstract: "Embed PNG images with a ViT or DeiT model.",
-        usage: "mmattn embed-image <image> ... --model <model> --output <file> [options]",
+        usage: "mmattn embed-image <image> ... [--model <model>] [options]",
         discussion: """
         Pooling: cls is the first token of the last hidden state after the final
         layer norm, [D]; mean averages all tokens, [D]; none keeps the whole last
         hidden state, [T, D]. Several images stack along a new first axis. Images
         whose outputs differ in shape (--pooling none with a processor that keeps
         aspect ratios) go into a .safetensors output one tensor per image, named
-        by the image's path.
+        by the image's path. Without --output, each image's shape and first values
+        are printed (--json: the vectors).
+
+        \(DefaultModel.help(DefaultModel.image, DefaultModel.imageReason))
 
         Examples (from the repository root):
+          mmattn embed-image Fixtures/images/cat.png
           mmattn embed-image Fixtures/images/cat.png --model Fixtures/models/vit \\
               --output cat.npy
           mmattn embed-image Fixtures/images/cat.png Fixtures/images/camera.png \\
@@ -77,19 +86,20 @@ struct EmbedImage: ParsableCommand {
     @Argument(help: ArgumentHelp("PNG images.", valueName: "image")) var images: [String]
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "How to reduce the last hidden state: cls, mean or none.") var pooling: Pooling = .cls
-    @Option(help: ArgumentHelp("Where to write the embeddings: .npy, .safetensors or .json.", valueName: "file"))
-    var output: String
+    @OptionGroup var output: EmbeddingOutput
     @OptionGroup var size: ImageSizeOption
 
     func validate() throws {
         guard !images.isEmpty else { throw ValidationError("give at least one PNG image") }
+        try output.validate()
     }
 
     func run() throws {
-        try checkOutputPath(output)
-        let encoder = try ImageEncoder(model: modelOptions.model, imageSize: try parseImageSize(size.imageSize))
-        let embeddings = try encoder.embed(paths: images, pooling: pooling,
-                                           allowMixedShapes: try OutputFile.format(of: output) == .safetensors)
-        reportWritten(output, try embeddings.write(to: output))
+        try checkOutputPath(output.file)
+        let imageSize = try parseImageSize(size.imageSize)
+        let model = try modelOptions.resolve(default: DefaultModel.image)
+        let encoder = try ImageEncoder(model: model, imageSize: imageSize)
+        let embeddings = try encoder.embed(paths: images, pooling: pooling, allowMixedShapes: output.allowsMixedShapes)
+        try output.deliver(embeddings, model: model)
     }
 }

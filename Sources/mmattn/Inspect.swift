@@ -18,7 +18,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout instead of a table.") var json = false
 
     func run() throws {
-        let folder = try ModelFolder(modelOptions.model)
+        let folder = try ModelFolder(try modelOptions.resolveRequired())
         let summary = try ModelSummary(folder: folder, checkpoint: try folder.checkpoint())
         if json {
             let config = summary.config.map { "\(JSON.quote($0.key)): \(Self.jsonText($0.value))" }.joined(separator: ", ")

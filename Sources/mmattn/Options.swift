@@ -1,12 +1,82 @@
 import ArgumentParser
 import Foundation
 import MMAttn
+import MMAttnHub
+
+/// The Hub ids the commands use when `--model` is left out (CONTRACT.md), and why each was chosen.
+enum DefaultModel {
+    /// classify-image and embed-image: one download serves both.
+    static let image = "google/vit-base-patch16-224"
+    static let imageReason = "the original ViT-B/16 fine-tuned on ImageNet-1k (1,000 labels, 86M parameters), the checkpoint transformers' image-classification pipeline uses"
+    static let audio = "openai/whisper-base"
+    static let audioReason = "Whisper's encoder, trained on 680,000 hours of speech, gives robust general speech features; base (74M parameters) is small and fast and is also transcribe's default"
+    static let audioClassifier = "MIT/ast-finetuned-audioset-10-10-0.4593"
+    static let audioClassifierReason = "the Audio Spectrogram Transformer fine-tuned on AudioSet (527 sound classes, mAP 0.459), the checkpoint transformers' audio-classification pipeline uses"
+    static let protein = "facebook/esm2_t33_650M_UR50D"
+    static let proteinReason = "ESM-2 650M, the size fair-esm's esm-extract examples and most published work use: near the largest models' quality at a fraction of their cost"
+    static let text = "sentence-transformers/all-MiniLM-L6-v2"
+    static let textReason = "the most used sentence-embedding model: 384 dimensions, 22M parameters, fast on a CPU, good for search and clustering"
+
+    /// The `--help` paragraph that names a command's default model.
+    static func help(_ id: String, _ reason: String) -> String {
+        "Without --model: \(id), downloaded into the Hugging Face cache on first use; \(reason)."
+    }
+}
 
 /// Options every model command takes.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("A model folder in Hugging Face layout, or a Hub id in the Hugging Face cache.",
+    @Option(name: .long, help: ArgumentHelp("A model folder in Hugging Face layout, or a Hub id (org/name[@revision]) found in the "
+                                            + "Hugging Face cache or downloaded into it (default: the command's model, see below).",
                                             valueName: "model"))
-    var model: String
+    var model: String?
+
+    /// `--model`, or `fallback` when it is left out, made available on this machine: a folder is used
+    /// as it is; a Hub id comes from the Hugging Face cache, downloaded there first when missing.
+    /// Returns the name to load and to report (the id or folder as the person gave it).
+    func resolve(default fallback: String) throws -> String {
+        let spec = model ?? fallback
+        let bar = ByteProgressBar()
+        defer { bar.finish() }
+        _ = try Hub().resolve(spec, progress: { bar.update($0) })
+        return spec
+    }
+
+    /// `--model` for commands without a default model (a usage error when it is left out), made
+    /// available as `resolve(default:)` does.
+    func resolveRequired() throws -> String {
+        guard let model else { throw ValidationError("give --model: a model folder or a Hub id") }
+        return try resolve(default: model)
+    }
+}
+
+/// `--output` and `--json` of the embedding commands: write a file, or print each input's shape and
+/// first values (`--json`: CONTRACT.md's object with the vectors) when no file is given.
+struct EmbeddingOutput: ParsableArguments {
+    @Option(name: .customLong("output"),
+            help: ArgumentHelp("Where to write the embeddings: .npy, .safetensors or .json (without it they are printed).",
+                               valueName: "file"))
+    var file: String?
+    @Flag(help: "Without --output: print {\"model\", \"results\": [{\"input\", \"shape\", \"embedding\"}]}.") var json = false
+
+    func validate() throws {
+        if json && file != nil { throw ValidationError("--json prints the vectors; with --output they go to the file instead (give one of them)") }
+    }
+
+    /// Whether inputs may give differently shaped outputs: printed ones may, and a `.safetensors`
+    /// file holds one tensor per input; `.npy` and `.json` files need one stacked array.
+    var allowsMixedShapes: Bool {
+        guard let file else { return true }
+        return (try? OutputFile.format(of: file)) == .safetensors
+    }
+
+    /// Write `embeddings` to the file and say so on stderr, or print them on stdout.
+    func deliver(_ embeddings: Embeddings, model: String) throws {
+        guard let file else {
+            Stdout.write(json ? embeddingsJSON(embeddings, model: model) : embeddingsSummary(embeddings))
+            return
+        }
+        reportWritten(file, try embeddings.write(to: file))
+    }
 }
 
 /// The values of a list option given as repeated flags and/or comma-separated lists (CONTRACT.md),

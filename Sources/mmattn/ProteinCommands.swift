@@ -6,7 +6,7 @@ struct EmbedProtein: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed-protein",
         abstract: "Embed the protein sequences of a FASTA file with ESM-2, as fair-esm's esm-extract.",
-        usage: "mmattn embed-protein <fasta> --model <model> --output <file> [options]",
+        usage: "mmattn embed-protein <fasta> [--model <model>] [options]",
         discussion: """
         Records are sorted by length and packed into batches of at most
         --toks-per-batch tokens (padding masked, so every record gets the outputs
@@ -17,8 +17,13 @@ struct EmbedProtein: ParsableCommand {
         requested layer, [N, D]. .safetensors holds, per record id and included
         kind, <id>/mean [D], <id>/per-token [L, D], <id>/bos [D] and
         <id>/contacts [L, L]; with several layers <id>/mean/<layer> and so on.
+        Without --output, each record's mean (of the last requested layer) is
+        printed: its shape and first values, or with --json the vectors.
+
+        \(DefaultModel.help(DefaultModel.protein, DefaultModel.proteinReason))
 
         Examples (from the repository root):
+          mmattn embed-protein Fixtures/protein/LuxC.faa
           mmattn embed-protein Fixtures/protein/LuxC.faa \\
               --model Fixtures/models/esm2 --output means.npy
           mmattn embed-protein Fixtures/protein/LuxC.faa \\
@@ -41,8 +46,11 @@ struct EmbedProtein: ParsableCommand {
     @Option(name: .customLong("toks-per-batch"), help: "Token budget of one batch, padding included.") var toksPerBatch = 4096
     @Option(name: .customLong("truncation-seq-length"), help: "Residues kept per record.") var truncationSeqLength = 1022
     @Flag(name: .customLong("no-truncate"), help: "Keep whole records, however long.") var noTruncate = false
-    @Option(help: ArgumentHelp("Where to write the outputs: .npy, .json (means only) or .safetensors.", valueName: "file"))
-    var output: String
+    @Option(help: ArgumentHelp("Where to write the outputs: .npy, .json (means only) or .safetensors (without it the means are printed).",
+                               valueName: "file"))
+    var output: String?
+    @Flag(help: "Without --output: print {\"model\", \"results\": [{\"input\", \"shape\", \"embedding\"}]} with the means.")
+    var json = false
     @Option(name: .customLong("contacts-png"),
             help: ArgumentHelp("Also draw the contact map of a one-record FASTA file as a PNG image.", valueName: "file"))
     var contactsPNG: String?
@@ -71,12 +79,16 @@ struct EmbedProtein: ParsableCommand {
         _ = try layers()
         guard toksPerBatch >= 1 else { throw ValidationError("--toks-per-batch must be at least 1") }
         guard noTruncate || truncationSeqLength >= 1 else { throw ValidationError("--truncation-seq-length must be at least 1") }
+        if json && output != nil { throw ValidationError("--json prints the means; with --output they go to the file instead (give one of them)") }
+        if output == nil, try kinds() != [.mean] {
+            throw ValidationError("--include per-token, bos or contacts need an --output file ending in .safetensors; without --output the means are printed")
+        }
     }
 
     func run() throws {
         // Every argument is checked before the model loads and before any record is embedded.
         let kinds = try kinds(), layers = try layers()
-        try ProteinOutputWriter.check(path: output, include: kinds)
+        if let output { try ProteinOutputWriter.check(path: output, include: kinds) }
         try checkOutputPath(output)
         if let contactsPNG {
             guard (contactsPNG as NSString).pathExtension.lowercased() == "png" else {
@@ -86,8 +98,11 @@ struct EmbedProtein: ParsableCommand {
             try OutputFile.checkWritable(contactsPNG)
         }
 
-        let encoder = try ProteinEncoder(model: modelOptions.model)
-        let writer = try ProteinOutputWriter(path: output, include: kinds, layers: try encoder.resolveLayers(layers))
+        let model = try modelOptions.resolve(default: DefaultModel.protein)
+        let encoder = try ProteinEncoder(model: model)
+        let resolvedLayers = try encoder.resolveLayers(layers)
+        let writer = try output.map { try ProteinOutputWriter(path: $0, include: kinds, layers: resolvedLayers) }
+        var printed = Embeddings(name: "mean")
         if contactsPNG != nil {
             let records = try encoder.countRecords(fasta: fasta, limit: 2)
             guard records == 1 else {
@@ -97,7 +112,7 @@ struct EmbedProtein: ParsableCommand {
         }
         var compute = kinds
         if contactsPNG != nil { compute.insert(.contacts) }
-        let options = ProteinEmbeddingOptions(include: compute, reprLayers: writer.layers,
+        let options = ProteinEmbeddingOptions(include: compute, reprLayers: writer?.layers ?? [resolvedLayers.last!],
                                               batch: ProteinBatchOptions(toksPerBatch: toksPerBatch,
                                                                          truncationSeqLength: noTruncate ? nil : truncationSeqLength))
         let progress = ProgressBar(enabled: !quiet)
@@ -107,8 +122,16 @@ struct EmbedProtein: ParsableCommand {
         try Diagnostics.capture({ Stderr.write(clearLine + "warning: " + $0 + "\n") }) {
             try encoder.embed(fasta: fasta, options: options, progress: { progress.update($0) }) { e in
                 if contacts == nil { contacts = e.contacts }
-                try writer.add(e)
+                if let writer { try writer.add(e) } else if let mean = e.mean[resolvedLayers.last!] { printed.append(mean, input: e.id) }
             }
+        }
+        guard let output, let writer else {
+            Stdout.write(json ? embeddingsJSON(printed, model: model) : embeddingsSummary(printed))
+            if let contactsPNG, let contacts {
+                try ContactMapImage.write(contacts, to: contactsPNG)
+                reportWritten(contactsPNG, "contact map of \(contacts.shape.first ?? 0) residues")
+            }
+            return
         }
         progress.finish(writing: output)
         let written = try writer.finish()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MMAttn
+import MMAttnHub
 
 /// Where the texts of a text command come from: arguments, or `--input` with one text per line.
 struct TextSource: ParsableArguments {
@@ -67,7 +68,8 @@ struct Tokenize: ParsableCommand {
     )
 
     @OptionGroup var source: TextSource
-    @Option(help: ArgumentHelp("A folder with the tokenizer (a model folder, or a Hub id in the Hugging Face cache).", valueName: "model"))
+    @Option(help: ArgumentHelp("A folder with the tokenizer, or a Hub id (found in the Hugging Face cache or downloaded into it).",
+                               valueName: "model"))
     var model: String
     @Flag(help: "Print one JSON object: {\"ids\": [[int]], \"tokens\": [[str]]}.") var json = false
     @Flag(name: .customLong("no-special-tokens"), help: "Leave out the special tokens the post-processor adds.")
@@ -80,6 +82,7 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
+        _ = try Hub().resolve(model)
         let tokenizer = try Tokenizer.load(model)
         var ids: [String] = [], tokens: [String] = []
         try source.forEachChunk { chunk in
@@ -106,7 +109,7 @@ struct EmbedText: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed-text",
         abstract: "Embed texts with BERT, RoBERTa, DistilBERT or GPT-2 (sentence-transformers folders as encode does).",
-        usage: "mmattn embed-text <text> ... --model <model> [--output <file>] [options]",
+        usage: "mmattn embed-text <text> ... [--model <model>] [options]",
         discussion: """
         One row per text, [N, D]; with --pooling none every token's vector,
         [N, T, D], zero-padded to the longest text. mean averages all tokens of a
@@ -117,7 +120,10 @@ struct EmbedText: ParsableCommand {
         Without --output, each text's shape and first values are printed (--json:
         the vectors).
 
+        \(DefaultModel.help(DefaultModel.text, DefaultModel.textReason))
+
         Examples (from the repository root):
+          mmattn embed-text "A cat sat on the mat."
           mmattn embed-text "A cat sat on the mat." "A dog lay on the rug." \\
               --model Fixtures/models/st-bert-mean
           mmattn embed-text --input Fixtures/text/hard_cases.txt \\
@@ -136,20 +142,19 @@ struct EmbedText: ParsableCommand {
     @Option(name: .customLong("max-length"), help: "Tokens per text, special tokens included (default: the model's).")
     var maxLength: Int?
     @Option(name: .customLong("batch-size"), help: "Texts per forward pass.") var batchSize = 32
-    @Option(help: ArgumentHelp("Where to write the embeddings: .npy, .safetensors or .json.", valueName: "file"))
-    var output: String?
-    @Flag(help: "Without --output: print {\"model\", \"results\": [{\"input\", \"shape\", \"embedding\"}]}.") var json = false
+    @OptionGroup var output: EmbeddingOutput
     @Flag(help: "Do not draw a progress bar.") var quiet = false
 
     func validate() throws {
         if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        if json && output != nil { throw ValidationError("--json prints the vectors; with --output they go to the file instead (give one of them)") }
+        try output.validate()
     }
 
     func run() throws {
-        try checkOutputPath(output)
-        let encoder = try TextEncoder(model: modelOptions.model)
+        try checkOutputPath(output.file)
+        let model = try modelOptions.resolve(default: DefaultModel.text)
+        let encoder = try TextEncoder(model: model)
         let options = TextEmbeddingOptions(pooling: pooling, normalize: normalize, maxLength: maxLength, batchSize: batchSize)
         let limit = encoder.lengthLimit(options)
         var embeddings = Embeddings(name: pooling == TextPooling.none ? "last_hidden_state" : "embedding")
@@ -171,11 +176,7 @@ struct EmbedText: ParsableCommand {
         }
         guard !embeddings.items.isEmpty else { throw MMAttnError("the input has no lines to embed", file: source.input) }
         if pooling == TextPooling.none { embeddings = embeddings.zeroPadded() }
-        guard let output else {
-            Stdout.write(json ? embeddingsJSON(embeddings, model: modelOptions.model) : embeddingsSummary(embeddings))
-            return
-        }
-        progress.finish(writing: output)
-        reportWritten(output, try embeddings.write(to: output))
+        if let file = output.file { progress.finish(writing: file) }
+        try output.deliver(embeddings, model: model)
     }
 }
