@@ -71,6 +71,14 @@ enum CLI {
         return Paths.repo.appendingPathComponent(".build/debug/mmattn").path
     }()
 
+    /// What every run starts from, so no test reaches the real Hub or the person's cache: an empty
+    /// cache of the test run's own and an endpoint nothing listens on (a test's `environment`
+    /// overrides them; the runner's own HF_* variables are not passed on).
+    static let isolatedHub: [String: String] = {
+        let home = tempDir()
+        return ["HF_HOME": home, "HF_HUB_CACHE": home + "/hub", "HF_ENDPOINT": "http://127.0.0.1:9"]
+    }()
+
     /// Run with a time limit (a hang is a failure, not a stuck test run). With `fileSizeLimitBlocks`
     /// the command runs under `ulimit -f` (512-byte blocks), with `directory` in that folder, both
     /// through `/bin/sh`.
@@ -87,7 +95,7 @@ enum CLI {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let outPath = dir + "/stdout", errPath = dir + "/stderr"
-        let child = try Child(argv, environment: environment, stdout: outPath, stderr: errPath)
+        let child = try Child(argv, environment: isolatedHub.merging(environment) { $1 }, stdout: outPath, stderr: errPath)
         let deadline = Date().addingTimeInterval(timeout)
         while child.poll() == nil && Date() < deadline { usleep(10_000) }
         if child.poll() == nil {
@@ -109,7 +117,8 @@ enum CLI {
         let pid: pid_t
         private var ended: (status: Int32, signaled: Bool)?
 
-        /// Start `argv[0]` (a path) with `argv`, the test's environment plus `environment`, and
+        /// Start `argv[0]` (a path) with `argv`, the test's environment (without its HF_* and
+        /// HUGGINGFACE_* variables) plus `environment`, and
         /// stdout/stderr into the given files (created or truncated).
         init(_ argv: [String], environment: [String: String] = [:], stdout: String, stderr: String) throws {
             var attr = posix_spawnattr_t()
@@ -127,7 +136,8 @@ enum CLI {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+            let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HF_") && !$0.key.hasPrefix("HUGGINGFACE_") }
+            let env = inherited.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
             let cArgs = argv.map { strdup($0) } + [nil]
             let cEnv = env.map { strdup($0) } + [nil]
             defer { (cArgs + cEnv).forEach { free($0) } }
