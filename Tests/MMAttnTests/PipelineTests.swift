@@ -155,6 +155,32 @@ import Testing
         #expect(missing.stderr.contains("mmattn download"))
     }
 
+    /// A cache that huggingface_hub itself wrote (`Fixtures/gen_hf_cache.py`: `hf_hub_download` of
+    /// two fixture models) is used as it is, offline, with the numbers of the folders it came from.
+    @Test func cacheWrittenByHuggingFaceHubIsUsedAsIs() throws {
+        let dir = CLI.tempDir()
+        try FileManager.default.copyItem(atPath: Paths.fixture("hf-cache"), toPath: dir + "/hub")  // links stay links
+        let env = ["HF_HUB_CACHE": dir + "/hub", "HF_HUB_OFFLINE": "1"]
+        let cat = Paths.fixture("images/cat.png")
+        let byID = try CLI.run(["classify-image", cat, "--output", dir + "/id.npy"], environment: env)
+        let byFolder = try CLI.run(["classify-image", cat, "--model", Paths.model("vit"), "--output", dir + "/folder.npy"])
+        #expect(byID.status == 0 && byFolder.status == 0, "\(byID.stderr) \(byFolder.stderr)")
+        #expect(byID.stdout == byFolder.stdout)
+        #expect(FileManager.default.contents(atPath: dir + "/id.npy") == FileManager.default.contents(atPath: dir + "/folder.npy"))
+
+        let text = try CLI.run(["embed-text", "A cat sat on the mat.", "--json"], environment: env)
+        let folderText = try CLI.run(["embed-text", "A cat sat on the mat.", "--model", Paths.model("st-bert-mean"), "--json"])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout == folderText.stdout.replacingOccurrences(of: JSON.quote(Paths.model("st-bert-mean")),
+                                                                      with: "\"sentence-transformers/all-MiniLM-L6-v2\""))
+
+        let listed = try CLI.run(["models", "--json"], environment: env)
+        let models = try #require(try JSON.parse(Data(listed.stdout.utf8)).object?["models"]?.array)
+        let rows = models.compactMap { $0.object }.map { ($0["id"]?.string ?? "", $0["revision"]?.string ?? "", $0["family"]?.string ?? "") }
+        #expect(rows.map(\.0).sorted() == ["google/vit-base-patch16-224", "sentence-transformers/all-MiniLM-L6-v2"])
+        #expect(rows.allSatisfy { $0.1 == "main" && !$0.2.isEmpty })
+    }
+
     @Test func inspectReportsTheCheckpoint() throws {
         let r = try CLI.run(["inspect", "--model", Paths.model("deit-distilled"), "--json"])
         #expect(r.status == 0, "\(r.stderr)")
