@@ -47,21 +47,6 @@ public struct SafetensorsTensorInfo: Sendable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
-/// A memory-mapped mapping of a whole file, unmapped when the last tensor viewing it is gone.
-/// `@unchecked Sendable` is safe: the mapping is read-only (`PROT_READ`) and its address and length
-/// never change, so any thread may read through it while an owner keeps it alive.
-final class FileMapping: @unchecked Sendable {
-    let base: UnsafeRawPointer
-    let length: Int
-
-    init(base: UnsafeRawPointer, length: Int) {
-        self.base = base
-        self.length = length
-    }
-
-    deinit { munmap(UnsafeMutableRawPointer(mutating: base), length) }
-}
-
 /// A `.safetensors` file, mapped read-only and validated as the reference parser
 /// (huggingface/safetensors) does. Tensors read from it as F32 share the mapping (no copy);
 /// the mapping stays alive as long as any of them does.
@@ -87,31 +72,13 @@ public final class SafetensorsFile: Sendable {
     /// Map and validate `path`. Throws `MMAttnError` naming the file and the problem.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw MMAttnError("cannot open the safetensors file (\(reason))", file: path)
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw MMAttnError("cannot read the safetensors file (\(String(cString: strerror(errno))))", file: path)
-        }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw MMAttnError("not a regular file: expected a .safetensors weights file", file: path)
-        }
-        let size = Int(st.st_size)
+        mapping = try FileMapping(readOnly: path, what: "safetensors weights file")
+        let size = mapping.length
         fileSize = size
         guard size >= 8 else {
-            throw MMAttnError(size == 0
-                ? "the file is empty (0 bytes), not a safetensors file: download the weights again"
-                : "the file is \(size) bytes long, too short for a safetensors file (it starts with an 8-byte header length): download the weights again",
-                file: path)
+            throw MMAttnError("the file is \(size) bytes long, too short for a safetensors file (it starts with an 8-byte header length): download the weights again",
+                              file: path)
         }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != UnsafeMutableRawPointer(bitPattern: -1) else {
-            throw MMAttnError("cannot map the safetensors file into memory (\(String(cString: strerror(errno))))", file: path)
-        }
-        mapping = FileMapping(base: UnsafeRawPointer(p), length: size)
         let header = try Self.parseHeader(UnsafeRawBufferPointer(start: mapping.base, count: size), file: path)
         dataStart = header.dataStart
         metadata = header.metadata

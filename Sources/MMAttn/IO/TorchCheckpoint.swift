@@ -289,21 +289,3 @@ final class TorchWeightsFile: Sendable {
         }
     }
 }
-
-extension FileMapping {
-    /// Map the regular file `path` read-only; `what` names it in errors ("PyTorch weights file").
-    convenience init(readOnly path: String, what: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw MMAttnError("cannot open the \(what) (\(String(cString: strerror(errno))))", file: path) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw MMAttnError("cannot read the \(what) (\(String(cString: strerror(errno))))", file: path) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw MMAttnError("not a regular file: expected a \(what)", file: path) }
-        let size = Int(st.st_size)
-        guard size > 0 else { throw MMAttnError("the file is empty (0 bytes), not a \(what): download it again", file: path) }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != UnsafeMutableRawPointer(bitPattern: -1) else {
-            throw MMAttnError("cannot map the \(what) into memory (\(String(cString: strerror(errno))))", file: path)
-        }
-        self.init(base: UnsafeRawPointer(p), length: size)
-    }
-}
