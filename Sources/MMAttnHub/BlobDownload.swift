@@ -187,10 +187,16 @@ final class BlobDownload: @unchecked Sendable {
                 let e = errno
                 staged = 0
                 written = onDisk
-                throw MMAttnError(e == ENOSPC || e == EDQUOT
-                    ? "the disk is full: the \(onDisk) bytes written are kept in \(partial) and the download resumes from them; "
-                      + "free some space and run `mmattn download \(session.id)` again"
-                    : "cannot write the download file: \(String(cString: strerror(e)))", file: partial)
+                let kept = "the \(onDisk) bytes written are kept in \(partial) and the download resumes from them"
+                switch e {
+                case ENOSPC, EDQUOT:
+                    throw MMAttnError("the disk is full: \(kept); free some space and run `mmattn download \(session.id)` again", file: partial)
+                case EFBIG:
+                    throw MMAttnError("the file size limit (ulimit -f) stops the download: \(kept); raise the limit and run "
+                                      + "`mmattn download \(session.id)` again", file: partial)
+                default:
+                    throw MMAttnError("cannot write the download file: \(String(cString: strerror(e)))", file: partial)
+                }
             }
             p += n
             left -= n

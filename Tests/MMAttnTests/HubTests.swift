@@ -164,6 +164,23 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: blobs).allSatisfy { !$0.hasSuffix(".incomplete") })
     }
 
+    /// A write that fails mid-file (here a file size limit, as a full disk does with ENOSPC) is one
+    /// error line; the bytes written stay in the `.incomplete` file and the next run resumes them.
+    @Test func aFailedWriteKeepsThePartialFileForTheNextRun() throws {
+        let server = try HubTestServer()
+        try server.serve(Paths.model("vit"), as: "google/vit-base-patch16-224")
+        let env = Self.environment(server)
+        let stopped = try CLI.run(["download", "google/vit-base-patch16-224"], environment: env, fileSizeLimitBlocks: 100)
+        #expect(stopped.status == 1 && stopped.stderr.hasPrefix("error: ") && stopped.stderr.split(separator: "\n").count == 1,
+                "\(stopped.stderr)")
+        #expect(stopped.stderr.contains("51200 bytes written are kept"), "\(stopped.stderr)")
+        let again = try CLI.run(["download", "google/vit-base-patch16-224"], environment: env)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(server.requests.contains { $0.hasPrefix("GET /lfs/") && $0.hasSuffix("Range=bytes=51200-") }, "\(server.requests)")
+        let path = again.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Self.bytes("\(path)/model.safetensors") == Self.bytes(Paths.model("vit") + "/model.safetensors"))
+    }
+
     @Test(arguments: ["model.safetensors", "config.json", "preprocessor_config.json"])
     func rejectsBytesThatDoNotMatchTheEtag(file: String) throws {
         let server = try HubTestServer()
