@@ -26,7 +26,7 @@ enum DefaultModel {
 /// Options every model command takes.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("A model folder in Hugging Face layout, or a Hub id (org/name[@revision]) found in the "
-                                            + "Hugging Face cache or downloaded into it (default: the command's model, see below).",
+                                            + "Hugging Face cache or downloaded into it.",
                                             valueName: "model"))
     var model: String?
 
