@@ -7,8 +7,9 @@ struct MMAttnCommand: ParsableCommand {
         commandName: "mmattn",
         abstract: "Run pretrained transformer encoders (text, images, audio, proteins) on the CPU, from Hugging Face checkpoints.",
         discussion: """
-        Models are folders in Hugging Face layout (config.json, model.safetensors, preprocessor_config.json, \
-        vocab.txt) or Hub ids already in the Hugging Face cache. Errors go to stderr as one `error: ` line, \
+        Models are folders in Hugging Face layout (config.json, model.safetensors or pytorch_model.bin, \
+        preprocessor_config.json, tokenizer files) or Hub ids, taken from the Hugging Face cache or \
+        downloaded into it; each command has a default model. Errors go to stderr as one `error: ` line, \
         exit status 1.
         """,
         version: MMAttnVersion.string,
