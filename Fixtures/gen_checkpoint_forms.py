@@ -113,8 +113,6 @@ def write_bin(name: str, out: Path) -> None:
     else:
         assert len(dtypes) == 1, (name, dtypes)
         state = load(name, dtypes.pop()).state_dict()
-        # transformers 5 writes LayerNorm.gamma/beta; a published checkpoint says weight/bias.
-        state = collections.OrderedDict((k, v) for k, v in state.items())
     torch.save(state, out / "pytorch_model.bin")
     check_bin(out / "pytorch_model.bin", reference)
 
@@ -196,11 +194,11 @@ class _FakeStorage:
 
 
 class _FakeTensor:
-    def __init__(self, storage: _FakeStorage, size: tuple, stride: tuple):
-        self.storage, self.size, self.stride = storage, size, stride
+    def __init__(self, storage: _FakeStorage, size: tuple, stride: tuple, offset: int = 0):
+        self.storage, self.size, self.stride, self.offset = storage, size, stride, offset
 
     def __reduce__(self):
-        return (torch._utils._rebuild_tensor_v2, (self.storage, 0, self.size, self.stride, False, collections.OrderedDict()))
+        return (torch._utils._rebuild_tensor_v2, (self.storage, self.offset, self.size, self.stride, False, collections.OrderedDict()))
 
 
 class _StoragePickler(pickle.Pickler):
@@ -235,6 +233,14 @@ def write_bad(out: Path) -> None:
     pickled = io.BytesIO()
     _StoragePickler(pickled, protocol=2).dump(collections.OrderedDict(weight=_FakeTensor(_FakeStorage("0", 2), (4,), (1,))))
     write_torch_zip(out / "small_storage.bin", pickled.getvalue(), {"0": np.ones(2, np.float32).tobytes()})
+    write_far_offset(out)
+
+
+def write_far_offset(out: Path) -> None:
+    """An empty tensor whose storage offset (2^62) lies far past its 2-element storage."""
+    pickled = io.BytesIO()
+    _StoragePickler(pickled, protocol=2).dump(collections.OrderedDict(weight=_FakeTensor(_FakeStorage("0", 2), (0,), (1,), offset=2**62)))
+    write_torch_zip(out / "far_offset.bin", pickled.getvalue(), {"0": np.ones(2, np.float32).tobytes()})
 
 
 def write_views(out: Path) -> None:

@@ -53,13 +53,18 @@ struct PickleReader {
         }
     }
 
+    /// A list or dict under construction. Once it is put inside another container it is sealed:
+    /// `torch.save` fills each container before nesting it, and a container changed after (through
+    /// the memo) could make its parent's recorded depth wrong or contain itself.
     final class ListBox {
         var items: [Value] = []
         var depth = 1
+        var sealed = false
     }
     final class DictBox {
         var items: [(key: Value, value: Value)] = []
         var depth = 1
+        var sealed = false
     }
 
     /// Containers may nest this deep (a state_dict nests about 4 levels); deeper values are refused
@@ -158,13 +163,24 @@ struct PickleReader {
             guard let v = stack.last, stack.count > (marks.last ?? 0) else { throw fail("the pickle reads an empty stack at byte \(p - 1): it is damaged") }
             return v
         }
-        /// The depth of a container of `items` (plus `base`), refused past `maxDepth`.
+        /// The depth of a container of `items` (plus `base`), refused past `maxDepth`; the lists and
+        /// dicts among `items` are sealed.
         func nested(_ items: [Value], base: Int = 0) throws -> Int {
             let d = max(base, 1 + (items.map(\.depth).max() ?? 0))
             guard d <= PickleReader.maxDepth else {
                 throw fail("containers nest more than \(PickleReader.maxDepth) levels deep at byte \(p - 1), which no weights file does: refusing the file")
             }
+            for item in items {
+                if case .list(let box) = item { box.sealed = true }
+                if case .dict(let box) = item { box.sealed = true }
+            }
             return d
+        }
+        /// Refuse to add to a container that is already inside another one (or inside itself).
+        func checkOpen(_ sealed: Bool, _ op: String) throws {
+            guard !sealed else {
+                throw fail("\(op) at byte \(p - 1) changes a container already placed inside another, which torch never writes: refusing the file")
+            }
         }
         func tuple(_ items: [Value]) throws -> Value { .tuple(items, depth: try nested(items)) }
         func global(_ module: String, _ name: String) throws -> Value {
@@ -247,7 +263,9 @@ struct PickleReader {
             case 0x61, 0x65:                                         // APPEND, APPENDS
                 let items = op == 0x61 ? [try pop()] : try popMark()
                 guard case .list(let box) = try top() else { throw fail("APPEND at byte \(opAt) on \(try top().kindName), not a list") }
+                try checkOpen(box.sealed, "APPEND")
                 box.depth = try nested(items, base: box.depth)
+                try checkOpen(box.sealed, "APPEND")  // the list was among its own items
                 box.items.append(contentsOf: items)
             case 0x7D: stack.append(.dict(DictBox()))                // EMPTY_DICT
             case 0x64:                                               // DICT
@@ -267,7 +285,9 @@ struct PickleReader {
                 }
                 guard items.count % 2 == 0 else { throw fail("SETITEMS at byte \(opAt) has an odd number of items") }
                 guard case .dict(let box) = try top() else { throw fail("SETITEM at byte \(opAt) on \(try top().kindName), not a dict") }
+                try checkOpen(box.sealed, "SETITEM")
                 box.depth = try nested(items, base: box.depth)
+                try checkOpen(box.sealed, "SETITEM")  // the dict was among its own items
                 for i in stride(from: 0, to: items.count, by: 2) { box.items.append((items[i], items[i + 1])) }
             case 0x71: memo[try u8()] = try top()                    // BINPUT
             case 0x72: memo[Int(try le(4))] = try top()              // LONG_BINPUT

@@ -107,6 +107,10 @@ final class TorchWeightsFile: Sendable {
                 guard !o1, !o2, !o3 else { throw fail("shape \(t.shape) with strides \(t.strides) overflows 64-bit sizes") }
                 (count, last) = (c, l)
             }
+            // Checked for empty views too: the offset becomes a byte position below.
+            guard t.offset <= storage.count else {
+                throw fail("starts at element \(t.offset), past the end of its storage \(storage.key) (\(storage.count) elements): the file is damaged")
+            }
             if count > 0 {
                 guard last < storage.count else {
                     throw fail("shape \(t.shape), strides \(t.strides) at offset \(t.offset) reach element \(last), but its storage \(storage.key) holds \(storage.count) elements: the file is damaged")
