@@ -10,7 +10,7 @@ public final class Checkpoint: Sendable {
     /// The file errors about the checkpoint as a whole name: the single weights file or the shard index.
     public let source: String
     /// The weights files (one, or the shards in index order).
-    public let files: [String]
+    public var files: [String] { shards.map(\.path) }
 
     /// All tensor names, sorted (the published names once `renamed(by:)` has mapped them).
     public let names: [String]
@@ -26,44 +26,71 @@ public final class Checkpoint: Sendable {
         let stored: String
     }
 
+    /// The weights files a model folder may hold, in the order transformers prefers them: each
+    /// single file, then its shard index (safetensors first; PyTorch pickles only without it).
+    public static let weightsFiles = [(single: "model.safetensors", index: "model.safetensors.index.json"),
+                                      (single: "pytorch_model.bin", index: "pytorch_model.bin.index.json")]
+
     /// Open the weights of `folder` (a model folder, or a `.safetensors` or PyTorch `.bin` file itself).
-    public init(folder: String) throws {
+    public convenience init(folder: String) throws {
+        let (source, shards, index) = try Self.open(folder)
+        try self.init(source: source, shards: shards, index: index)
+    }
+
+    /// The shards of one source, every tensor name located (a name in two shards is an error).
+    private init(source: String, shards: [any WeightsFile], index: (weightMap: [(String, String)], files: [String])?) throws {
+        var location: [String: Location] = [:]
+        for (i, shard) in shards.enumerated() {
+            for name in shard.names {
+                if let j = location[name]?.shard, let files = index?.files {
+                    throw MMAttnError("tensor \"\(name)\" is in two shards, \(files[j]) and \(files[i]): the checkpoint is inconsistent", file: source)
+                }
+                location[name] = Location(shard: i, stored: name)
+            }
+        }
+        if let index {
+            let shardIndex = Dictionary(uniqueKeysWithValues: index.files.enumerated().map { ($1, $0) })
+            for (name, shard) in index.weightMap where location[name]?.shard != shardIndex[shard] {
+                throw MMAttnError("the index places tensor \"\(name)\" in \(shard), but that shard does not hold it: the index and the shards do not match", file: source)
+            }
+        }
+        (self.source, self.shards, self.location, table) = (source, shards, location, nil)
+        names = location.keys.sorted()
+    }
+
+    /// `base` seen under other names.
+    private init(_ base: Checkpoint, location: [String: Location], table: CheckpointNames) {
+        (source, shards, self.location, self.table) = (base.source, base.shards, location, table)
+        names = location.keys.sorted()
+    }
+
+    /// The weights files of `folder` (or the file itself) opened, the file that names them as a
+    /// whole, and the shard index when there is one.
+    private static func open(_ folder: String) throws -> (String, [any WeightsFile], (weightMap: [(String, String)], files: [String])?) {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
             throw MMAttnError("model folder not found", file: folder)
         }
-        table = nil
         if !isFolder.boolValue {
-            let file: any WeightsFile
-            if folder.hasSuffix(".safetensors") {
-                file = try SafetensorsFile(path: folder)
-            } else if [".bin", ".pt", ".pth"].contains(where: { folder.hasSuffix($0) }) {
-                file = try TorchWeightsFile(path: folder)
-            } else {
-                throw MMAttnError("expected a model folder (with model.safetensors or pytorch_model.bin), a .safetensors file or a PyTorch .bin file", file: folder)
-            }
-            (source, files, shards, location) = (folder, [folder], [file], Self.locate([file]))
-            names = location.keys.sorted()
-            return
+            if folder.hasSuffix(".safetensors") { return (folder, [try SafetensorsFile(path: folder)], nil) }
+            if [".bin", ".pt", ".pth"].contains(where: { folder.hasSuffix($0) }) { return (folder, [try TorchWeightsFile(path: folder)], nil) }
+            throw MMAttnError("expected a model folder (with model.safetensors or pytorch_model.bin), a .safetensors file or a PyTorch .bin file", file: folder)
         }
         let dir = URL(fileURLWithPath: folder)
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
         func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
-
-        // safetensors first, as transformers prefers it; PyTorch pickles only without it.
-        for (single, index, open) in [("model.safetensors", "model.safetensors.index.json", { try SafetensorsFile(path: $0) as any WeightsFile }),
-                                      ("pytorch_model.bin", "pytorch_model.bin.index.json", { try TorchWeightsFile(path: $0) as any WeightsFile })] {
-            if exists(single) {
-                let file = try open(path(single))
-                (source, files, shards, location) = (path(single), [path(single)], [file], Self.locate([file]))
-                names = location.keys.sorted()
-                return
-            }
+        for (single, index) in weightsFiles {
+            let open: (String) throws -> any WeightsFile = single.hasSuffix(".safetensors") ? { try SafetensorsFile(path: $0) } : { try TorchWeightsFile(path: $0) }
+            if exists(single) { return (path(single), [try open(path(single))], nil) }
             if exists(index) {
-                let sharded = try Self.openShards(index: path(index), folder: dir, open: open)
-                (source, files, shards, location) = (path(index), sharded.map(\.path), sharded, Self.locate(sharded))
-                names = location.keys.sorted()
-                return
+                let shardIndex = try readIndex(path(index))
+                let shards = try shardIndex.files.map { name in
+                    guard exists(name) else {
+                        throw MMAttnError("the index lists shard \(name), which is not in the folder: download the missing shard", file: path(index))
+                    }
+                    return try open(path(name))
+                }
+                return (path(index), shards, shardIndex)
             }
         }
         if exists("tf_model.h5") || exists("flax_model.msgpack") {
@@ -72,46 +99,8 @@ public final class Checkpoint: Sendable {
         throw MMAttnError("no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json in the model folder", file: folder)
     }
 
-    /// `base` seen under other names.
-    private init(_ base: Checkpoint, location: [String: Location], table: CheckpointNames) {
-        (source, files, shards, self.location, self.table) = (base.source, base.files, base.shards, location, table)
-        names = location.keys.sorted()
-    }
-
-    private static func locate(_ files: [any WeightsFile]) -> [String: Location] {
-        var out: [String: Location] = [:]
-        for (i, f) in files.enumerated() { for n in f.names { out[n] = Location(shard: i, stored: n) } }
-        return out
-    }
-
-    /// Open the shards an index lists and check that the index and the shards agree.
-    private static func openShards(index: String, folder: URL, open: (String) throws -> any WeightsFile) throws -> [any WeightsFile] {
-        let shardNames = try Self.readIndex(index)
-        var opened: [any WeightsFile] = []
-        for name in shardNames.files {
-            let shard = folder.appendingPathComponent(name).path
-            guard FileManager.default.fileExists(atPath: shard) else {
-                throw MMAttnError("the index lists shard \(name), which is not in the folder: download the missing shard", file: index)
-            }
-            opened.append(try open(shard))
-        }
-        var location: [String: Int] = [:]
-        for (i, shard) in opened.enumerated() {
-            for name in shard.names {
-                if let j = location[name] {
-                    throw MMAttnError("tensor \"\(name)\" is in two shards, \(shardNames.files[j]) and \(shardNames.files[i]): the checkpoint is inconsistent", file: index)
-                }
-                location[name] = i
-            }
-        }
-        let shardIndex = Dictionary(uniqueKeysWithValues: shardNames.files.enumerated().map { ($1, $0) })
-        for (name, shard) in shardNames.weightMap where location[name] != shardIndex[shard] {
-            throw MMAttnError("the index places tensor \"\(name)\" in \(shard), but that shard does not hold it: the index and the shards do not match", file: index)
-        }
-        return opened
-    }
     /// The index's `weight_map` (tensor → shard file) and its shard files in order of first mention.
-    private static func readIndex(_ index: String) throws -> (weightMap: [(String, String)], files: [String]) {
+    static func readIndex(_ index: String) throws -> (weightMap: [(String, String)], files: [String]) {
         let fields = try JSONFields.load(index)
         guard let map = try fields.fields("weight_map") else {
             throw MMAttnError("no \"weight_map\" in the shard index", file: index)
@@ -198,26 +187,25 @@ public final class Checkpoint: Sendable {
     /// `table`; one with the published names is returned as it is. A checkpoint that mixes both
     /// generations, or has a newer-generation name the table does not know, is an error.
     public func renamed(by table: CheckpointNames) throws -> Checkpoint {
-        guard !table.renames.isEmpty, self.table == nil else { return self }
-        var current: String?, published: String?, unknown: String?
+        guard self.table == nil, !table.renames.isEmpty else { return self }
         var mapped: [String: Location] = [:]
-        for (name, l) in location {
+        var current: String?, rest: [String] = []
+        for name in names {  // sorted, so messages name the first of each kind
             if let to = table.published(for: name) {
-                current = current.map { min($0, name) } ?? name
-                mapped[to] = l
+                current = current ?? name
+                mapped[to] = location[name]
             } else {
-                if table.isPublished(name) { published = published.map { min($0, name) } ?? name }
-                if table.looksCurrent(name) { unknown = unknown.map { min($0, name) } ?? name }
-                mapped[name] = l
+                rest.append(name)
             }
         }
-        guard let current else { return self }
-        if let published {
+        guard let current else { return self }  // the published names: nothing to map
+        if let published = rest.first(where: table.isPublished) {
             throw MMAttnError("the checkpoint mixes two generations of \(table.family) tensor names: \"\(current)\" (transformers 5 module names) and \"\(published)\" (the published names); save the weights again from one model", file: source)
         }
-        if let unknown {
+        if let unknown = rest.first(where: table.looksCurrent) {
             throw MMAttnError("tensor \"\(unknown)\" has a transformers 5 module path that the \(table.family) name table does not know: the checkpoint is not a \(table.family) model mmattn reads", file: source)
         }
+        for name in rest { mapped[name] = location[name] }
         guard mapped.count == location.count else {
             throw MMAttnError("two tensors of the checkpoint map to the same published \(table.family) name: the checkpoint is inconsistent", file: source)
         }

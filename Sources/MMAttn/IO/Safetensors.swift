@@ -75,10 +75,6 @@ public final class SafetensorsFile: Sendable {
         mapping = try FileMapping(readOnly: path, what: "safetensors weights file")
         let size = mapping.length
         fileSize = size
-        guard size >= 8 else {
-            throw MMAttnError("the file is \(size) bytes long, too short for a safetensors file (it starts with an 8-byte header length): download the weights again",
-                              file: path)
-        }
         let header = try Self.parseHeader(UnsafeRawBufferPointer(start: mapping.base, count: size), file: path)
         dataStart = header.dataStart
         metadata = header.metadata
@@ -106,32 +102,7 @@ public final class SafetensorsFile: Sendable {
         guard let info = entries[name] else {
             throw MMAttnError("missing tensor \"\(name)\"", file: path)
         }
-        let count = info.elementCount
-        let source = mapping.base + dataStart + info.dataOffsets.lowerBound
-        switch info.dtype {
-        case .F32:
-            if Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
-                let floats = source.bindMemory(to: Float.self, capacity: count)
-                return Tensor(shape: info.shape, storage: TensorStorage(borrowing: floats, count: count, owner: mapping))
-            }
-            let out = Tensor(zeros: info.shape)
-            UnsafeMutableRawPointer(out.data).copyMemory(from: source, byteCount: count * 4)
-            return out
-        case .F16:
-            let out = Tensor(zeros: info.shape)
-            FloatConversion.halfToFloat(source, out.data, count)
-            return out
-        case .BF16:
-            let out = Tensor(zeros: info.shape)
-            FloatConversion.bfloat16ToFloat(source, out.data, count)
-            return out
-        case .F64:
-            let out = Tensor(zeros: info.shape)
-            FloatConversion.doubleToFloat(source, out.data, count)
-            return out
-        default:
-            throw MMAttnError("tensor \"\(name)\" has dtype \(info.dtype.rawValue), which cannot be read as floating-point weights (supported: F32, F16, BF16, F64)", file: path)
-        }
+        return try mapping.floats(at: dataStart + info.dataOffsets.lowerBound, dtype: info.dtype, shape: info.shape, name: name, file: path)
     }
 
     // MARK: - Header validation
@@ -151,7 +122,7 @@ public final class SafetensorsFile: Sendable {
             throw fail("Git LFS pointer, not the weights: run git lfs pull")
         }
         guard size >= 8 else {
-            throw fail("the file is \(size) bytes long, too short for a safetensors file (it starts with an 8-byte header length)")
+            throw fail("the file is \(size) bytes long, too short for a safetensors file (it starts with an 8-byte header length): download the weights again")
         }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
@@ -336,5 +307,44 @@ enum FloatConversion {
         for i in 0..<count {
             out[i] = Float(source.loadUnaligned(fromByteOffset: 8 * i, as: Double.self))
         }
+    }
+
+    /// `count` elements of `dtype` (F32, F16, BF16 or F64) `step` bytes apart, as Float; adjacent
+    /// elements take the vectorised loops above.
+    static func convert(_ source: UnsafeRawPointer, dtype: SafetensorsDType, step: Int, into out: UnsafeMutablePointer<Float>, count: Int) {
+        let adjacent = step == dtype.bitWidth / 8
+        switch dtype {
+        case .F16 where adjacent: halfToFloat(source, out, count)
+        case .BF16 where adjacent: bfloat16ToFloat(source, out, count)
+        case .F64 where adjacent: doubleToFloat(source, out, count)
+        case _ where adjacent: UnsafeMutableRawPointer(out).copyMemory(from: source, byteCount: count * 4)
+        case .F16: for i in 0..<count { out[i] = halfToFloat(bits: source.loadUnaligned(fromByteOffset: i * step, as: UInt16.self)) }
+        case .BF16: for i in 0..<count { out[i] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: i * step, as: UInt16.self)) &<< 16) }
+        case .F64: for i in 0..<count { out[i] = Float(source.loadUnaligned(fromByteOffset: i * step, as: Double.self)) }
+        default: for i in 0..<count { out[i] = source.loadUnaligned(fromByteOffset: i * step, as: Float.self) }
+        }
+    }
+}
+
+extension FileMapping {
+    /// The contiguous tensor of `shape` stored at byte `offset` as `dtype`, read as Float: a view
+    /// into the mapping for 4-byte-aligned F32 (read-only memory: `Tensor.data` refuses it,
+    /// `copy()` gives a writable tensor), else a converted copy. Dtypes other than F32, F16, BF16
+    /// and F64 are an error naming tensor `name` of `file`.
+    func floats(at offset: Int, dtype: SafetensorsDType, shape: [Int], name: String, file: String) throws -> Tensor {
+        guard dtype.isReadableAsFloat else { throw Self.unreadable(name, dtype, file: file) }
+        let count = shape.reduce(1, *)
+        let source = base + offset
+        if dtype == .F32 && Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
+            return Tensor(shape: shape, storage: TensorStorage(borrowing: source.bindMemory(to: Float.self, capacity: count), count: count, owner: self))
+        }
+        let out = Tensor(uninitialized: shape)
+        FloatConversion.convert(source, dtype: dtype, step: dtype.bitWidth / 8, into: out.data, count: count)
+        return out
+    }
+
+    /// The error for a tensor whose dtype is not floating point.
+    static func unreadable(_ name: String, _ dtype: SafetensorsDType, file: String) -> MMAttnError {
+        MMAttnError("tensor \"\(name)\" has dtype \(dtype.rawValue), which cannot be read as floating-point weights (supported: F32, F16, BF16, F64)", file: file)
     }
 }

@@ -37,8 +37,7 @@ final class TorchWeightsFile: Sendable {
         } else if bytes.first == 0x80 {
             parsed = try Self.readLegacy(bytes, file: path)
         } else {
-            throw MMAttnError(bytes.isEmpty ? "the file is empty (0 bytes), not PyTorch weights: download it again"
-                              : "not a PyTorch weights file (neither the zip archive torch.save writes nor its older pickle format)", file: path)
+            throw MMAttnError("not a PyTorch weights file (neither the zip archive torch.save writes nor its older pickle format)", file: path)
         }
         (names, entries) = parsed
     }
@@ -229,37 +228,26 @@ final class TorchWeightsFile: Sendable {
     /// F32 and aligned, else a converted copy.
     func tensor(_ name: String) throws -> Tensor {
         guard let e = entries[name] else { throw MMAttnError("missing tensor \"\(name)\"", file: path) }
-        guard e.dtype.isReadableAsFloat else {
-            throw MMAttnError("tensor \"\(name)\" has dtype \(e.dtype.rawValue), which cannot be read as floating-point weights (supported: F32, F16, BF16, F64)", file: path)
-        }
-        let count = e.elementCount
-        let source = mapping.base + e.byteOffset
         var expected = 1
         var contiguous = true
         for (size, stride) in zip(e.shape, e.strides).reversed() where size != 1 {
             if stride != expected { contiguous = false }
             expected *= size
         }
-        if contiguous && e.dtype == .F32 && Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
-            let floats = source.bindMemory(to: Float.self, capacity: count)
-            return Tensor(shape: e.shape, storage: TensorStorage(borrowing: floats, count: count, owner: mapping))
-        }
-        let out = Tensor(uninitialized: e.shape)
-        if count == 0 { return out }
-        let width = e.dtype.bitWidth / 8
-        if contiguous {
-            Self.convert(source, stride: 1, width: width, dtype: e.dtype, into: out.data, count: count)
-            return out
-        }
+        if contiguous { return try mapping.floats(at: e.byteOffset, dtype: e.dtype, shape: e.shape, name: name, file: path) }
+        guard e.dtype.isReadableAsFloat else { throw FileMapping.unreadable(name, e.dtype, file: path) }
         // Strided: walk all but the last axis with an odometer, convert each row.
+        let out = Tensor(uninitialized: e.shape)
+        let source = mapping.base + e.byteOffset
+        let width = e.dtype.bitWidth / 8
         let rank = e.shape.count
-        let rowLength = e.shape[rank - 1], rowStride = e.strides[rank - 1]
-        var position = [Int](repeating: 0, count: max(rank - 1, 0))
+        let rowLength = e.shape[rank - 1], rowStep = e.strides[rank - 1] * width
+        var position = [Int](repeating: 0, count: rank - 1)
         var written = 0
-        while written < count {
+        while written < e.elementCount {
             var element = 0
             for axis in 0..<(rank - 1) { element += position[axis] * e.strides[axis] }
-            Self.convert(source + element * width, stride: rowStride, width: width, dtype: e.dtype, into: out.data + written, count: rowLength)
+            FloatConversion.convert(source + element * width, dtype: e.dtype, step: rowStep, into: out.data + written, count: rowLength)
             written += rowLength
             var axis = rank - 2
             while axis >= 0 {
@@ -270,26 +258,5 @@ final class TorchWeightsFile: Sendable {
             }
         }
         return out
-    }
-
-    /// Convert `count` elements `stride` elements apart (each `width` bytes) to Float.
-    private static func convert(_ source: UnsafeRawPointer, stride: Int, width: Int, dtype: SafetensorsDType,
-                                into out: UnsafeMutablePointer<Float>, count: Int) {
-        if stride == 1 {
-            switch dtype {
-            case .F16: FloatConversion.halfToFloat(source, out, count)
-            case .BF16: FloatConversion.bfloat16ToFloat(source, out, count)
-            case .F64: FloatConversion.doubleToFloat(source, out, count)
-            default: UnsafeMutableRawPointer(out).copyMemory(from: source, byteCount: count * 4)
-            }
-            return
-        }
-        let step = stride * width
-        switch dtype {
-        case .F16: for i in 0..<count { out[i] = FloatConversion.halfToFloat(bits: source.loadUnaligned(fromByteOffset: i * step, as: UInt16.self)) }
-        case .BF16: for i in 0..<count { out[i] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: i * step, as: UInt16.self)) &<< 16) }
-        case .F64: for i in 0..<count { out[i] = Float(source.loadUnaligned(fromByteOffset: i * step, as: Double.self)) }
-        default: for i in 0..<count { out[i] = source.loadUnaligned(fromByteOffset: i * step, as: Float.self) }
-        }
     }
 }
