@@ -28,6 +28,8 @@ final class BlobDownload: @unchecked Sendable {
     private let syncQueue = DispatchQueue(label: "mmattn.blob-flush")
     private var total: Int64?
     private var verifier = Verifier.none
+    /// The etag's length when it is lowercase hex (64: a SHA-256, 40: a git blob SHA-1), else 0.
+    private let etagKind: Int
 
     init(session: HubSession, file: String, meta: HubSession.FileMetadata, blob: String) {
         self.session = session
@@ -36,6 +38,8 @@ final class BlobDownload: @unchecked Sendable {
         self.blob = blob
         self.partial = blob + ".incomplete"
         self.total = meta.size
+        let hex = meta.etag.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+        etagKind = hex ? meta.etag.utf8.count : 0
     }
 
     deinit { stage.deallocate() }
@@ -50,8 +54,9 @@ final class BlobDownload: @unchecked Sendable {
         mutating func update(_ bytes: UnsafeRawBufferPointer) {
             switch self {
             case .none: break
-            case .sha256(var h): h.update(bytes); self = .sha256(h)
-            case .gitSHA1(var h): h.update(bytes); self = .gitSHA1(h)
+            // `self = .none` first, so the hasher's buffer has one owner and is not copied on write.
+            case .sha256(var h): self = .none; h.update(bytes); self = .sha256(h)
+            case .gitSHA1(var h): self = .none; h.update(bytes); self = .gitSHA1(h)
             }
         }
 
@@ -64,14 +69,12 @@ final class BlobDownload: @unchecked Sendable {
         }
     }
 
-    private var etagKind: Int { meta.etag.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } ? meta.etag.utf8.count : 0 }
-
     /// A fresh verifier for a file of `size` bytes (the git blob hash needs the size up front).
-    private func freshVerifier(size: Int64?) -> Verifier? {
+    private func freshVerifier(size: Int64?) -> Verifier {
         switch etagKind {
         case 64: return .sha256(SHA256())
-        case 40: return size.map { .gitSHA1(SHA1.gitBlob(size: Int($0))) }
-        default: return Verifier.none
+        case 40: return size.map { .gitSHA1(SHA1.gitBlob(size: Int($0))) } ?? .none
+        default: return .none
         }
     }
 
@@ -94,12 +97,12 @@ final class BlobDownload: @unchecked Sendable {
         while true {
             let before = written
             do {
-                defer { try? flush() }
                 try transfer()
                 try flush()
                 if let total, written < total { throw NetworkFailure(url: meta.url, underlying: URLError(.networkConnectionLost)) }
                 break
             } catch let failure as NetworkFailure {
+                try flush()  // what arrived is kept; a full disk ends the download here, not in a retry
                 if written > before { attemptsLeft = 5 }
                 attemptsLeft -= 1
                 guard attemptsLeft > 0 else {
@@ -107,6 +110,9 @@ final class BlobDownload: @unchecked Sendable {
                                       + "run `mmattn download \(session.id)` again to resume", file: "\(session.id)/\(file)")
                 }
                 Thread.sleep(forTimeInterval: 1)
+            } catch {
+                try? flush()
+                throw error
             }
         }
         try finish()
@@ -155,7 +161,7 @@ final class BlobDownload: @unchecked Sendable {
             do { try restart() } catch { return false }
         }
         if total == nil, let length = head.header("Content-Length") { total = Int64(length) }
-        if case .none = verifier, let v = freshVerifier(size: total) { verifier = v }
+        if case .none = verifier { verifier = freshVerifier(size: total) }
         return true
     }
 
@@ -218,14 +224,15 @@ final class BlobDownload: @unchecked Sendable {
         written = 0
         onDisk = 0
         staged = 0
-        verifier = freshVerifier(size: total) ?? .none
+        syncRequested = 0
+        verifier = freshVerifier(size: total)
     }
 
     /// A partial file left by an earlier run is hashed before its download continues.
     private func hashExistingPrefix() throws {
-        verifier = freshVerifier(size: total) ?? .none
+        verifier = freshVerifier(size: total)
         guard written > 0 else { return }
-        if case .none = verifier, etagKind == 40 { return }  // size unknown: hashed whole at the end
+        if case .none = verifier { return }  // nothing to check, or (a git blob of unknown size) hashed whole at the end
         try readBack(upTo: written) { verifier.update($0) }
     }
 

@@ -29,32 +29,18 @@ final class HubSession {
         return h
     }
 
-    func run() throws -> String {
+    /// Fetch the files of `plan` and point the revision's ref at the commit; returns the snapshot folder.
+    func run(needsWeights: Bool) throws -> String {
+        defer { http.invalidate() }
         let (commit, siblings) = try listRepo()
-        let available = Set(siblings)
-        guard available.contains("config.json") else {
-            throw MMAttnError("the repo has no config.json at \(commit): it is not a transformers model mmattn can run", file: id.description)
-        }
-        let snapshot = hub.cache.snapshotFolder(id, commit: commit)
-        fileCount = 1
-        try fetch("config.json", commit: commit)
-        let family = try ModelFamily(config: try JSONFields.load("\(snapshot)/config.json"))
-
-        var files = try weights(available, commit: commit, snapshot: snapshot)
-        files += extras(for: family).filter { available.contains($0) }
-        if available.contains("modules.json") {
-            files += ["modules.json", "config_sentence_transformers.json", "sentence_bert_config.json"].filter { available.contains($0) }
-        }
-        fileCount = 1 + files.count
-        for file in files where file != "config.json" { try fetch(file, commit: commit) }
-        // Each sentence-transformers module folder (1_Pooling, 2_Dense, ...): its config and weights.
-        if available.contains("modules.json") {
-            let moduleFiles = try sentenceTransformerModuleFiles("\(snapshot)/modules.json", available: siblings)
-            fileCount += moduleFiles.count
-            for file in moduleFiles { try fetch(file, commit: commit) }
+        let files = try plan(Set(siblings), commit: commit, needsWeights: needsWeights)
+        fileCount = files.count
+        for (i, file) in files.enumerated() {
+            fileIndex = i + 1
+            try fetch(file, commit: commit)
         }
         try writeRef(commit)
-        return snapshot
+        return hub.cache.snapshotFolder(id, commit: commit)
     }
 
     // MARK: choosing files
@@ -82,29 +68,54 @@ final class HubSession {
         return (sha, siblings)
     }
 
-    /// The weight files: model.safetensors, or its index and shards; else the same for pytorch_model.bin.
-    /// The index is fetched (counted as one of the files) to learn the shards.
+    /// The files to fetch, in order: config.json, the weights and the family's other files; without
+    /// `needsWeights`, config.json (if the repo has it) and the tokenizer files only. The files that
+    /// say what else is needed (config.json, a sharded index, modules.json) are fetched here already,
+    /// before the count is known, so without progress reports.
+    func plan(_ available: Set<String>, commit: String, needsWeights: Bool) throws -> [String] {
+        guard needsWeights else { return (["config.json"] + Self.tokenizerFiles).filter(available.contains) }
+        guard available.contains("config.json") else {
+            throw MMAttnError("the repo has no config.json at \(commit): it is not a transformers model mmattn can run", file: id.description)
+        }
+        let snapshot = hub.cache.snapshotFolder(id, commit: commit)
+        try fetch("config.json", commit: commit)
+        let family = try ModelFamily(config: try JSONFields.load("\(snapshot)/config.json"))
+        var files = ["config.json"] + (try weights(available, commit: commit, snapshot: snapshot))
+        files += extras(for: family).filter(available.contains)
+        if available.contains("modules.json") {
+            files += ["modules.json", "config_sentence_transformers.json", "sentence_bert_config.json"].filter(available.contains)
+            // Each sentence-transformers module folder (1_Pooling, 2_Dense, ...): its config and weights.
+            try fetch("modules.json", commit: commit)
+            files += try sentenceTransformerModuleFiles("\(snapshot)/modules.json", available: available)
+        }
+        return files
+    }
+
+    /// The weight files: model.safetensors, or its index (fetched here to learn the shards) and
+    /// shards; else the same for pytorch_model.bin.
     func weights(_ available: Set<String>, commit: String, snapshot: String) throws -> [String] {
-        for (single, index) in [("model.safetensors", "model.safetensors.index.json"), ("pytorch_model.bin", "pytorch_model.bin.index.json")] {
+        for (single, index) in HubCache.weightFiles {
             if available.contains(single) { return [single] }
             if available.contains(index) {
-                fileCount += 1
                 try fetch(index, commit: commit)
                 let shards = try HubCache.shardNames(indexFile: "\(snapshot)/\(index)")
                 if let missing = shards.first(where: { !available.contains($0) }) {
                     throw MMAttnError("\(index) names the shard \(missing), which the repo does not have", file: id.description)
                 }
-                return shards
+                return [index] + shards
             }
         }
         throw MMAttnError("the repo has no PyTorch weights mmattn reads (model.safetensors, pytorch_model.bin or their sharded "
                           + "indexes); ONNX, TensorFlow and Flax weights are not used", file: id.description)
     }
 
+    /// The tokenizer files of every format `Tokenizer` reads (fetched when the repo has them).
+    static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                                 "vocab.json", "merges.txt", "vocab.txt"]
+
     /// The files a family's commands read besides config and weights (fetched when the repo has them).
     func extras(for family: ModelFamily) -> [String] {
-        let tokenizer = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                         "vocab.json", "merges.txt", "vocab.txt"]
+        let tokenizer = Self.tokenizerFiles
         switch family {
         case .vit, .deit, .ast: return ["preprocessor_config.json"]
         case .whisper: return ["preprocessor_config.json", "generation_config.json", "normalizer.json"] + tokenizer
@@ -115,7 +126,7 @@ final class HubSession {
 
     /// The files inside each module folder modules.json lists (configs, Dense weights), except
     /// ONNX/OpenVINO/TensorFlow/Flax exports and weights a safetensors file makes redundant.
-    func sentenceTransformerModuleFiles(_ modulesFile: String, available: [String]) throws -> [String] {
+    func sentenceTransformerModuleFiles(_ modulesFile: String, available: Set<String>) throws -> [String] {
         let modules = try JSON.load(contentsOf: modulesFile).array ?? []
         let folders = modules.compactMap { $0.object?["path"]?.string }.filter { !$0.isEmpty && !$0.contains("..") }
         var files: [String] = []
@@ -135,7 +146,6 @@ final class HubSession {
 
     /// The snapshot entry of `file` at `commit`, downloading its blob unless the cache has it.
     func fetch(_ file: String, commit: String) throws {
-        fileIndex += 1
         let pointer = "\(hub.cache.snapshotFolder(id, commit: commit))/\(file)"
         if FileManager.default.fileExists(atPath: pointer) { return }
         let meta = try metadata(file, commit: commit)
@@ -221,9 +231,9 @@ final class HubSession {
         if (try? String(contentsOfFile: ref, encoding: .utf8)) == commit { return }
         try makeFolder((ref as NSString).deletingLastPathComponent)
         do {
-            try Data(commit.utf8).write(to: URL(fileURLWithPath: ref), options: .atomic)
-        } catch {
-            throw MMAttnError("cannot write the revision's ref: \(error.localizedDescription)", file: ref)
+            try AtomicFile.write(Data(commit.utf8), to: ref)
+        } catch let error as MMAttnError {
+            throw MMAttnError("cannot write the revision's ref: \(error.message)", file: ref)
         }
     }
 
@@ -300,8 +310,10 @@ final class HubSession {
         }
     }
 
+    /// Pass a file's progress on, once `run` knows the file count (not while `plan` fetches).
     func report(_ file: String, bytes: Int64, total: Int64?) {
-        progress?(DownloadProgress(file: file, fileIndex: fileIndex, fileCount: max(fileCount, fileIndex), bytes: bytes, total: total))
+        guard fileIndex > 0 else { return }
+        progress?(DownloadProgress(file: file, fileIndex: fileIndex, fileCount: fileCount, bytes: bytes, total: total))
     }
 }
 

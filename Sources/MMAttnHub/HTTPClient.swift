@@ -70,7 +70,8 @@ final class HTTPClient: NSObject, URLSessionDataDelegate, @unchecked Sendable {
         session = URLSession(configuration: configuration, delegate: self, delegateQueue: delegateQueue)
     }
 
-    deinit { session.invalidateAndCancel() }
+    /// Let the session go once its tasks end (URLSession keeps its delegate, this client, until then).
+    func invalidate() { session.finishTasksAndInvalidate() }
 
     /// Send one request and wait for it to end. `accept` sees the response head first and says
     /// whether to take the body; each piece of an accepted body goes to `body` as it arrives (an

@@ -21,9 +21,6 @@ public struct SHA256: Sendable {
         return hex(words)
     }
 
-    /// Whether this CPU hashes with its SHA instructions (x86 SHA-NI) rather than portable code.
-    public static var isAccelerated: Bool { hubhash_sha256_accelerated() != 0 }
-
     private static func compress(_ s: inout (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
                                  _ p: UnsafeRawPointer, _ count: Int) {
         withUnsafeMutableBytes(of: &s) { words in

@@ -59,13 +59,16 @@ public struct Hub: Sendable {
     }
 
     /// The local folder for `spec`: an existing path is returned as is; a Hub id whose snapshot is
-    /// complete in the cache (config and weights) is returned without any network request; otherwise
-    /// the model is downloaded (see `download`). Use `download` to refresh a cached model.
-    public func resolve(_ spec: String, progress: (@Sendable (DownloadProgress) -> Void)? = nil) throws -> String {
+    /// in the cache (with config and weights, unless `needsWeights` is false, as for a tokenizer alone)
+    /// is returned without any network request; otherwise the model is downloaded (see `download`;
+    /// without `needsWeights`, only config.json and the tokenizer files). Use `download` to refresh a
+    /// cached model.
+    public func resolve(_ spec: String, needsWeights: Bool = true,
+                        progress: (@Sendable (DownloadProgress) -> Void)? = nil) throws -> String {
         if FileManager.default.fileExists(atPath: spec) { return spec }
         let id = try HubModelID(spec)
-        if let folder = cache.completeSnapshot(id) { return folder }
-        return try download(id, progress: progress)
+        if let folder = cache.snapshot(id, needsWeights: needsWeights) { return folder }
+        return try download(id, needsWeights: needsWeights, progress: progress)
     }
 
     /// Fetch what mmattn needs of the model `id` (`org/name[@revision]`) into the cache and return its
@@ -75,24 +78,24 @@ public struct Hub: Sendable {
     /// the Hub cannot be reached, a complete cached snapshot is returned instead (with a warning when
     /// the network failed), else the error says how to get the model.
     public func download(_ id: String, progress: (@Sendable (DownloadProgress) -> Void)? = nil) throws -> String {
-        try download(try HubModelID(id), progress: progress)
+        try download(try HubModelID(id), needsWeights: true, progress: progress)
     }
 
     /// The cached model snapshots (no network).
     public func cachedModels() -> [CachedModel] { cache.models() }
 
-    func download(_ id: HubModelID, progress: (@Sendable (DownloadProgress) -> Void)?) throws -> String {
+    func download(_ id: HubModelID, needsWeights: Bool, progress: (@Sendable (DownloadProgress) -> Void)?) throws -> String {
         if offline {
-            if let folder = cache.completeSnapshot(id) { return folder }
+            if let folder = cache.snapshot(id, needsWeights: needsWeights) { return folder }
             throw MMAttnError("not in the Hugging Face cache (\(cache.repoFolder(id))), and HF_HUB_OFFLINE is set so mmattn "
                               + "may not download it: unset HF_HUB_OFFLINE and run `mmattn download \(id)`, or pass a local "
                               + "model folder (--model path/to/folder)", file: id.description)
         }
         let session = HubSession(hub: self, id: id, progress: progress)
         do {
-            return try session.run()
+            return try session.run(needsWeights: needsWeights)
         } catch let failure as NetworkFailure {
-            if let folder = cache.completeSnapshot(id) {
+            if let folder = cache.snapshot(id, needsWeights: needsWeights) {
                 Diagnostics.warn("\(id): cannot reach \(endpoint) (\(failure)); using the cached snapshot \(folder)")
                 return folder
             }

@@ -44,7 +44,7 @@ struct Download: ParsableCommand {
 
     func run() throws {
         let hub = Hub()
-        var entries: [CachedModel] = []
+        var downloaded: [(id: HubModelID, path: String)] = []
         for spec in ids {
             let bar = ByteProgressBar()
             let path: String
@@ -52,16 +52,15 @@ struct Download: ParsableCommand {
                 defer { bar.finish() }
                 path = try hub.download(spec, progress: { bar.update($0) })
             }
-            let id = try HubModelID(spec)
-            if json {
-                let found = hub.cachedModels().first { $0.path == path }
-                entries.append(CachedModel(id: id.repo, revision: id.revision, commit: found?.commit ?? "", family: found?.family ?? "unknown",
-                                           bytes: found?.bytes ?? 0, path: path))
-            } else {
-                Stdout.write(path + "\n")
-            }
+            if json { downloaded.append((try HubModelID(spec), path)) } else { Stdout.write(path + "\n") }
         }
-        if json { Stdout.write(modelsJSON(entries)) }
+        guard json else { return }
+        let cached = hub.cachedModels()
+        Stdout.write(modelsJSON(downloaded.map { id, path in
+            let found = cached.first { $0.path == path }
+            return CachedModel(id: id.repo, revision: id.revision, commit: found?.commit ?? "", family: found?.family ?? "unknown",
+                               bytes: found?.bytes ?? 0, path: path)
+        }))
     }
 }
 

@@ -35,9 +35,7 @@ struct ModelOptions: ParsableArguments {
     /// Returns the name to load and to report (the id or folder as the person gave it).
     func resolve(default fallback: String) throws -> String {
         let spec = model ?? fallback
-        let bar = ByteProgressBar()
-        defer { bar.finish() }
-        _ = try Hub().resolve(spec, progress: { bar.update($0) })
+        try fetchModel(spec)
         return spec
     }
 
@@ -47,6 +45,14 @@ struct ModelOptions: ParsableArguments {
         guard let model else { throw ValidationError("give --model: a model folder or a Hub id") }
         return try resolve(default: model)
     }
+}
+
+/// Make `spec` (a folder or a Hub id) available on this machine with `Hub.resolve`, drawing a
+/// progress line while it downloads; `needsWeights: false` fetches only the config and tokenizer.
+func fetchModel(_ spec: String, needsWeights: Bool = true) throws {
+    let bar = ByteProgressBar()
+    defer { bar.finish() }
+    _ = try Hub().resolve(spec, needsWeights: needsWeights, progress: { bar.update($0) })
 }
 
 /// `--output` and `--json` of the embedding commands: write a file, or print each input's shape and

@@ -82,7 +82,7 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        _ = try Hub().resolve(model)
+        try fetchModel(model, needsWeights: false)
         let tokenizer = try Tokenizer.load(model)
         var ids: [String] = [], tokens: [String] = []
         try source.forEachChunk { chunk in

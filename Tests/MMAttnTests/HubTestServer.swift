@@ -91,7 +91,8 @@ final class HubTestServer: @unchecked Sendable {
     /// `file`'s bytes are served with one byte changed (its etag stays).
     func corrupt(_ file: String) { lock.withLock { _ = corrupted.insert(file) } }
 
-    /// Request lines seen so far, with their Range header: `GET /x Range=bytes=5-`.
+    /// Request lines seen so far, marked when they carried credentials and with their Range header:
+    /// `GET /x Authorization Range=bytes=5-`.
     var requests: [String] { lock.withLock { log } }
 
     /// Close the listening socket: later connections are refused.
@@ -141,7 +142,9 @@ final class HubTestServer: @unchecked Sendable {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        lock.withLock { log.append("\(method) \(target)" + (headers["range"].map { " Range=\($0)" } ?? "")) }
+        let entry = "\(method) \(target)" + (headers["authorization"] != nil ? " Authorization" : "")
+            + (headers["range"].map { " Range=\($0)" } ?? "")
+        lock.withLock { log.append(entry) }
         let response = route(method, target, headers)
         send(fd, response, method: method, headers: headers)
     }

@@ -67,6 +67,19 @@ import Testing
         var g = SHA1.gitBlob(size: 6)
         Array("hello\n".utf8).withUnsafeBytes { g.update($0) }
         #expect(g.finish() == "ce013625030ba8dba906f756967f9e9ca394464a")  // git hash-object
+        // FIPS 180-2 known answers: two blocks after padding, and a million 'a' fed in uneven pieces.
+        let twoBlocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+        #expect(sha256(twoBlocks) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(sha256(twoBlocks, pieces: 5) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(sha256(String(repeating: "a", count: 1_000_000), pieces: 7)
+                == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        func sha1(_ s: String) -> String {
+            var h = SHA1()
+            Array(s.utf8).withUnsafeBytes { h.update($0) }
+            return h.finish()
+        }
+        #expect(sha1("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d")
+        #expect(sha1(twoBlocks) == "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
     }
 
     /// A cache laid out as huggingface_hub writes it (blobs named by etag, relative snapshot links,
@@ -91,10 +104,12 @@ import Testing
         try FileManager.default.createDirectory(atPath: "\(repo)/refs", withIntermediateDirectories: true)
         try commit.write(toFile: "\(repo)/refs/main", atomically: true, encoding: .utf8)  // no newline, as huggingface_hub writes it
 
-        let env = Self.environment(nil, home: home)
+        let server = try HubTestServer()  // serves nothing: any request would fail
+        let env = Self.environment(server, home: home)
         let id = try HubModelID("sentence-transformers/all-MiniLM-L6-v2")
         #expect(try HubCache(environment: env).find(id) == snapshot)
-        #expect(try Hub(environment: env).resolve(id.description) == snapshot)  // the endpoint is unreachable: no request made
+        #expect(try Hub(environment: env).resolve(id.description) == snapshot)
+        #expect(server.requests.isEmpty, "\(server.requests)")
         let folder = try ModelFolder(snapshot)
         #expect(try folder.family() == .bert)
         #expect(try TextEncoder(model: snapshot).embed(["a test"]).vectors.count == 1)
@@ -114,7 +129,11 @@ import Testing
         let commit = try server.serve(Paths.model("vit"), as: "google/vit-base-patch16-224")
         let env = Self.environment(server)
         let progressSeen = Locked(0)
-        let path = try Hub(environment: env).download("google/vit-base-patch16-224") { _ in progressSeen.mutate { $0 += 1 } }
+        let places = Locked<Set<String>>([])
+        let path = try Hub(environment: env).download("google/vit-base-patch16-224") { p in
+            progressSeen.mutate { $0 += 1 }
+            places.mutate { $0.insert("\(p.fileIndex)/\(p.fileCount)") }
+        }
         let repo = env["HF_HOME"]! + "/hub/models--google--vit-base-patch16-224"
         #expect(path == "\(repo)/snapshots/\(commit)")
         #expect(try String(contentsOfFile: "\(repo)/refs/main", encoding: .utf8) == commit)
@@ -127,15 +146,18 @@ import Testing
         #expect(weights.count == "../../blobs/".count + 64, "LFS blobs are named by their sha256")
         #expect(FileManager.default.fileExists(atPath: env["HF_HOME"]! + "/hub/.locks/models--google--vit-base-patch16-224"))
         #expect(progressSeen.value > 0)
+        // config.json (fetched before the count is known, so not reported), model.safetensors, preprocessor_config.json.
+        #expect(places.value == ["2/3", "3/3"], "\(places.value)")
         #expect(try ModelFolder(path).family() == .vit)
 
-        // A second download fetches nothing; with the server gone, resolve answers from the cache.
+        // A second download fetches nothing; resolve answers from the cache without any request.
         let before = server.requests.filter { $0.hasPrefix("GET /lfs") || $0.contains("/resolve/") }.count
         _ = try Hub(environment: env).download("google/vit-base-patch16-224")
         #expect(server.requests.filter { $0.hasPrefix("GET /lfs") || $0.contains("/resolve/") }.count == before)
-        server.stop()
+        let requests = server.requests.count
         #expect(try Hub(environment: env).resolve("google/vit-base-patch16-224") == path)
         #expect(try Hub(environment: env).resolve(Paths.model("vit")) == Paths.model("vit"))
+        #expect(server.requests.count == requests, "\(server.requests.dropFirst(requests))")
     }
 
     @Test func resumesACutTransferWithARangeRequest() throws {
@@ -205,7 +227,10 @@ import Testing
         let home2 = CLI.tempDir()
         try "hf_secret\n".write(toFile: home2 + "/token", atomically: true, encoding: .utf8)
         #expect(throws: Never.self) { try Hub(environment: Self.environment(server, home: home2)).download("acme/private-vit") }
-        #expect(server.requests.allSatisfy { !$0.contains("Authorization") })
+        // The token goes to the Hub's own host, never to the storage host weights redirect to.
+        #expect(server.requests.contains { $0.contains("/resolve/") && $0.contains(" Authorization") }, "\(server.requests)")
+        #expect(server.requests.contains { $0.hasPrefix("GET /lfs/") })
+        #expect(!server.requests.contains { $0.contains(" /lfs/") && $0.contains(" Authorization") }, "\(server.requests)")
     }
 
     @Test func unknownModelsAndRevisionsAre404WithTheId() throws {
@@ -276,6 +301,32 @@ import Testing
         #expect(table.stdout.contains("facebook/esm2_t33_650M_UR50D") && table.stdout.contains("esm"))
     }
 
+    /// `tokenize` with a Hub id fetches the config and tokenizer, never the weights, and works
+    /// offline from a cache that holds the tokenizer alone (as transformers' AutoTokenizer leaves it).
+    @Test func tokenizeFetchesNoWeights() throws {
+        let server = try HubTestServer()
+        try server.serve(Paths.model("bert"), as: "bert-base-uncased")
+        let env = Self.environment(server)
+        let local = try CLI.run(["tokenize", "Hello world!", "--model", Paths.model("bert"), "--json"], environment: env)
+        #expect(local.status == 0, "\(local.stderr)")
+        let r = try CLI.run(["tokenize", "Hello world!", "--model", "bert-base-uncased", "--json"], environment: env)
+        #expect(r.status == 0 && r.stdout == local.stdout, "\(r.stderr)")
+        #expect(server.requests.contains { $0.contains("/resolve/") && $0.contains("/tokenizer.json") }, "\(server.requests)")
+        #expect(!server.requests.contains { $0.contains("/lfs/") || $0.contains("model.safetensors") }, "\(server.requests)")
+
+        let snapshot = try #require(HubCache(environment: env).snapshot(try HubModelID("bert-base-uncased"), needsWeights: false))
+        try FileManager.default.removeItem(atPath: snapshot + "/config.json")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: snapshot).sorted() == ["tokenizer.json", "tokenizer_config.json"])
+        let requests = server.requests.count
+        let offline = try CLI.run(["tokenize", "Hello world!", "--model", "bert-base-uncased", "--json"],
+                                  environment: env.merging(["HF_HUB_OFFLINE": "1"]) { $1 })
+        #expect(offline.status == 0 && offline.stdout == local.stdout, "\(offline.stderr)")
+        #expect(server.requests.count == requests)
+        // A command that needs the weights does not take the tokenizer's snapshot for a model.
+        let path = try Hub(environment: env).resolve("bert-base-uncased")
+        #expect(Self.bytes("\(path)/model.safetensors") == Self.bytes(Paths.model("bert") + "/model.safetensors"))
+    }
+
     /// The design card's three commands, as written, with their default models from the Hub.
     @Test(arguments: [
         (["classify-image", "Fixtures/images/cat.png"], "google/vit-base-patch16-224", "vit"),
@@ -291,10 +342,12 @@ import Testing
         #expect(r.status == 0, "\(arguments.joined(separator: " ")): \(r.stderr)")
         #expect(!r.stdout.isEmpty)
         #expect(server.requests.contains { $0.hasPrefix("GET /lfs/") })
-        // Again without the server: the cached model is used, nothing is requested.
-        server.stop()
+        // Again: the cached model is used, nothing is requested.
+        let requests = server.requests.count
         let again = try CLI.run(arguments, timeout: 120, environment: env, directory: dir)
         #expect(again.status == 0 && again.stdout == r.stdout, "\(again.stderr)")
+        #expect(server.requests.count == requests, "\(server.requests.dropFirst(requests))")
+        #expect(!again.stderr.contains("cannot reach") && !again.stderr.contains("warning"), "\(again.stderr)")
     }
 }
 

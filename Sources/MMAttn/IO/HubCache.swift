@@ -169,30 +169,38 @@ public struct HubCache: Sendable {
         return folder
     }
 
-    /// The snapshot of `id` (with `config.json` and complete weights unless `needsWeights` is false,
-    /// as for a tokenizer alone), or an error that says how to get the model.
-    public func find(_ id: HubModelID, needsWeights: Bool = true) throws -> String {
+    /// `completeSnapshot(id)`, or when `needsWeights` is false (a tokenizer alone) the revision's
+    /// snapshot folder whatever it holds; nil when the cache has none.
+    public func snapshot(_ id: HubModelID, needsWeights: Bool = true) -> String? {
         if let folder = completeSnapshot(id) { return folder }
-        let repo = repoFolder(id)
-        var what = "not in the Hugging Face cache (\(repo))"
-        if let commit = commit(of: id) {
-            let folder = snapshotFolder(id, commit: commit)
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue {
-                if !needsWeights { return folder }
-                what = "the cached snapshot \(folder) lacks config.json or some of its weights"
-            }
+        guard !needsWeights, let commit = commit(of: id) else { return nil }
+        let folder = snapshotFolder(id, commit: commit)
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) && isDir.boolValue ? folder : nil
+    }
+
+    /// The snapshot of `id` (see `snapshot`), or an error that says how to get the model.
+    public func find(_ id: HubModelID, needsWeights: Bool = true) throws -> String {
+        if let folder = snapshot(id, needsWeights: needsWeights) { return folder }
+        var what = "not in the Hugging Face cache (\(repoFolder(id)))"
+        if let folder = snapshot(id, needsWeights: false) {
+            what = "the cached snapshot \(folder) lacks config.json or some of its weights"
         }
         throw MMAttnError("not a local folder, and \(what): fetch it with `mmattn download \(id)`, "
                           + "or pass the path of a model folder", file: id.description)
     }
+
+    /// The weight files mmattn reads, in order of preference: each a single file and the index of
+    /// its sharded form (safetensors first, as transformers prefers it).
+    public static let weightFiles = [(single: "model.safetensors", index: "model.safetensors.index.json"),
+                                     (single: "pytorch_model.bin", index: "pytorch_model.bin.index.json")]
 
     /// Whether `folder` holds complete weights: `model.safetensors`, or
     /// `model.safetensors.index.json` and every shard it names; else the same for `pytorch_model.bin`.
     /// Symlinks count only when their blob exists.
     public static func hasWeights(_ folder: String) -> Bool {
         let fm = FileManager.default
-        for (single, index) in [("model.safetensors", "model.safetensors.index.json"), ("pytorch_model.bin", "pytorch_model.bin.index.json")] {
+        for (single, index) in weightFiles {
             if fm.fileExists(atPath: "\(folder)/\(single)") { return true }
             if let shards = try? shardNames(indexFile: "\(folder)/\(index)"),
                !shards.isEmpty, shards.allSatisfy({ fm.fileExists(atPath: "\(folder)/\($0)") }) {
