@@ -41,8 +41,10 @@ struct BenchText: ParsableCommand {
 
     func run() throws {
         let spec = try modelOptions.resolve(default: DefaultModel.text)
-        let (encoder, load) = try timedOnce { try TextEncoder(model: spec) }
-        let model = encoder.model
+        let (model, load) = try timedOnce {
+            let folder = try ModelFolder(spec)
+            return try loadTextModel(folder, weights: try folder.checkpoint())
+        }
         let T = min(seq, model.maxTokens)
         var state: UInt64 = 0x9E3779B97F4A7C15
         let ids = (0..<batch).map { _ in

@@ -363,6 +363,6 @@ struct TextTolerance {
         let vit = try ModelFolder(Paths.model("vit"))
         let notText = try #require(message { _ = try loadTextModel(vit, weights: try vit.checkpoint()) })
         #expect(notText.file?.hasSuffix("config.json") == true)
-        #expect(notText.message.contains("this is a ViT model, not a text model"), "\(notText)")
+        #expect(notText.message.contains("this is a ViT model, not a text model (text commands need a BERT, RoBERTa, DistilBERT or GPT-2 checkpoint)"), "\(notText)")
     }
 }

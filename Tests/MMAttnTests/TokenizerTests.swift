@@ -57,7 +57,12 @@ func checkTokenizer(_ tokenizer: Tokenizer, against reference: TokenizerReferenc
         if let d = c.decoded, tokenizer.decode(c.ids) != d { decodeFailures.append("\(JSON.quote(String(c.text.prefix(60)))) → \(JSON.quote(tokenizer.decode(c.ids))) vs \(JSON.quote(d))") }
         if let d = c.decodedSkipSpecial, tokenizer.decode(c.ids, skipSpecialTokens: true) != d { decodeFailures.append("(skip) \(JSON.quote(String(c.text.prefix(60))))") }
     }
-    #expect(!reference.cases.isEmpty, sourceLocation: sourceLocation)
+    // Every section must be there: one that vanished from a regenerated file would otherwise pass silently.
+    #expect(!reference.cases.isEmpty, "cases", sourceLocation: sourceLocation)
+    #expect(!reference.pairs.isEmpty, "pairs", sourceLocation: sourceLocation)
+    #expect(!reference.long.isEmpty, "long", sourceLocation: sourceLocation)
+    #expect(!reference.decodes.isEmpty, "decode", sourceLocation: sourceLocation)
+    #expect(!reference.truncated.isEmpty, "truncated", sourceLocation: sourceLocation)
     #expect(idFailures.isEmpty, "\(idFailures.count) of \(reference.cases.count) texts differ:\n\(idFailures.prefix(8).joined(separator: "\n"))", sourceLocation: sourceLocation)
     #expect(tokenFailures == 0, "\(tokenFailures) texts have different token strings", sourceLocation: sourceLocation)
     #expect(decodeFailures.isEmpty, "\(decodeFailures.count) decodes differ:\n\(decodeFailures.prefix(8).joined(separator: "\n"))", sourceLocation: sourceLocation)
@@ -106,6 +111,58 @@ func checkTokenizer(_ tokenizer: Tokenizer, against reference: TokenizerReferenc
         // Truncation keeps the special tokens and says it cut.
         let cut = bert.encode("one two three four five six", maxLength: 5)
         #expect(cut.ids.count == 5 && cut.ids.first == 101 && cut.ids.last == 102 && cut.truncated)
+        // transformers' special_tokens_mask: the post-processor's tokens and padding, not the text's.
+        #expect(bert.encode("Hello, World!").specialTokensMask == [true, false, false, false, false, true])
+        #expect(bert.encode("a", pair: "b").specialTokensMask == [true, false, true, false, true])
+        #expect(padded[0].specialTokensMask == [true, false, true] + Array(repeating: true, count: batch[1].ids.count - 3))
+        #expect(bert.encode("Hello", addSpecialTokens: false).specialTokensMask == [false])
+    }
+
+    /// A character missing from the vocabulary becomes its bytes' `<0xXX>` tokens with byte
+    /// fallback, or the unknown token when one of them is missing too.
+    @Test func bpeByteFallback() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mmattn-fallback-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let json = #"{"model": {"type": "BPE", "unk_token": "<unk>", "byte_fallback": true, "merges": ["a b"], "#
+            + #""vocab": {"<unk>": 0, "<0xC3>": 1, "<0xA9>": 2, "a": 3, "b": 4, "ab": 5, "<0x0A>": 6}}}"#
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        let tokenizer = try Tokenizer(file: path)
+        #expect(tokenizer.encode("abé\n").ids == [5, 1, 2, 6])
+        #expect(tokenizer.encode("aè").ids == [3, 0])  // è is C3 A8: no <0xA8>
+    }
+
+    /// The byte-level form of a normalizer, decided at load, gives what the general path gives on
+    /// ASCII text; normalizers that add or remove text have none.
+    @Test func asciiNormalizationMatchesTheGeneralPath() throws {
+        let bert = Normalizer.bert(cleanText: true, chineseChars: true, stripAccents: true, lowercase: true)
+        let normalizers: [Normalizer] = [.nfc, .nfkd, .lowercase, .stripAccents, bert,
+                                         .bert(cleanText: false, chineseChars: false, stripAccents: false, lowercase: true),
+                                         .sequence([.nfd, .lowercase, .stripAccents]), .sequence([.lowercase, bert])]
+        let text = "Hello,\tWorld!\r\n\u{0}\u{7}\u{b}\u{c}\u{7f} MiXeD 123 ~`[]"
+        for n in normalizers {
+            let form = try #require(n.asciiForm)
+            var bytes = Array(text.utf8)
+            form.apply(&bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == n.apply(text), "\(n)")
+        }
+        #expect(Normalizer.nfc.asciiForm?.isIdentity == true)
+        #expect(Normalizer.sequence([.nfd, .lowercase, .replace(.string("a"), "b")]).asciiForm == nil)
+        #expect(Normalizer.sequence([.strip(left: true, right: true), .nfc]).asciiForm == nil)
+    }
+
+    /// WordPiece caps words by characters, not bytes, and backs off over whole characters.
+    @Test func wordPieceCountsCharacters() throws {
+        let vocab: [String: Int32] = ["[UNK]": 0, "é": 1, "##é": 2, "ab": 3, "##c": 4, "a": 5]
+        let model = try WordPieceModel(vocab: vocab, unknown: "[UNK]", continuingPrefix: "##", maxInputCharsPerWord: 3, file: "test")
+        func ids(_ word: String) -> [Int32] {
+            var out: [Int32] = []
+            Array(word.utf8).withUnsafeBufferPointer { model.tokenize($0.baseAddress!, $0.count, into: &out) }
+            return out
+        }
+        #expect(ids("ééé") == [1, 2, 2])  // 6 bytes, 3 characters
+        #expect(ids("éééé") == [0])
+        #expect(ids("abc") == [3, 4])
+        #expect(ids("abd") == [0])
     }
 
     /// Batches on several threads (shared merge tables, per-worker caches, a shared compiled

@@ -118,7 +118,7 @@ public final class TextEncoder: Sendable {
     public let sentenceTransformer: SentenceTransformerConfig?
 
     public init(model spec: String) throws {
-        let load = try ModelLoad(spec, accepting: [.bert, .roberta, .distilbert, .gpt2], for: "text commands")
+        let load = try ModelLoad(spec, accepting: ModelFamily.textFamilies, for: "text commands")
         folder = load.folder
         model = try loadTextModel(load.folder, weights: load.checkpoint)
         tokenizer = try Tokenizer(folder: load.folder.path)
@@ -174,7 +174,7 @@ public final class TextEncoder: Sendable {
             let B = batch.count, T = out.lastHiddenState.shape[1], D = out.lastHiddenState.shape[2]
             for (k, index) in batch.enumerated() {
                 let n = out.lengths[k]
-                let rows = out.lastHiddenState.reshaped([B * T, D]).rows((k * T)..<(k * T + n)).copy()  // [n, D]
+                let rows = out.lastHiddenState.reshaped([B * T, D]).rows((k * T)..<(k * T + n))  // [n, D], a copy
                 var vector = pooling == [.none] ? rows : Self.pool(rows, modes: pooling)
                 if normalize { vector = Self.normalized(vector) }
                 results[index] = vector

@@ -236,7 +236,7 @@ public final class FastaReader {
             throw fail("\(c.format)-compressed: decompress it first, or stream it: "
                        + "\(c.tool) \(path) | mmattn embed-protein /dev/stdin ...")
         }
-        if let bad = FastaText.firstInvalidUTF8(bytes, allowTruncatedEnd: true) {
+        if let bad = UTF8Text.firstInvalidByte(bytes, rejectingNUL: true, allowingTruncatedEnd: true) {
             let line = 1 + bytes[..<bad].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
             let what = bytes[bad] == 0 ? "a NUL byte" : "the byte \(FastaText.hex(bytes[bad])), which is not UTF-8"
             throw fail("not a text file: \(what) at byte \(bad) (line \(line)); expected FASTA text "
@@ -364,7 +364,7 @@ public final class FastaReader {
     private func startRecord() throws {
         if header.last == UInt8(ascii: "\r") { header.removeLast() }
         try header.withUnsafeBufferPointer { bytes in
-            if let bad = FastaText.firstInvalidUTF8(bytes, allowTruncatedEnd: false) {
+            if let bad = UTF8Text.firstInvalidByte(bytes, rejectingNUL: true) {
                 let column = 2 + FastaText.scalarCount(UnsafeBufferPointer(rebasing: bytes[..<bad]))
                 let what = bytes[bad] == 0 ? "a NUL byte" : "the byte \(FastaText.hex(bytes[bad])), which is not UTF-8"
                 throw fail("line \(headerLine), column \(column): \(what) in the header; is this a text file?")
@@ -471,37 +471,6 @@ public final class FastaReader {
 
 /// UTF-8 checks for the FASTA reader.
 enum FastaText {
-    /// Index of the first byte that is NUL or not part of well-formed UTF-8 (no overlong forms, surrogates or
-    /// values above U+10FFFF), or nil. With `allowTruncatedEnd`, a sequence cut off by the end of the buffer is fine.
-    static func firstInvalidUTF8(_ bytes: UnsafeBufferPointer<UInt8>, allowTruncatedEnd: Bool) -> Int? {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            let b = bytes[i]
-            if b == 0 { return i }
-            if b < 0x80 { i += 1; continue }
-            let length: Int
-            var low: UInt8 = 0x80, high: UInt8 = 0xBF
-            switch b {
-            case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; low = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; high = 0x9F
-            case 0xF0: length = 4; low = 0x90
-            case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; high = 0x8F
-            default: return i
-            }
-            for k in 1..<length {
-                if i + k >= n { return allowTruncatedEnd ? nil : i }
-                let c = bytes[i + k]
-                if k == 1 ? !(low...high).contains(c) : !(0x80...0xBF).contains(c) { return i }
-            }
-            i += length
-        }
-        return nil
-    }
-
     /// The scalar encoded at the start of `bytes`, if they start with well-formed UTF-8.
     static func decodeScalar(_ bytes: UnsafeBufferPointer<UInt8>) -> Unicode.Scalar? {
         var decoder = UTF8()

@@ -13,8 +13,9 @@ public struct AddedToken: Sendable {
     public let special: Bool
 }
 
-/// Finds added tokens in text, leftmost first and longest among those starting at the same place
-/// (Aho–Corasick's leftmost-longest), with `tokenizers`' single-word and strip rules.
+/// Finds added tokens in text, leftmost first and longest among those starting at the same place,
+/// with `tokenizers`' single-word and strip rules: a byte trie walked again from each position
+/// whose byte can start a token.
 struct AddedTokenMatcher: Sendable {
     private var children: [[UInt8: Int32]] = [[:]]
     private var terminal: [Int32] = [-1]   // index into tokens, per node

@@ -15,10 +15,12 @@ struct BPEModel: Sendable {
     let unknown: Int32?
     let fuseUnknown: Bool
     let byteFallback: Bool
+    /// With byte fallback: the id of each byte's `<0xXX>` token (nil when the vocabulary lacks it).
+    let byteFallbackIds: [Int32?]
     let continuingPrefix: String
     let endOfWordSuffix: String
 
-    /// Words longer than this many symbols are not cached.
+    /// Words longer than this many bytes are not cached.
     static let cachedWordLimit = 256
 
     init(vocab: [String: Int32], merges: [(String, String)], byteLevel: Bool, unknown: String?, fuseUnknown: Bool,
@@ -31,6 +33,7 @@ struct BPEModel: Sendable {
         self.byteLevel = byteLevel
         self.fuseUnknown = fuseUnknown
         self.byteFallback = byteFallback
+        byteFallbackIds = byteFallback ? (0..<256).map { vocab[String(format: "<0x%02X>", UInt8($0))] } : []
         self.continuingPrefix = continuingPrefix
         self.endOfWordSuffix = endOfWordSuffix
         if let unknown {
@@ -103,7 +106,7 @@ struct BPEModel: Sendable {
             if last { text += endOfWordSuffix }
             if let id = vocab[text] {
                 symbols.append(id)
-            } else if byteFallback, case let ids = (i..<min(i + length, n)).compactMap({ vocab[String(format: "<0x%02X>", p[$0])] }), ids.count == length {
+            } else if byteFallback, case let ids = (i..<min(i + length, n)).compactMap({ byteFallbackIds[Int(p[$0])] }), ids.count == length {
                 symbols.append(contentsOf: ids)
             } else {
                 appendUnknown(&symbols)

@@ -62,30 +62,26 @@ indirect enum Normalizer: Sendable {
     case append(String)
     case sequence([Normalizer])
 
-    /// Normalize ASCII text in place without going through `String`; false when this normalizer
-    /// needs the general path.
-    func applyASCII(_ bytes: inout [UInt8]) -> Bool {
+    /// What this normalizer does to ASCII text, or nil when that needs the general path
+    /// (Replace, Strip, Prepend and Append). Decided once, when the tokenizer loads.
+    var asciiForm: ASCIINormalization? {
         switch self {
         case .nfc, .nfd, .nfkc, .nfkd, .stripAccents:
-            return true
+            return ASCIINormalization(clean: false, lowercase: false)
         case .lowercase:
-            for i in bytes.indices where bytes[i] >= 0x41 && bytes[i] <= 0x5A { bytes[i] += 32 }
-            return true
+            return ASCIINormalization(clean: false, lowercase: true)
         case .bert(let clean, _, _, let lower):
-            if clean {
-                // Controls (C0 and DEL, but tab, newline and return) go; those three become spaces.
-                bytes.removeAll { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D) || $0 == 0x7F }
-                for i in bytes.indices where bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { bytes[i] = 0x20 }
-            }
-            if lower { for i in bytes.indices where bytes[i] >= 0x41 && bytes[i] <= 0x5A { bytes[i] += 32 } }
-            return true
+            return ASCIINormalization(clean: clean, lowercase: lower)
         case .sequence(let all):
-            var copy = bytes
-            for n in all where !n.applyASCII(&copy) { return false }
-            bytes = copy
-            return true
+            var form = ASCIINormalization(clean: false, lowercase: false)
+            for n in all {
+                guard let f = n.asciiForm else { return nil }
+                form.clean = form.clean || f.clean
+                form.lowercase = form.lowercase || f.lowercase
+            }
+            return form
         case .replace, .strip, .prepend, .append:
-            return false
+            return nil
         }
     }
 
@@ -147,5 +143,23 @@ indirect enum Normalizer: Sendable {
         case .append(let p): return text.isEmpty ? text : text + p
         case .sequence(let all): return all.reduce(text) { $1.apply($0) }
         }
+    }
+}
+
+/// A normalizer's effect on ASCII text, applied to the bytes without going through `String`. On
+/// ASCII the two steps commute and repeat without change, so a sequence reduces to these flags.
+struct ASCIINormalization: Sendable {
+    /// BERT's clean-up: controls (C0 and DEL, but tab, newline and return) go; those three become spaces.
+    var clean: Bool
+    var lowercase: Bool
+
+    var isIdentity: Bool { !clean && !lowercase }
+
+    func apply(_ bytes: inout [UInt8]) {
+        if clean {
+            bytes.removeAll { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D) || $0 == 0x7F }
+            for i in bytes.indices where bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { bytes[i] = 0x20 }
+        }
+        if lowercase { for i in bytes.indices where bytes[i] >= 0x41 && bytes[i] <= 0x5A { bytes[i] += 32 } }
     }
 }

@@ -4,33 +4,35 @@ import Foundation
 /// asks for lossy decoding (each invalid sequence becomes U+FFFD, as Python's `errors="replace"`).
 public enum UTF8Text {
     /// The byte offset of the first byte that is not part of valid UTF-8 (overlong forms,
-    /// surrogates and values past U+10FFFF are invalid), or nil when all of `bytes` is valid.
-    public static func firstInvalidByte(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+    /// surrogates and values past U+10FFFF are invalid), or nil when all of `bytes` is valid. With
+    /// `rejectingNUL`, a NUL byte counts as invalid; with `allowingTruncatedEnd`, a sequence cut
+    /// off by the end of `bytes` does not.
+    public static func firstInvalidByte(_ bytes: UnsafeBufferPointer<UInt8>, rejectingNUL: Bool = false,
+                                        allowingTruncatedEnd: Bool = false) -> Int? {
         var i = 0
         let n = bytes.count
         while i < n {
-            let b0 = bytes[i]
-            if b0 < 0x80 { i += 1; continue }
-            func cont(_ k: Int) -> Bool { i + k < n && bytes[i + k] & 0xC0 == 0x80 }
-            switch b0 {
-            case 0xC2...0xDF:
-                guard cont(1) else { return i }
-                i += 2
-            case 0xE0...0xEF:
-                guard cont(1), cont(2) else { return i }
-                let b1 = bytes[i + 1]
-                if b0 == 0xE0 && b1 < 0xA0 { return i }   // overlong
-                if b0 == 0xED && b1 >= 0xA0 { return i }  // surrogate
-                i += 3
-            case 0xF0...0xF4:
-                guard cont(1), cont(2), cont(3) else { return i }
-                let b1 = bytes[i + 1]
-                if b0 == 0xF0 && b1 < 0x90 { return i }   // overlong
-                if b0 == 0xF4 && b1 >= 0x90 { return i }  // past U+10FFFF
-                i += 4
-            default:
-                return i
+            let b = bytes[i]
+            if b == 0 && rejectingNUL { return i }
+            if b < 0x80 { i += 1; continue }
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF  // the second byte's range
+            switch b {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0               // overlong below
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F              // surrogates above
+            case 0xF0: length = 4; low = 0x90               // overlong below
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F              // past U+10FFFF above
+            default: return i
             }
+            for k in 1..<length {
+                if i + k >= n { return allowingTruncatedEnd ? nil : i }
+                let c = bytes[i + k]
+                if k == 1 ? !(low...high).contains(c) : c & 0xC0 != 0x80 { return i }
+            }
+            i += length
         }
         return nil
     }

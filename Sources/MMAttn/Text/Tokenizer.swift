@@ -7,14 +7,6 @@ enum TokenModel: Sendable {
     /// Whole words looked up in the vocabulary, else the unknown token.
     case wordLevel(vocab: [String: Int32], tokens: [Int32: String], table: ByteTable, unknown: Int32?)
 
-    var vocabularySize: Int {
-        switch self {
-        case .bpe(let m): return m.vocab.count
-        case .wordPiece(let m): return m.vocab.count
-        case .wordLevel(let v, _, _, _): return v.count
-        }
-    }
-
     func token(_ id: Int32) -> String? {
         switch self {
         case .bpe(let m): return m.tokens[id]
@@ -40,6 +32,8 @@ public final class Tokenizer: Sendable {
     /// The file the tokenizer came from (errors and messages name it).
     public let source: String
     let normalizer: Normalizer?
+    /// The normalizer's effect on ASCII text, when it has a byte-level form.
+    private let asciiNormalization: ASCIINormalization?
     let preTokenizer: PreTokenizer?
     let model: TokenModel
     let postProcessor: PostProcessor?
@@ -61,6 +55,7 @@ public final class Tokenizer: Sendable {
          modelMaxLength: Int?, padId: Int32?) {
         self.source = source
         self.normalizer = normalizer
+        asciiNormalization = normalizer?.asciiForm
         self.preTokenizer = preTokenizer
         self.model = model
         self.postProcessor = postProcessor
@@ -74,11 +69,6 @@ public final class Tokenizer: Sendable {
         addedByContent = Dictionary(addedTokens.map { ($0.content, $0.id) }, uniquingKeysWith: { a, _ in a })
         self.modelMaxLength = modelMaxLength
         self.padId = padId
-    }
-
-    /// Number of ids: the model's vocabulary plus added tokens outside it.
-    public var vocabularySize: Int {
-        max(model.vocabularySize, (addedTokens.map { Int($0.id) }.max() ?? -1) + 1)
     }
 
     /// The text of a token id (`Ġthe`, `##ing`, `[CLS]`), or nil for an unknown id.
@@ -168,8 +158,15 @@ public final class Tokenizer: Sendable {
                     segmentIds(bytes, range, normalizedMatcher, into: &ids, cache: cache)
                     return
                 }
-                var normalized = Array(bytes[range])
-                if !(normalized.allSatisfy { $0 < 0x80 } && normalizer.applyASCII(&normalized)) {
+                var normalized: [UInt8]
+                if let ascii = asciiNormalization, bytes[range].allSatisfy({ $0 < 0x80 }) {
+                    if ascii.isIdentity {
+                        segmentIds(bytes, range, normalizedMatcher, into: &ids, cache: cache)
+                        return
+                    }
+                    normalized = Array(bytes[range])
+                    ascii.apply(&normalized)
+                } else {
                     normalized = Array(normalizer.apply(String(decoding: bytes[range], as: UTF8.self)).utf8)
                 }
                 segmentIds(normalized, 0..<normalized.count, normalizedMatcher, into: &ids, cache: cache)

@@ -37,37 +37,36 @@ struct WordPieceModel: Sendable {
     /// Append the ids of one word (`n` bytes of valid UTF-8 at `p`) to `out`.
     func tokenize(_ p: UnsafePointer<UInt8>, _ n: Int, into out: inout [Int32]) {
         guard n > 0 else { return }
-        // Character boundaries, capped so a huge word costs only its scan.
-        var bounds: [Int] = [0]
-        var i = 0
-        while i < n {
-            i += UTF8Scan.length(p[i])
-            bounds.append(min(i, n))
-            if bounds.count - 1 > maxInputCharsPerWord { out.append(unknown); return }
+        // Characters are counted by their lead bytes, stopping at the cap, so a huge word costs only its scan.
+        var characters = 0
+        for i in 0..<n where p[i] & 0xC0 != 0x80 {
+            characters += 1
+            if characters > maxInputCharsPerWord { out.append(unknown); return }
         }
         let mark = out.count
-        var start = 0  // index into bounds
-        while start < bounds.count - 1 {
-            var end = bounds.count - 1
-            var found: Int32?
-            while end > start {
-                let from = bounds[start], length = bounds[end] - from
-                let table = start == 0 ? starts : continuations
-                if start > 0 && continuingPrefix.isEmpty {
-                    found = starts.find(p + from, length)
-                } else {
-                    found = table.find(p + from, length)
-                }
-                if found != nil { break }
-                end -= 1
-            }
-            guard let id = found else {
+        var start = 0
+        while start < n {
+            let piece = start == 0 || continuingPrefix.isEmpty
+                ? Self.longest(in: starts, p, from: start, to: n)
+                : Self.longest(in: continuations, p, from: start, to: n)
+            guard let piece else {
                 out.removeSubrange(mark...)
                 out.append(unknown)
                 return
             }
-            out.append(id)
-            start = end
+            out.append(piece.id)
+            start = piece.end
         }
+    }
+
+    /// The longest entry of `table` spelled by the bytes from `start` to a character boundary at or
+    /// before `n`, with that boundary.
+    private static func longest(in table: ByteTable, _ p: UnsafePointer<UInt8>, from start: Int, to n: Int) -> (id: Int32, end: Int)? {
+        var end = n
+        while end > start {
+            if let id = table.find(p + start, end - start) { return (id, end) }
+            repeat { end -= 1 } while end > start && p[end] & 0xC0 == 0x80
+        }
+        return nil
     }
 }
