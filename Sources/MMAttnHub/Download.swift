@@ -94,7 +94,7 @@ final class HubSession {
     /// The weight files: model.safetensors, or its index (fetched here to learn the shards) and
     /// shards; else the same for pytorch_model.bin.
     func weights(_ available: Set<String>, commit: String, snapshot: String) throws -> [String] {
-        for (single, index) in HubCache.weightFiles {
+        for (single, index) in Checkpoint.weightsFiles {
             if available.contains(single) { return [single] }
             if available.contains(index) {
                 try fetch(index, commit: commit)

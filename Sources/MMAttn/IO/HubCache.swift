@@ -190,44 +190,25 @@ public struct HubCache: Sendable {
                           + "or pass the path of a model folder", file: id.description)
     }
 
-    /// The weight files mmattn reads, in order of preference: each a single file and the index of
-    /// its sharded form (safetensors first, as transformers prefers it).
-    public static let weightFiles = [(single: "model.safetensors", index: "model.safetensors.index.json"),
-                                     (single: "pytorch_model.bin", index: "pytorch_model.bin.index.json")]
-
     /// Whether `folder` holds complete weights: `model.safetensors`, or
     /// `model.safetensors.index.json` and every shard it names; else the same for `pytorch_model.bin`.
     /// Symlinks count only when their blob exists.
     public static func hasWeights(_ folder: String) -> Bool {
         let fm = FileManager.default
-        for (single, index) in weightFiles {
+        for (single, index) in Checkpoint.weightsFiles {
             if fm.fileExists(atPath: "\(folder)/\(single)") { return true }
             if let shards = try? shardNames(indexFile: "\(folder)/\(index)"),
-               !shards.isEmpty, shards.allSatisfy({ fm.fileExists(atPath: "\(folder)/\($0)") }) {
+               shards.allSatisfy({ fm.fileExists(atPath: "\(folder)/\($0)") }) {
                 return true
             }
         }
         return false
     }
 
-    /// The shard files a sharded checkpoint's index (`weight_map` values) names, in first-seen order.
-    /// Names must be plain relative paths inside the folder.
+    /// The shard files a sharded checkpoint's index (`weight_map` values) names, in first-seen order;
+    /// checked as `Checkpoint` checks them (a non-empty map of paths inside the folder).
     public static func shardNames(indexFile: String) throws -> [String] {
-        let index = try JSONFields.load(indexFile)
-        guard let map = index.object["weight_map"]?.object else {
-            throw MMAttnError("no \"weight_map\" object: not a sharded checkpoint index", file: indexFile)
-        }
-        var seen = Set<String>(), names: [String] = []
-        for key in map.keys {
-            guard let name = map[key]?.string else {
-                throw MMAttnError("weight_map[\"\(key)\"] must be a file name", file: indexFile)
-            }
-            guard !name.isEmpty, !name.hasPrefix("/"), !name.split(separator: "/").contains("..") else {
-                throw MMAttnError("weight_map names \"\(name)\", which is not a file inside the model folder", file: indexFile)
-            }
-            if seen.insert(name).inserted { names.append(name) }
-        }
-        return names
+        try Checkpoint.readIndex(indexFile).files
     }
 
     /// Every model snapshot in the cache, by id then revision. Snapshots that a branch or tag points at
