@@ -75,6 +75,12 @@ public enum ModelFamily: String, Sendable, CaseIterable {
     /// "a ViT model", "an ESM-2 model", for messages.
     public var modelPhrase: String { Self.withArticle(displayName) + " model" }
 
+    /// "a ViT or DeiT", "a BERT, RoBERTa, DistilBERT or GPT-2": `families` as one phrase for messages.
+    static func listPhrase(_ families: [ModelFamily]) -> String {
+        let names = families.map(\.displayName)
+        return withArticle(names.count <= 2 ? names.joined(separator: " or ") : names.dropLast().joined(separator: ", ") + " or " + names.last!)
+    }
+
     /// `name` after "a" or "an" as its first letter asks ("a ViT", "an AST").
     static func withArticle(_ name: String) -> String {
         ("AEIOU".contains(name.first ?? "x") ? "an " : "a ") + name

@@ -58,9 +58,8 @@ public func loadTextModel(_ folder: ModelFolder, weights: Checkpoint) throws -> 
     case .distilbert: return try DistilBERT(config: folder.config, weights: weights)
     case .gpt2: return try GPT2(config: folder.config, weights: weights)
     case .vit, .deit, .whisper, .ast, .esm:
-        let names = ModelFamily.textFamilies.map(\.displayName)
-        let list = ModelFamily.withArticle(names.dropLast().joined(separator: ", ") + " or " + names.last!)
-        throw MMAttnError("this is \(family.modelPhrase), not a text model (text commands need \(list) checkpoint)", file: folder.config.file)
+        throw MMAttnError("this is \(family.modelPhrase), not a text model (text commands need \(ModelFamily.listPhrase(ModelFamily.textFamilies)) checkpoint)",
+                          file: folder.config.file)
     }
 }
 

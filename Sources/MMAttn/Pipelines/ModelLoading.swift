@@ -13,10 +13,7 @@ struct ModelLoad {
         folder = try ModelFolder(spec)
         family = try folder.family()
         guard families.contains(family) else {
-            let list = families.map(\.displayName)
-            let names = ModelFamily.withArticle(list.count <= 2 ? list.joined(separator: " or ")
-                                                : list.dropLast().joined(separator: ", ") + " or " + list.last!)
-            throw MMAttnError("this is \(family.modelPhrase); \(purpose) need \(names) checkpoint", file: folder.path)
+            throw MMAttnError("this is \(family.modelPhrase); \(purpose) need \(ModelFamily.listPhrase(families)) checkpoint", file: folder.path)
         }
         checkpoint = try folder.checkpoint()
     }
