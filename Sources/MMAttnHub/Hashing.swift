@@ -6,25 +6,30 @@ public struct SHA256: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
         (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
     private var block = BlockBuffer()
+    private var portable = false
 
     public init() {}
 
+    /// A hash on the portable C code even where the CPU has SHA instructions (for tests).
+    init(portable: Bool) { self.portable = portable }
+
     /// Hash more bytes.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        block.feed(bytes) { SHA256.compress(&state, $0, $1) }
+        block.feed(bytes) { SHA256.compress(&state, $0, $1, portable: portable) }
     }
 
     /// The digest as 64 lowercase hex digits (the hash cannot be updated afterwards).
     public mutating func finish() -> String {
-        block.pad { SHA256.compress(&state, $0, $1) }
+        block.pad { SHA256.compress(&state, $0, $1, portable: portable) }
         let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
         return hex(words)
     }
 
     private static func compress(_ s: inout (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
-                                 _ p: UnsafeRawPointer, _ count: Int) {
+                                 _ p: UnsafeRawPointer, _ count: Int, portable: Bool) {
         withUnsafeMutableBytes(of: &s) { words in
-            hubhash_sha256_blocks(words.baseAddress!.assumingMemoryBound(to: UInt32.self), p.assumingMemoryBound(to: UInt8.self), count)
+            let state = words.baseAddress!.assumingMemoryBound(to: UInt32.self), data = p.assumingMemoryBound(to: UInt8.self)
+            if portable { hubhash_sha256_blocks_portable(state, data, count) } else { hubhash_sha256_blocks(state, data, count) }
         }
     }
 }

@@ -54,15 +54,11 @@ final class ProgressBar {
 final class ByteProgressBar: @unchecked Sendable {
     // @unchecked: `update` is called from one download thread at a time, while the thread that
     // owns the bar waits for the download; `finish` runs after it returns.
-    let enabled: Bool
+    private let enabled = isatty(2) != 0
     private var file = ""
     private var fileStart = Date()
     private var lastDraw = Date.distantPast
     private var drawn = false
-
-    init(enabled: Bool = true) {
-        self.enabled = enabled && isatty(2) != 0
-    }
 
     func update(_ p: DownloadProgress) {
         guard enabled else { return }
