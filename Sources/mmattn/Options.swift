@@ -43,7 +43,8 @@ struct ModelOptions: ParsableArguments {
     /// available as `resolve(default:)` does.
     func resolveRequired() throws -> String {
         guard let model else { throw ValidationError("give --model: a model folder or a Hub id") }
-        return try resolve(default: model)
+        try fetchModel(model)
+        return model
     }
 }
 
