@@ -14,7 +14,7 @@ struct Bench: ParsableCommand {
 
           swift build -c release
           .build/release/mmattn bench gemm
-          .build/release/mmattn bench attention --tokens 197 --heads 12
+          .build/release/mmattn bench attention --seq 197,1024 --causal
           .build/release/mmattn bench image --model Fixtures/models/vit \\
               Fixtures/images/cat.png
           .build/release/mmattn bench audio --model Fixtures/models/whisper \\
@@ -102,38 +102,6 @@ struct BenchGemm: ParsableCommand {
         }
         let naiveGflops = 2.0 * Double(m * n * k) / naive / 1e9
         print(String(format: "  naive loop (baseline)   %7.3f ms  %6.1f GFLOP/s  → BLAS is %.0f× faster", naive * 1e3, naiveGflops, peak / naiveGflops))
-    }
-}
-
-struct BenchAttention: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "attention",
-        abstract: "The attention kernel against the scalar reference, and its share of GEMM peak.",
-        usage: """
-        mmattn bench attention [--tokens <T>] [--heads <H>] [--head-dim <dh>]
-               [--runs <n>]
-        """
-    )
-    @Option(help: "Sequence length T.") var tokens = 197
-    @Option(help: "Number of attention heads.") var heads = 12
-    @Option(name: .customLong("head-dim"), help: "Width of each head.") var headDim = 64
-    @Option(help: "Timed repetitions.") var runs = 10
-
-    func run() throws {
-        let D = heads * headDim
-        let q = randomTensor([tokens, D], seed: 1), k = randomTensor([tokens, D], seed: 2), v = randomTensor([tokens, D], seed: 3)
-        let out = Tensor(zeros: [tokens, D])
-        let g = AttentionGeometry(batch: 1, tokens: tokens, heads: heads, headDim: headDim)
-        let scale = 1 / Float(headDim).squareRoot()
-        let fast = medianSeconds(runs: runs) {
-            Attention.multiHead(q: q.data, k: k.data, v: v.data, out: out.data, geometry: g, scale: scale, mask: .none)
-        }
-        let reference = medianSeconds(runs: 1) {
-            Attention.reference(q: q.data, k: k.data, v: v.data, out: out.data, geometry: g, scale: scale, mask: .none)
-        }
-        let flops = 4.0 * Double(tokens * tokens * D)
-        print(String(format: "attention T=%d H=%d dh=%d: kernel %.3f ms (%.1f GFLOP/s), reference %.3f ms → %.1f× faster",
-                     tokens, heads, headDim, fast * 1e3, flops / fast / 1e9, reference * 1e3, reference / fast))
     }
 }
 

@@ -144,14 +144,20 @@ import Testing
         CLI.expectRejected(r, outputDir: dir, "whisper feature_size 0")
     }
 
-    /// Inputs whose attention could not fit in memory are refused before anything is allocated.
+    /// Inputs longer than one sequence may be, and attention maps that could not fit in memory,
+    /// are refused before anything is allocated.
     @Test func oversizedAttentionIsRefused() throws {
         let dir = CLI.tempDir()
-        let fasta = dir + "/long.fasta"
+        let fasta = dir + "/long.fasta", longer = dir + "/longer.fasta"
         try (">long\n" + String(repeating: "ACDEFGHIKL", count: 5000) + "\n").write(toFile: fasta, atomically: true, encoding: .utf8)
-        var (r, out) = try run(["embed-protein", fasta, "--model", Paths.model("esm2"), "--no-truncate"])
-        CLI.expectRejected(r, outputDir: out, "50,000 residues without truncation")
-        #expect(r.stderr.contains("--truncation-seq-length") && r.stderr.contains(fasta))
+        try (">longer\n" + String(repeating: "ACDEFGHIKL", count: 14000) + "\n").write(toFile: longer, atomically: true, encoding: .utf8)
+        var (r, out) = try run(["embed-protein", fasta, "--model", Paths.model("esm2"), "--no-truncate", "--include", "contacts"],
+                               output: "out.safetensors")
+        CLI.expectRejected(r, outputDir: out, "contacts of 50,000 residues without truncation")
+        #expect(r.stderr.contains("--truncation-seq-length") && r.stderr.contains(fasta) && r.stderr.contains("GB"))
+        (r, out) = try run(["embed-protein", longer, "--model", Paths.model("esm2"), "--no-truncate"])
+        CLI.expectRejected(r, outputDir: out, "140,000 residues without truncation")
+        #expect(r.stderr.contains("--truncation-seq-length") && r.stderr.contains("131072"))
         (r, out) = try run(["classify-image", Paths.fixture("images/cat.png"), "--model", Paths.model("vit"), "--image-size", "4000"], output: "x.npy")
         CLI.expectRejected(r, outputDir: out, "4000×4000 image")
     }

@@ -269,7 +269,7 @@ func fixtureModel(_ name: String) throws -> (ModelFolder, Checkpoint) {
         // The embeddings (representation 0) through the encoder, keeping layer 0's probabilities.
         let embeddings = try #require(try esm.forward(tokens: seqs, repr: [0], contacts: false).representations[0])
         let first16 = Tensor(zeros: [2, H, 16, T])
-        _ = try esm.encoder(embeddings, mask: .keyLengths(seqs.map(\.count)), options: EncoderOptions(attentionSink: { layer, probs in
+        _ = try esm.encoder(embeddings, layout: .padded(tokens: T, lengths: seqs.map(\.count)), options: EncoderOptions(attentionSink: { layer, probs in
             guard layer == 0 else { return }
             for bh in 0..<(2 * H) { (first16.data + bh * 16 * T).update(from: probs.data + bh * T * T, count: 16 * T) }
         }))

@@ -69,22 +69,24 @@ import Testing
     @Test(arguments: counts)
     func attentionKernelAtThreadCount(_ threads: Int) {
         var rng = TestRandom(seed: 17)
-        let g = AttentionGeometry(batch: 2, tokens: 23, heads: 5, headDim: 8)
+        let g = AttentionHeads(heads: 5, headDim: 8)
         let rows = 2 * 23, width = 40
         let q = rng.tensor([rows, width], scale: 2), k = rng.tensor([rows, width], scale: 2), v = rng.tensor([rows, width])
-        for mask in [AttentionMask.none, .causal, .keyLengths([23, 9])] {
+        let cases: [(AttentionMask, SequenceLayout)] = [(.none, .uniform(batch: 2, tokens: 23)), (.causal, .uniform(batch: 2, tokens: 23)),
+                                                        (.none, .padded(tokens: 23, lengths: [23, 9]))]
+        for (mask, layout) in cases {
             let slow = Tensor(zeros: [rows, width]), slowP = Tensor(zeros: [2, 5, 23, 23])
-            Attention.reference(q: q.data, k: k.data, v: v.data, out: slow.data, geometry: g, scale: 0.35, mask: mask, probs: slowP.data)
+            Attention.reference(q: q.data, k: k.data, v: v.data, out: slow.data, layout: layout, heads: g, scale: 0.35, mask: mask, probs: slowP.data)
             let fast = Tensor(zeros: [rows, width]), fastP = Tensor(zeros: [2, 5, 23, 23]), noProbs = Tensor(zeros: [rows, width])
             fastP.data.update(repeating: .nan, count: fastP.count)
             Threads.withCount(threads) {
-                Attention.multiHead(q: q.data, k: k.data, v: v.data, out: fast.data, geometry: g, scale: 0.35, mask: mask, probs: fastP.data)
-                Attention.multiHead(q: q.data, k: k.data, v: v.data, out: noProbs.data, geometry: g, scale: 0.35, mask: mask)
+                Attention.compute(q: q.data, k: k.data, v: v.data, out: fast.data, layout: layout, heads: g, scale: 0.35, mask: mask, probs: fastP.data)
+                Attention.compute(q: q.data, k: k.data, v: v.data, out: noProbs.data, layout: layout, heads: g, scale: 0.35, mask: mask)
             }
             // Measured 1.8e-7 for outputs and probabilities at every count.
-            #expect(maxAbsDiff(fast, slow) <= 2e-6, "\(threads) threads, \(mask): outputs")
-            #expect(maxAbsDiff(fastP, slowP) <= 2e-6, "\(threads) threads, \(mask): probabilities")
-            #expect(maxAbsDiff(noProbs, slow) <= 2e-6, "\(threads) threads, \(mask): outputs without probabilities")
+            #expect(maxAbsDiff(fast, slow) <= 2e-6, "\(threads) threads, \(mask) \(layout.lengths): outputs")
+            #expect(maxAbsDiff(fastP, slowP) <= 2e-6, "\(threads) threads, \(mask) \(layout.lengths): probabilities")
+            #expect(maxAbsDiff(noProbs, slow) <= 2e-6, "\(threads) threads, \(mask) \(layout.lengths): outputs without probabilities")
         }
     }
 

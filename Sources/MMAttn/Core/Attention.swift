@@ -1,213 +1,466 @@
 import Foundation
 import CBLAS
 
-/// Which keys each query may attend to.
-public enum AttentionMask: Sendable, Equatable {
-    /// Every token attends to every token.
-    case none
-    /// Right-padded batch: item b has `lengths[b]` real tokens; later keys are masked and later
-    /// queries produce zeros. A padded item gives exactly the outputs it gives alone.
-    case keyLengths([Int])
-    /// Token i attends to tokens 0...i.
-    case causal
-    /// Both: a right-padded batch of causal sequences (GPT-2 batches). Item b has `lengths[b]` real
-    /// tokens, token i attends to tokens 0...i of its own item, later queries produce zeros.
-    case causalKeyLengths([Int])
+/// How the rows of an activation buffer ([rows, width]) group into sequences: a right-padded batch
+/// (item b starts at row b·T and has `lengths[b]` real tokens) or a packed one (sequences
+/// concatenated without padding, each starting where the previous ends). Attention never crosses
+/// sequences, so a packed batch costs what its tokens cost.
+public struct SequenceLayout: Sendable, Equatable {
+    /// First row of each sequence.
+    public let starts: [Int]
+    /// Real tokens of each sequence.
+    public let lengths: [Int]
+    /// Rows of the buffer (padding rows included).
+    public let rows: Int
+    /// For a padded batch, the rows each item occupies (T); nil when packed.
+    public let paddedTokens: Int?
 
-    /// Whether token i may attend only to tokens 0...i.
-    public var isCausal: Bool {
-        switch self {
-        case .causal, .causalKeyLengths: return true
-        case .none, .keyLengths: return false
-        }
+    /// B sequences of T tokens each, no padding.
+    public static func uniform(batch: Int, tokens: Int) -> SequenceLayout {
+        padded(tokens: tokens, lengths: Array(repeating: tokens, count: batch))
     }
 
-    /// The same padding, with causal attention added (what an encoder with `causal` set runs).
-    public var addingCausal: AttentionMask {
-        switch self {
-        case .none, .causal: return .causal
-        case .keyLengths(let l), .causalKeyLengths(let l): return .causalKeyLengths(l)
+    /// A right-padded batch [B, T]: item b has `lengths[b]` (clamped to 0...T) real tokens; the
+    /// attention output of its padding rows is zero.
+    public static func padded(tokens: Int, lengths: [Int]) -> SequenceLayout {
+        SequenceLayout(starts: lengths.indices.map { $0 * tokens }, lengths: lengths.map { min(max($0, 0), tokens) },
+                       rows: lengths.count * tokens, paddedTokens: tokens)
+    }
+
+    /// Sequences of `lengths` tokens concatenated (cumulative offsets), no padding rows.
+    public static func packed(lengths: [Int]) -> SequenceLayout {
+        var starts: [Int] = [], row = 0
+        for n in lengths { starts.append(row); row += max(n, 0) }
+        return SequenceLayout(starts: starts, lengths: lengths.map { max($0, 0) }, rows: row, paddedTokens: nil)
+    }
+
+    /// Number of sequences.
+    public var count: Int { lengths.count }
+    /// The longest sequence.
+    public var maxLength: Int { lengths.max() ?? 0 }
+
+    /// Each row's position inside its sequence (padding rows continue counting), [rows].
+    public var positions: [Int32] {
+        var p = [Int32](repeating: 0, count: rows)
+        for (s, start) in starts.enumerated() {
+            let end = paddedTokens.map { start + $0 } ?? start + lengths[s]
+            for r in start..<end { p[r] = Int32(r - start) }
         }
+        return p
     }
 }
 
-/// Multi-head scaled dot-product attention over row-major projections, heads side by side in the
-/// columns (as a fused `Linear` produces them): q, k, v and out are [B·T, H·dh].
-public struct AttentionGeometry: Sendable {
-    public let batch: Int
-    public let tokens: Int
-    public let heads: Int
-    public let headDim: Int
-    public var width: Int { heads * headDim }
+/// Axes of a position grid of frames × height × width tokens.
+public struct GridAxes: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// The frame (time step).
+    public static let time = GridAxes(rawValue: 1)
+    /// The row inside a frame.
+    public static let row = GridAxes(rawValue: 2)
+    /// The column inside a frame.
+    public static let column = GridAxes(rawValue: 4)
+}
 
-    public init(batch: Int, tokens: Int, heads: Int, headDim: Int) {
-        self.batch = batch
-        self.tokens = tokens
-        self.heads = heads
-        self.headDim = headDim
+/// Attention restricted to tokens that share coordinates on a position grid: `[.time]` keeps each
+/// frame to itself (spatial attention), `[.row, .column]` keeps each place to itself across frames
+/// (temporal attention). Tokens lie in frame-major, then row-major order after `prefix` tokens
+/// (CLS and the like) that attend to, and are attended by, every token.
+public struct GridMask: Sendable, Equatable {
+    public var prefix: Int
+    public var frames: Int
+    public var height: Int
+    public var width: Int
+    /// The coordinates a key must share with its query.
+    public var sharing: GridAxes
+
+    public init(prefix: Int = 0, frames: Int, height: Int, width: Int, sharing: GridAxes) {
+        self.prefix = prefix
+        self.frames = frames
+        self.height = height
+        self.width = width
+        self.sharing = sharing
     }
 
-    /// Number of real tokens in batch item `b` under `mask`.
-    func length(_ b: Int, _ mask: AttentionMask) -> Int {
-        switch mask {
-        case .keyLengths(let l), .causalKeyLengths(let l): return min(max(l[b], 0), tokens)
-        case .none, .causal: return tokens
+    /// Tokens a sequence on this grid has.
+    public var tokens: Int { prefix + frames * height * width }
+
+    @inline(__always)
+    func allows(_ i: Int, _ j: Int) -> Bool {
+        if i < prefix || j < prefix { return true }
+        let a = i - prefix, b = j - prefix, plane = height * width
+        if sharing.contains(.time) && a / plane != b / plane { return false }
+        if sharing.contains(.row) && (a / width) % height != (b / width) % height { return false }
+        if sharing.contains(.column) && a % width != b % width { return false }
+        return true
+    }
+}
+
+/// Which keys each query may attend to inside its sequence. Masks are rules, computed where they
+/// apply; no mask matrix is ever stored. Keys past a sequence's length are never attended.
+public struct AttentionMask: Sendable, Equatable {
+    /// Token i attends to tokens 0...i only.
+    public var causal: Bool
+    /// A sliding window of W tokens: with `causal`, keys i−W+1...i (Mistral's `sliding_window`);
+    /// without, keys with |i − j| ≤ W/2 (ModernBERT's `local_attention`).
+    public var window: Int?
+    /// Attention only among tokens that share grid coordinates.
+    public var grid: GridMask?
+
+    public init(causal: Bool = false, window: Int? = nil, grid: GridMask? = nil) {
+        self.causal = causal
+        self.window = window
+        self.grid = grid
+    }
+
+    /// Every token attends to every token of its sequence.
+    public static let none = AttentionMask()
+    /// Token i attends to tokens 0...i.
+    public static let causal = AttentionMask(causal: true)
+
+    /// The same mask with causal attention added.
+    public var addingCausal: AttentionMask {
+        var m = self
+        m.causal = true
+        return m
+    }
+
+    /// The keys query i of a sequence of n tokens may see lie in lo...hi (an empty range when hi < lo);
+    /// the grid further thins them.
+    @inline(__always)
+    func band(_ i: Int, _ n: Int) -> (lo: Int, hi: Int) {
+        var lo = 0, hi = n - 1
+        if causal { hi = min(hi, i) }
+        if let w = window {
+            if causal { lo = max(lo, i - w + 1) } else { lo = max(lo, i - w / 2); hi = min(hi, i + w / 2) }
         }
+        return (lo, hi)
+    }
+
+    /// Whether query i may attend to key j in a sequence of n tokens (the reference's rule).
+    @inline(__always)
+    func allows(_ i: Int, _ j: Int, _ n: Int) -> Bool {
+        let (lo, hi) = band(i, n)
+        return j >= lo && j <= hi && (grid?.allows(i, j) ?? true)
+    }
+}
+
+/// Head counts and row strides of the projections attention reads: q is [rows, ≥ H·dh] with row
+/// stride `queryStride`, k and v [rows, ≥ G·dh] with row stride `keyValueStride`, heads side by
+/// side in the columns. G < H is grouped-query attention (G = 1: multi-query): query head h reads
+/// key/value head h / (H/G), in place, without copies.
+public struct AttentionHeads: Sendable, Equatable {
+    public let heads: Int
+    public let keyValueHeads: Int
+    public let headDim: Int
+    public let queryStride: Int
+    public let keyValueStride: Int
+    /// Row stride of the output [rows, ≥ H·dh].
+    public let outputStride: Int
+
+    public init(heads: Int, keyValueHeads: Int? = nil, headDim: Int, queryStride: Int? = nil, keyValueStride: Int? = nil,
+                outputStride: Int? = nil) {
+        let g = keyValueHeads ?? heads
+        precondition(g > 0 && heads % g == 0, "\(heads) query heads cannot share \(g) key/value heads")
+        self.heads = heads
+        self.keyValueHeads = g
+        self.headDim = headDim
+        self.queryStride = queryStride ?? heads * headDim
+        self.keyValueStride = keyValueStride ?? g * headDim
+        self.outputStride = outputStride ?? heads * headDim
+    }
+}
+
+/// Per-thread tiles of the fused kernel, allocated once and reused across calls (an encoder keeps
+/// one for its whole forward pass).
+public final class AttentionWorkspace: @unchecked Sendable {
+    // Safe to share: each worker w only touches its own slice `w` of every buffer.
+    let workers: Int
+    let scores: UnsafeMutablePointer<Float>   // [workers, Bq, Bk]
+    let rowMax: UnsafeMutablePointer<Float>   // [workers, Bq]
+    let rowSum: UnsafeMutablePointer<Float>   // [workers, Bq]
+
+    public init(workers: Int = Threads.count) {
+        self.workers = max(1, workers)
+        scores = .allocate(capacity: self.workers * Attention.queryBlock * Attention.keyBlock)
+        rowMax = .allocate(capacity: self.workers * Attention.queryBlock)
+        rowSum = .allocate(capacity: self.workers * Attention.queryBlock)
+    }
+
+    /// Bytes the workspace holds.
+    public var bytes: Int { workers * (Attention.queryBlock * Attention.keyBlock + 2 * Attention.queryBlock) * 4 }
+
+    deinit {
+        scores.deallocate()
+        rowMax.deallocate()
+        rowSum.deallocate()
     }
 }
 
 public enum Attention {
-    /// Attention through GEMM: per (batch item, head) the scores S = α·Q·Kᵀ ([T, T]), a masked row
-    /// softmax, then O = S·V. Padding rows and columns are never computed. `probs`, when given,
-    /// receives the probabilities, [B, H, T, T] (zeros where masked; it need not be initialised),
-    /// and the scores are computed in place there; otherwise each worker has one [T, T] scratch
-    /// matrix, and `scoreWorkers` bounds how many run at once.
-    public static func multiHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                 out: UnsafeMutablePointer<Float>, geometry g: AttentionGeometry, scale: Float,
-                                 mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil) {
-        let T = g.tokens, D = g.width, dh = g.headDim
-        let jobs = g.batch * g.heads
-        let workers = probs == nil ? scoreWorkers(tokens: T, jobs: jobs) : min(Threads.count, jobs)
-        BLAS.prepare()  // heads run in parallel on the library's threads
-        Threads.forEachWorker(workers) { w in
-            let scores = probs == nil ? UnsafeMutablePointer<Float>.allocate(capacity: T * T) : nil  // [T, T]
-            defer { scores?.deallocate() }
-            var job = w
-            while job < jobs {
-                let b = job / g.heads, h = job % g.heads
-                let n = g.length(b, mask)
-                let base = b * T * D + h * dh
-                let s = probs.map { $0 + job * T * T } ?? scores!  // [T, T], rows and columns 0..<n used
-                if probs != nil && n < T {
-                    // Masked keys of real queries, then the padding queries' rows.
-                    for i in 0..<n { (s + i * T + n).update(repeating: 0, count: T - n) }
-                    (s + n * T).update(repeating: 0, count: (T - n) * T)
-                }
-                if n > 0 {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(dh),
-                                scale, q + base, Int32(D), k + base, Int32(D), 0, s, Int32(T))
-                    if mask.isCausal {
-                        for i in 0..<n { (s + i * T + i + 1).update(repeating: -.infinity, count: n - i - 1) }
+    /// Query rows per tile.
+    public static let queryBlock = Int(ProcessInfo.processInfo.environment["QB"] ?? "64")!
+    /// Key rows per tile.
+    public static let keyBlock = Int(ProcessInfo.processInfo.environment["KB"] ?? "256")!
+
+    /// Fused multi-head scaled dot-product attention with an online softmax: per (sequence, head,
+    /// block of 64 queries) the scores of one block of 256 keys at a time (S = α·Q·Kᵀ, a GEMM on
+    /// the tile), masked where the tile straddles the mask's edge, exponentiated against the
+    /// running row maximum, and accumulated into the output (O += P·V, a GEMM) after rescaling
+    /// it by how much the maximum moved. Tiles the mask excludes are skipped, so a window or a
+    /// causal mask costs what it keeps. Memory: one 64 × 256 tile per thread, whatever the length.
+    ///
+    /// `out` receives [rows, H·dh] at `outputStride`; padding rows of a padded layout get zeros.
+    /// `probs`, when given ([S, H, Tmax, Tmax], S sequences of at most Tmax = `layout.maxLength`
+    /// tokens; it need not be initialised), receives the probabilities, zeros where masked or
+    /// past a sequence's end: that path computes each block's full score rows with the same tile
+    /// GEMM and mask, then one softmax per row.
+    public static func compute(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                               out: UnsafeMutablePointer<Float>, layout: SequenceLayout, heads g: AttentionHeads,
+                               scale: Float, mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil,
+                               workspace: AttentionWorkspace? = nil) {
+        // (sequence, query block) pairs; a job is one pair and one head, heads innermost.
+        var pairs: [(seq: Int, block: Int)] = []
+        for (s, n) in layout.lengths.enumerated() {
+            for b in 0..<((n + queryBlock - 1) / queryBlock) { pairs.append((s, b)) }
+        }
+        let jobs = pairs.count * g.heads
+        let workers = max(1, min(workspace?.workers ?? Threads.count, jobs))
+        let space = workspace.flatMap { $0.workers >= workers ? $0 : nil } ?? AttentionWorkspace(workers: workers)
+        BLAS.prepare()
+        pairs.withUnsafeBufferPointer { pairs in
+            Threads.forEachWorker(workers) { w in
+                var job = w
+                while job < jobs {
+                    let (s, block) = pairs[job / g.heads], h = job % g.heads
+                    let tile = Tile(layout: layout, heads: g, sequence: s, block: block, head: h)
+                    if let probs {
+                        tile.runWithProbabilities(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
+                                                  probs: probs, maxLength: layout.maxLength)
+                    } else {
+                        tile.run(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
+                                 scores: space.scores + w * queryBlock * keyBlock,
+                                 rowMax: space.rowMax + w * queryBlock, rowSum: space.rowSum + w * queryBlock)
                     }
-                    for i in 0..<n { Kernels.softmax(s + i * T, n) }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dh), Int32(n),
-                                1, s, Int32(T), v + base, Int32(D), 0, out + base, Int32(D))
+                    job += workers
                 }
-                for i in n..<T { (out + base + i * D).update(repeating: 0, count: dh) }
-                job += workers
             }
+        }
+        if let T = layout.paddedTokens {
+            for (s, n) in layout.lengths.enumerated() where n < T {
+                for r in (layout.starts[s] + n)..<(layout.starts[s] + T) {
+                    (out + r * g.outputStride).update(repeating: 0, count: g.heads * g.headDim)
+                }
+            }
+            if let probs { zeroEmptySequences(probs, layout: layout, heads: g.heads) }
+        }
+        withExtendedLifetime(space) {}
+    }
+
+    /// Sequences without tokens have no query block: their probability rows are zeroed here.
+    private static func zeroEmptySequences(_ probs: UnsafeMutablePointer<Float>, layout: SequenceLayout, heads: Int) {
+        let T = layout.maxLength
+        for (s, n) in layout.lengths.enumerated() where n == 0 {
+            (probs + s * heads * T * T).update(repeating: 0, count: heads * T * T)
         }
     }
 
-    /// How many (item, head) pairs `multiHead` runs at once when each needs its own [T, T] score
-    /// matrix: one per thread, but no more than fit in `Encoder.attentionMemoryLimit`. Long inputs
-    /// thus run with fewer threads rather than needing memory that grows with the core count.
-    static func scoreWorkers(tokens T: Int, jobs: Int) -> Int {
-        let fit = Int(Encoder.attentionMemoryLimit / (Double(T) * Double(T) * 4))
-        return max(1, min(Threads.count, jobs, fit))
+    /// One job: a block of up to 64 queries of one sequence and one head.
+    private struct Tile {
+        let dh: Int, ldq: Int, ldkv: Int, ldo: Int
+        let n: Int        // tokens in the sequence
+        let i0: Int, m: Int  // first query (within the sequence) and number of queries
+        let qOffset: Int, kvOffset: Int, oOffset: Int
+        let seq: Int, head: Int, heads: Int
+
+        init(layout: SequenceLayout, heads g: AttentionHeads, sequence s: Int, block: Int, head h: Int) {
+            dh = g.headDim; ldq = g.queryStride; ldkv = g.keyValueStride; ldo = g.outputStride
+            n = layout.lengths[s]
+            i0 = block * Attention.queryBlock
+            m = min(Attention.queryBlock, n - i0)
+            let row0 = layout.starts[s]
+            let kvHead = h / (g.heads / g.keyValueHeads)
+            qOffset = (row0 + i0) * ldq + h * dh
+            kvOffset = row0 * ldkv + kvHead * dh
+            oOffset = (row0 + i0) * ldo + h * dh
+            seq = s; head = h; heads = g.heads
+        }
+
+        /// The keys any query of the block may see, lo..<hi.
+        func keyRange(_ mask: AttentionMask) -> (lo: Int, hi: Int) {
+            (mask.band(i0, n).lo, mask.band(i0 + m - 1, n).hi + 1)
+        }
+
+        /// Set the scores the mask forbids to −∞ in rows 0..<m, columns j0..<j0+nk of `s` (row stride ld).
+        /// Returns false when the tile keeps no score at all.
+        @inline(__always)
+        func applyMask(_ s: UnsafeMutablePointer<Float>, ld: Int, j0: Int, nk: Int, _ mask: AttentionMask) -> Bool {
+            var kept = false
+            for r in 0..<m {
+                let i = i0 + r, row = s + r * ld
+                let (lo, hi) = mask.band(i, n)
+                let a = min(max(lo - j0, 0), nk), b = min(max(hi + 1 - j0, a), nk)  // allowed columns a..<b
+                if a > 0 { row.update(repeating: -.infinity, count: a) }
+                if b < nk { (row + b).update(repeating: -.infinity, count: nk - b) }
+                if let grid = mask.grid {
+                    for c in a..<b where !grid.allows(i, j0 + c) { row[c] = -.infinity }
+                    if !kept { for c in a..<b where row[c] != -.infinity { kept = true; break } }
+                } else if a < b {
+                    kept = true
+                }
+            }
+            return kept
+        }
+
+        /// Whether every query of the block may see every key j0..<j0+nk.
+        @inline(__always)
+        func isFull(j0: Int, nk: Int, _ mask: AttentionMask) -> Bool {
+            guard mask.grid == nil else { return false }
+            // Bands are monotone: the first row has the smallest hi, the last the largest lo.
+            return mask.band(i0 + m - 1, n).lo <= j0 && mask.band(i0, n).hi >= j0 + nk - 1
+        }
+
+        func run(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                 scale: Float, mask: AttentionMask, scores: UnsafeMutablePointer<Float>,
+                 rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>) {
+            let bk = Attention.keyBlock
+            let o = out + oOffset  // [m, dh] at stride ldo
+            rowMax.update(repeating: -.infinity, count: m)
+            rowSum.update(repeating: 0, count: m)
+            var first = true
+            let (lo, hi) = keyRange(mask)
+            var j0 = lo
+            while j0 < hi {
+                let nk = min(bk, hi - j0)
+                // S = α·Q·Kᵀ: [m, nk], row stride bk.
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(nk), Int32(dh),
+                            scale, q + qOffset, Int32(ldq), k + kvOffset + j0 * ldkv, Int32(ldkv), 0, scores, Int32(bk))
+                if isFull(j0: j0, nk: nk, mask) || applyMask(scores, ld: bk, j0: j0, nk: nk, mask) {
+                    for r in 0..<m {
+                        let row = scores + r * bk
+                        let old = rowMax[r], new = max(old, Kernels.maximum(row, nk))
+                        if new == -.infinity {  // nothing visible to this query yet
+                            row.update(repeating: 0, count: nk)
+                            continue
+                        }
+                        for c in 0..<nk { row[c] = VMath.exp(row[c] - new) }
+                        let alpha = VMath.exp(old - new)  // 0 for the first visible keys
+                        rowSum[r] = rowSum[r] * alpha + Kernels.sum(row, nk)
+                        rowMax[r] = new
+                        if !first && alpha != 1 {
+                            let orow = o + r * ldo
+                            for d in 0..<dh { orow[d] *= alpha }
+                        }
+                    }
+                    // O = O + P·V: [m, dh].
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(dh), Int32(nk),
+                                1, scores, Int32(bk), v + kvOffset + j0 * ldkv, Int32(ldkv), first ? 0 : 1, o, Int32(ldo))
+                    first = false
+                }
+                j0 += nk
+            }
+            for r in 0..<m {
+                let orow = o + r * ldo
+                if first || rowSum[r] == 0 {
+                    orow.update(repeating: 0, count: dh)  // a query that sees no key
+                } else {
+                    let inv = 1 / rowSum[r]
+                    for d in 0..<dh { orow[d] *= inv }
+                }
+            }
+        }
+
+        func runWithProbabilities(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                  out: UnsafeMutablePointer<Float>, scale: Float, mask: AttentionMask,
+                                  probs: UnsafeMutablePointer<Float>, maxLength T: Int) {
+            let p = probs + ((seq * heads + head) * T + i0) * T  // [m, T] rows of this block
+            let o = out + oOffset
+            let (lo, hi) = keyRange(mask)
+            for r in 0..<m { (p + r * T).update(repeating: 0, count: T) }
+            if i0 + m == n && n < T {  // the sequence's last block also clears the padding rows
+                (p + m * T).update(repeating: 0, count: (T - n) * T)
+            }
+            guard lo < hi else {
+                for r in 0..<m { (o + r * ldo).update(repeating: 0, count: dh) }
+                return
+            }
+            let s = p + lo  // [m, hi − lo] at stride T
+            let nk = hi - lo
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(nk), Int32(dh),
+                        scale, q + qOffset, Int32(ldq), k + kvOffset + lo * ldkv, Int32(ldkv), 0, s, Int32(T))
+            if !isFull(j0: lo, nk: nk, mask) { _ = applyMask(s, ld: T, j0: lo, nk: nk, mask) }
+            for r in 0..<m { Kernels.softmax(s + r * T, nk) }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(dh), Int32(nk),
+                        1, s, Int32(T), v + kvOffset + lo * ldkv, Int32(ldkv), 0, o, Int32(ldo))
+        }
     }
 
-    /// The textbook definition with scalar loops, kept as the reference the fast kernels are tested against.
+    /// The textbook definition with scalar loops in Double, kept as the reference the fused kernel is
+    /// tested against. Same arguments as `compute`.
     public static func reference(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                 out: UnsafeMutablePointer<Float>, geometry g: AttentionGeometry, scale: Float,
-                                 mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil) {
-        let T = g.tokens, D = g.width, dh = g.headDim, causal = mask.isCausal
+                                 out: UnsafeMutablePointer<Float>, layout: SequenceLayout, heads g: AttentionHeads,
+                                 scale: Float, mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil) {
+        let dh = g.headDim, T = layout.maxLength, group = g.heads / g.keyValueHeads
+        for r in 0..<layout.rows {
+            (out + r * g.outputStride).update(repeating: 0, count: g.heads * dh)
+        }
+        if let probs { probs.update(repeating: 0, count: layout.count * g.heads * T * T) }
         var row = [Double](repeating: 0, count: T)
-        for b in 0..<g.batch {
-            let n = g.length(b, mask)
+        for (s, n) in layout.lengths.enumerated() {
+            let r0 = layout.starts[s]
             for h in 0..<g.heads {
-                for i in 0..<T {
-                    let o = out + (b * T + i) * D + h * dh
-                    for d in 0..<dh { o[d] = 0 }
-                    if let probs { for j in 0..<T { probs[((b * g.heads + h) * T + i) * T + j] = 0 } }
-                    if i >= n { continue }
-                    var m = -Double.infinity
-                    for j in 0..<T {
-                        let allowed = j < n && !(causal && j > i)
-                        if !allowed { row[j] = -.infinity; continue }
+                let kvh = h / group
+                for i in 0..<n {
+                    let qi = q + (r0 + i) * g.queryStride + h * dh
+                    let o = out + (r0 + i) * g.outputStride + h * dh
+                    var best = -Double.infinity
+                    for j in 0..<n {
+                        guard mask.allows(i, j, n) else { row[j] = -.infinity; continue }
+                        let kj = k + (r0 + j) * g.keyValueStride + kvh * dh
                         var dot = 0.0
-                        for d in 0..<dh { dot += Double(q[(b * T + i) * D + h * dh + d]) * Double(k[(b * T + j) * D + h * dh + d]) }
+                        for d in 0..<dh { dot += Double(qi[d]) * Double(kj[d]) }
                         row[j] = dot * Double(scale)
-                        m = max(m, row[j])
+                        best = max(best, row[j])
                     }
+                    guard best > -.infinity else { continue }
                     var sum = 0.0
-                    for j in 0..<T { row[j] = row[j] == -.infinity ? 0 : Foundation.exp(row[j] - m); sum += row[j] }
-                    for j in 0..<T {
-                        let p = row[j] / sum
-                        if let probs { probs[((b * g.heads + h) * T + i) * T + j] = Float(p) }
-                        for d in 0..<dh { o[d] += Float(p * Double(v[(b * T + j) * D + h * dh + d])) }
+                    for j in 0..<n { row[j] = row[j] == -.infinity ? 0 : Foundation.exp(row[j] - best); sum += row[j] }
+                    var acc = [Double](repeating: 0, count: dh)
+                    for j in 0..<n where row[j] != 0 {
+                        let pj = row[j] / sum
+                        if let probs { probs[((s * g.heads + h) * T + i) * T + j] = Float(pj) }
+                        let vj = v + (r0 + j) * g.keyValueStride + kvh * dh
+                        for d in 0..<dh { acc[d] += pj * Double(vj[d]) }
                     }
+                    for d in 0..<dh { o[d] = Float(acc[d]) }
                 }
             }
         }
     }
 }
 
-/// Rotary position embeddings in the rotate-half form (GPT-NeoX, ESM-2): for position t and pair
-/// (i, i + dh/2), x is rotated by the angle t·θᵢ with θᵢ = base^(−2i/dh).
-public struct Rotary: Sendable {
-    public let headDim: Int
-    /// The inverse frequency of each rotated pair, [dh/2].
-    public let inverseFrequencies: [Float]
-
-    /// Frequencies base^(−2i/dh), as transformers computes them.
-    public init(headDim: Int, base: Float = 10000) {
-        self.headDim = headDim
-        inverseFrequencies = (0..<(headDim / 2)).map { i in 1 / Float(pow(Double(base), Double(Float(2 * i) / Float(headDim)))) }
-    }
-
-    /// Frequencies a checkpoint stores (`inv_freq`, which transformers uses instead of recomputing).
-    public init(headDim: Int, inverseFrequencies: [Float]) {
-        precondition(inverseFrequencies.count == headDim / 2, "\(inverseFrequencies.count) rotary frequencies for head size \(headDim)")
-        self.headDim = headDim
-        self.inverseFrequencies = inverseFrequencies
-    }
-
-    /// cos and sin for every position and frequency, computed once per forward pass.
-    public struct Tables: Sendable {
-        public let tokens: Int
-        let cos: [Float]  // [T, dh/2]
-        let sin: [Float]  // [T, dh/2]
-    }
-
-    /// cos and sin tables for `tokens` positions, computed in Float as the reference does.
-    public func tables(tokens: Int) -> Tables {
-        let half = headDim / 2
-        var c = [Float](repeating: 0, count: tokens * half), s = c
-        for i in 0..<half {
-            let invFreq = inverseFrequencies[i]
-            for t in 0..<tokens {
-                let angle = Float(t) * invFreq
-                c[t * half + i] = Foundation.cos(angle)
-                s[t * half + i] = Foundation.sin(angle)
-            }
+extension SequenceLayout {
+    /// The real rows of a right-padded [B, T, D] (item b has `lengths[b]` tokens) packed one
+    /// sequence after another, [Σ lengths, D].
+    public static func pack(_ x: Tensor, lengths: [Int]) -> Tensor {
+        let T = x.shape[1], D = x.shape[2]
+        let out = Tensor(uninitialized: [lengths.reduce(0, +), D])  // [rows, D]
+        var row = 0
+        for (b, n) in lengths.enumerated() {
+            (out.data + row * D).update(from: x.pointer + b * T * D, count: n * D)
+            row += n
         }
-        return Tables(tokens: tokens, cos: c, sin: s)
+        return out
     }
 
-    /// Rotate every head of `q` and `k` ([B·T, H·dh] each, T = `tables.tokens`) in place.
-    public func apply(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, batch: Int, heads: Int, tables: Tables) {
-        let half = headDim / 2, tokens = tables.tokens, width = heads * headDim
-        tables.cos.withUnsafeBufferPointer { cp in
-            tables.sin.withUnsafeBufferPointer { sp in
-                Threads.parallelFor(batch * tokens, grain: 32) { start, end in
-                    for r in start..<end {
-                        let t = r % tokens
-                        let cr = cp.baseAddress! + t * half, sr = sp.baseAddress! + t * half
-                        for which in 0..<2 {
-                            let x = which == 0 ? q : k
-                            for h in 0..<heads {
-                                let p = x + r * width + h * headDim
-                                for i in 0..<half {
-                                    let x1 = p[i], x2 = p[i + half]
-                                    p[i] = x1 * cr[i] - x2 * sr[i]
-                                    p[i + half] = x2 * cr[i] + x1 * sr[i]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+    /// The rows of a packed [rows, D] in this (packed) layout as a right-padded [B, T, D], zeros
+    /// past each sequence's end.
+    public func unpack(_ x: Tensor, tokens T: Int) -> Tensor {
+        let D = x.shape[x.shape.count - 1]
+        let out = Tensor(zeros: [count, T, D])  // [B, T, D]
+        for (s, n) in lengths.enumerated() {
+            (out.data + s * T * D).update(from: x.pointer + starts[s] * D, count: min(n, T) * D)
         }
+        return out
     }
 }

@@ -8,58 +8,106 @@ public enum NormPlacement: Sendable {
     case post
 }
 
+/// The feed-forward sub-layer's form.
+public enum MLPKind: Sendable {
+    /// output(act(intermediate(x))).
+    case plain
+    /// output(act(a)·b) with [a; b] = intermediate(x), [2I] wide: GeGLU (ModernBERT), SwiGLU (Qwen).
+    case gated
+}
+
 /// The hyper-parameters the shared `Encoder` needs; model families fill it from their config.json.
 public struct EncoderConfig: Sendable {
     public var hiddenSize: Int
     public var numHeads: Int
+    /// Key/value heads (fewer than `numHeads`: grouped-query attention).
+    public var keyValueHeads: Int
+    /// Width of each head; heads·headDim may differ from the hidden size (Qwen3).
+    public var headDim: Int
     public var intermediateSize: Int
     public var layerNormEps: Float
     public var activation: Activation
     public var normPlacement: NormPlacement
-    /// Rotary embeddings on q and k (ESM-2); absolute positions are added by the family before the encoder.
+    public var mlp: MLPKind
+    /// Rotary embeddings on q and k (ESM-2, ModernBERT, Qwen3), unless a layer brings its own;
+    /// absolute positions are added by the family before the encoder.
     public var rotary: Rotary?
-    /// Causal self-attention (GPT-2) instead of bidirectional.
+    /// Causal self-attention (GPT-2, Qwen3) instead of bidirectional.
     public var causal: Bool
 
-    public init(hiddenSize: Int, numHeads: Int, intermediateSize: Int, layerNormEps: Float,
-                activation: Activation, normPlacement: NormPlacement, rotary: Rotary? = nil, causal: Bool = false) {
+    public init(hiddenSize: Int, numHeads: Int, keyValueHeads: Int? = nil, headDim: Int? = nil, intermediateSize: Int,
+                layerNormEps: Float, activation: Activation, normPlacement: NormPlacement, mlp: MLPKind = .plain,
+                rotary: Rotary? = nil, causal: Bool = false) {
         self.hiddenSize = hiddenSize
         self.numHeads = numHeads
+        self.keyValueHeads = keyValueHeads ?? numHeads
+        self.headDim = headDim ?? hiddenSize / numHeads
         self.intermediateSize = intermediateSize
         self.layerNormEps = layerNormEps
         self.activation = activation
         self.normPlacement = normPlacement
+        self.mlp = mlp
         self.rotary = rotary
         self.causal = causal
     }
 
-    public var headDim: Int { hiddenSize / numHeads }
+    /// Columns of the fused q, k, v projection: (H + 2G)·dh.
+    public var projectionWidth: Int { (numHeads + 2 * keyValueHeads) * headDim }
 }
 
 /// One transformer layer's weights, named by role. Each family maps its checkpoint names onto these
 /// (ViT: `layernorm_before` → `attentionNorm`; BERT: `attention.output.LayerNorm` → `attentionNorm`).
 public struct EncoderLayer: Sendable {
     /// Pre-LN: applied before attention. Post-LN: applied after the attention residual.
-    public var attentionNorm: LayerNorm
-    public var query: Linear            // [D, D]
-    public var key: Linear              // [D, D]
-    public var value: Linear            // [D, D]
-    public var attentionOutput: Linear  // [D, D]
+    public var attentionNorm: Norm
+    /// q, k and v side by side, [(H + 2G)·dh] columns: one Linear where the checkpoint stores them
+    /// fused (one GEMM), else one per part, each writing its own columns.
+    public var projections: [Linear]
+    /// Per-head RMSNorm of q and k before the rotation (Qwen3), [dh].
+    public var queryNorm: RMSNorm?
+    public var keyNorm: RMSNorm?
+    public var attentionOutput: Linear  // [D, H·dh]
     /// Pre-LN: applied before the MLP. Post-LN: applied after the MLP residual.
-    public var mlpNorm: LayerNorm
-    public var intermediate: Linear     // [I, D]
+    public var mlpNorm: Norm
+    /// [I, D], or [2I, D] for a gated MLP (the activated half first), in one or more parts.
+    public var intermediate: [Linear]
     public var output: Linear           // [D, I]
+    /// This layer's mask besides the config's causality (ModernBERT's local layers: a window).
+    public var mask: AttentionMask
+    /// This layer's rotary embedding when it differs from the config's (ModernBERT: two bases).
+    public var rotary: Rotary?
 
+    /// A layer with separate q, k and v projections, layer norms and a plain MLP.
     public init(attentionNorm: LayerNorm, query: Linear, key: Linear, value: Linear, attentionOutput: Linear,
                 mlpNorm: LayerNorm, intermediate: Linear, output: Linear) {
+        self.init(attentionNorm: .layerNorm(attentionNorm), projections: [query, key, value],
+                  attentionOutput: attentionOutput, mlpNorm: .layerNorm(mlpNorm), intermediate: [intermediate], output: output)
+    }
+
+    public init(attentionNorm: Norm, projections: [Linear], queryNorm: RMSNorm? = nil, keyNorm: RMSNorm? = nil,
+                attentionOutput: Linear, mlpNorm: Norm, intermediate: [Linear], output: Linear,
+                mask: AttentionMask = .none, rotary: Rotary? = nil) {
         self.attentionNorm = attentionNorm
-        self.query = query
-        self.key = key
-        self.value = value
+        self.projections = projections
+        self.queryNorm = queryNorm
+        self.keyNorm = keyNorm
         self.attentionOutput = attentionOutput
         self.mlpNorm = mlpNorm
         self.intermediate = intermediate
         self.output = output
+        self.mask = mask
+        self.rotary = rotary
+    }
+}
+
+/// Apply `parts` side by side: part p writes its columns of `out` ([rows, Σ out] at row stride
+/// `stride`), then `activation` on them.
+private func applyParts(_ parts: [Linear], _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+                        stride: Int, activation: Activation? = nil) {
+    var column = 0
+    for part in parts {
+        part.apply(x, rows: rows, into: out + column, outStride: stride, activation: activation)
+        column += part.outFeatures
     }
 }
 
@@ -87,11 +135,12 @@ public struct EncoderOptions {
 }
 
 public struct EncoderOutput {
-    /// The last layer's output, [B, T, D] (any final layer norm is the family's to apply).
+    /// The last layer's output, shaped as the input ([B, T, D] or packed [rows, D]); any final
+    /// norm is the family's to apply.
     public var lastHiddenState: Tensor
-    /// With `hiddenStates`: the input embeddings then each layer's output, `layers + 1` tensors [B, T, D].
+    /// With `hiddenStates`: the input embeddings then each layer's output, `layers + 1` tensors.
     public var hiddenStates: [Tensor]
-    /// The states named in `EncoderOptions.keptStates`, by index (0 = input), each [B, T, D].
+    /// The states named in `EncoderOptions.keptStates`, by index (0 = input).
     public var keptStates: [Int: Tensor]
 }
 
@@ -105,90 +154,139 @@ public struct Encoder: Sendable {
         self.layers = layers
     }
 
-    /// Most working memory attention may take (bytes), on any machine.
+    /// Most memory the attention probabilities handed to a sink may take (bytes), on any machine.
+    /// Attention itself needs none beyond a small tile per thread.
     public static let attentionMemoryLimit: Double = 8e9
 
-    /// Bytes of attention working memory that B sequences of T tokens need at least: every head's
-    /// probabilities when they are handed to an attention sink (the scores are computed in place
-    /// there), else one T×T score matrix. The count does not depend on the machine: the kernel runs
-    /// fewer heads at once when one score matrix per thread would pass `attentionMemoryLimit`.
-    public func attentionBytes(batch B: Int, tokens T: Int, keepsProbabilities: Bool) -> Double {
-        Double(T) * Double(T) * 4 * Double(keepsProbabilities ? B * config.numHeads : 1)
+    /// The longest sequence one forward pass takes. Memory is linear in the length, but attention
+    /// time grows with its square: at 131,072 tokens one layer of a 768-wide model is about
+    /// 5·10¹³ FLOP, minutes per layer on a laptop.
+    public static let maxTokens = 1 << 17
+
+    /// Why sequences of up to `tokens` tokens cannot run (nil when they can): longer than
+    /// `maxTokens`, or attention maps for a sink that would pass `attentionMemoryLimit`.
+    public func refusal(batch B: Int, tokens T: Int, keepsProbabilities: Bool) -> String? {
+        if T > Encoder.maxTokens {
+            return "\(T) tokens is more than the \(Encoder.maxTokens) one sequence may have (attention time grows with the square of the length)"
+        }
+        let bytes = attentionBytes(batch: B, tokens: T, keepsProbabilities: keepsProbabilities)
+        if bytes > Encoder.attentionMemoryLimit {
+            return String(format: "attention maps over %d tokens would need %.1f GB (limit %.0f GB)", T, bytes / 1e9, Encoder.attentionMemoryLimit / 1e9)
+        }
+        return nil
     }
 
-    /// Run the layers over `embeddings` ([B, T, D]) with the padding `mask` gives (a causal config
-    /// makes any mask causal too). Throws, before allocating, when attention over T tokens would
-    /// need more than `attentionMemoryLimit`.
-    public func callAsFunction(_ embeddings: Tensor, mask: AttentionMask = .none,
+    /// Bytes of attention working memory that B sequences of at most T tokens need: every head's
+    /// probabilities when they are handed to an attention sink, else the fused kernel's tiles (a
+    /// constant per thread, counted as zero here).
+    public func attentionBytes(batch B: Int, tokens T: Int, keepsProbabilities: Bool) -> Double {
+        keepsProbabilities ? Double(T) * Double(T) * 4 * Double(B * config.numHeads) : 0
+    }
+
+    /// Run the layers over `embeddings`: [B, T, D] (every item T tokens long, or right-padded as
+    /// `layout` says) or a packed [rows, D] with its `layout`. A causal config makes every layer
+    /// causal. Throws, before allocating, for the inputs `refusal` names.
+    public func callAsFunction(_ embeddings: Tensor, layout: SequenceLayout? = nil,
                                options: EncoderOptions = EncoderOptions()) throws -> EncoderOutput {
-        let B = embeddings.shape[0], T = embeddings.shape[1], D = config.hiddenSize, H = config.numHeads
-        let attentionBytes = attentionBytes(batch: B, tokens: T, keepsProbabilities: options.attentionSink != nil)
-        guard attentionBytes <= Encoder.attentionMemoryLimit else {
-            throw MMAttnError(String(format: "a sequence of %d tokens needs %.1f GB for attention (limit %.0f GB); use a shorter input", T, attentionBytes / 1e9, Encoder.attentionMemoryLimit / 1e9))
+        let D = config.hiddenSize, H = config.numHeads, G = config.keyValueHeads, dh = config.headDim
+        let layout = layout ?? .uniform(batch: embeddings.shape[0], tokens: embeddings.shape.count == 3 ? embeddings.shape[1] : 1)
+        precondition(embeddings.count == layout.rows * D, "embeddings \(embeddings.shape) do not match \(layout.rows) rows of width \(D)")
+        if let reason = refusal(batch: layout.count, tokens: layout.maxLength, keepsProbabilities: options.attentionSink != nil) {
+            throw MMAttnError(reason + "; use a shorter input")
         }
-        let rows = B * T
-        let geometry = AttentionGeometry(batch: B, tokens: T, heads: H, headDim: config.headDim)
-        let effectiveMask = config.causal ? mask.addingCausal : mask
-        let scale = 1 / Float(config.headDim).squareRoot()
-        let rotaryTables = config.rotary?.tables(tokens: T)
+        let rows = layout.rows, W = config.projectionWidth, I = config.intermediateSize
+        let heads = AttentionHeads(heads: H, keyValueHeads: G, headDim: dh, queryStride: W, keyValueStride: W, outputStride: H * dh)
+        let scale = 1 / Float(dh).squareRoot()
+        let positions = layout.positions  // [rows]
+        var rotaryTables: [(Rotary, Rotary.Tables)] = []
+        for rotary in [config.rotary] + layers.map(\.rotary) {
+            if let rotary, !rotaryTables.contains(where: { $0.0 == rotary }) {
+                rotaryTables.append((rotary, rotary.tables(tokens: layout.paddedTokens ?? max(layout.maxLength, 1))))
+            }
+        }
 
         // Every buffer below is fully overwritten by the operation that fills it.
-        let x = embeddings.copy()                                         // [B, T, D] residual stream
-        let normed = Tensor(uninitialized: [rows, D])                     // LN(x)
-        let q = Tensor(uninitialized: [rows, D])                          // [B·T, H·dh]
-        let k = Tensor(uninitialized: [rows, D])                          // [B·T, H·dh]
-        let v = Tensor(uninitialized: [rows, D])                          // [B·T, H·dh]
-        let context = Tensor(uninitialized: [rows, D])                    // attention output before the projection
-        let projected = Tensor(uninitialized: [rows, D])                  // [B·T, D]
-        let hidden = Tensor(uninitialized: [rows, config.intermediateSize])  // [B·T, I] MLP inner activations
-        // [B, H, T, T] attention probabilities for the sink, reused across layers unless the sink keeps them.
-        var probs: TensorStorage? = options.attentionSink != nil ? TensorStorage(uninitializedCount: B * H * T * T) : nil
+        let x = embeddings.copy()                                      // residual stream, [rows, D]
+        let normed = Tensor(uninitialized: [rows, D])                  // norm(x)
+        let qkv = Tensor(uninitialized: [rows, W])                     // [rows, (H + 2G)·dh]: q | k | v
+        let context = Tensor(uninitialized: [rows, H * dh])            // attention output before the projection
+        let projected = Tensor(uninitialized: [rows, D])               // [rows, D]
+        let gated = config.mlp == .gated
+        let hidden = Tensor(uninitialized: [rows, gated ? 2 * I : I])  // MLP inner activations
+        let gatedOut = gated ? Tensor(uninitialized: [rows, I]) : nil  // act(a)·b
+        let workspace = AttentionWorkspace()
+        // [S, H, T, T] attention probabilities for the sink, reused across layers unless the sink keeps them.
+        let T = layout.maxLength
+        var probs: TensorStorage? = options.attentionSink != nil ? TensorStorage(uninitializedCount: layout.count * H * T * T) : nil
 
         var states: [Tensor] = []
         var kept: [Int: Tensor] = [:]
         func record(_ index: Int) {
             guard options.hiddenStates || options.keptStates.contains(index) else { return }
-            let state = x.copy()  // [B, T, D]
+            let state = x.copy()
             if options.hiddenStates { states.append(state) }
             if options.keptStates.contains(index) { kept[index] = state }
         }
         record(0)
 
-        for (index, layer) in layers.enumerated() {
-            let pre = config.normPlacement == .pre
-            let attnIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
-            if pre { layer.attentionNorm.apply(x.data, rows: rows, into: normed.data) }
-            layer.query.apply(attnIn, rows: rows, into: q.data)
-            layer.key.apply(attnIn, rows: rows, into: k.data)
-            layer.value.apply(attnIn, rows: rows, into: v.data)
-            if let rotary = config.rotary, let rotaryTables {
-                rotary.apply(q: q.data, k: k.data, batch: B, heads: H, tables: rotaryTables)
-            }
-            if probs != nil && !isKnownUniquelyReferenced(&probs) {
-                probs = TensorStorage(uninitializedCount: B * H * T * T)  // the sink kept the last layer's
-            }
-            if options.referenceAttention {
-                Attention.reference(q: q.data, k: k.data, v: v.data, out: context.data, geometry: geometry,
-                                    scale: scale, mask: effectiveMask, probs: probs?.base)
-            } else {
-                Attention.multiHead(q: q.data, k: k.data, v: v.data, out: context.data, geometry: geometry,
-                                    scale: scale, mask: effectiveMask, probs: probs?.base)
-            }
-            if let sink = options.attentionSink, let storage = probs {
-                sink(index, Tensor(shape: [B, H, T, T], storage: storage))
-            }
-            layer.attentionOutput.apply(context.data, rows: rows, into: projected.data)
-            Kernels.add(projected.pointer, into: x.data, count: rows * D)
-            if !pre { layer.attentionNorm.apply(x.data, rows: rows, into: x.data) }
+        let pre = config.normPlacement == .pre
+        if pre, let first = layers.first { first.attentionNorm.apply(x.data, rows: rows, width: D, into: normed.data) }
+        try positions.withUnsafeBufferPointer { positions in
+            for (index, layer) in layers.enumerated() {
+                let attnIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
+                applyParts(layer.projections, attnIn, rows: rows, into: qkv.data, stride: W)
+                let q = qkv.data, k = qkv.data + H * dh, v = qkv.data + (H + G) * dh
+                layer.queryNorm?.applyPerHead(q, rows: rows, stride: W, heads: H)
+                layer.keyNorm?.applyPerHead(k, rows: rows, stride: W, heads: G)
+                if let rotary = layer.rotary ?? config.rotary, let tables = rotaryTables.first(where: { $0.0 == rotary })?.1 {
+                    rotary.apply(q, rows: rows, stride: W, heads: H, positions: positions.baseAddress!, tables: tables)
+                    rotary.apply(k, rows: rows, stride: W, heads: G, positions: positions.baseAddress!, tables: tables)
+                }
+                if probs != nil && !isKnownUniquelyReferenced(&probs) {
+                    probs = TensorStorage(uninitializedCount: layout.count * H * T * T)  // the sink kept the last layer's
+                }
+                let mask = config.causal ? layer.mask.addingCausal : layer.mask
+                if let grid = mask.grid, let n = layout.lengths.first(where: { $0 != grid.tokens }) {
+                    throw MMAttnError("a sequence of \(n) tokens does not fit the attention grid of \(grid.tokens) tokens")
+                }
+                if options.referenceAttention {
+                    Attention.reference(q: q, k: k, v: v, out: context.data, layout: layout, heads: heads,
+                                        scale: scale, mask: mask, probs: probs?.base)
+                } else {
+                    Attention.compute(q: q, k: k, v: v, out: context.data, layout: layout, heads: heads,
+                                      scale: scale, mask: mask, probs: probs?.base, workspace: workspace)
+                }
+                if let sink = options.attentionSink, let storage = probs {
+                    sink(index, Tensor(shape: [layout.count, H, T, T], storage: storage))
+                }
+                layer.attentionOutput.apply(context.data, rows: rows, into: projected.data)
+                if pre {
+                    layer.mlpNorm.addThenApply(projected.pointer, to: x.data, rows: rows, width: D, into: normed.data)
+                } else {
+                    layer.attentionNorm.addThenApply(projected.pointer, to: x.data, rows: rows, width: D, into: x.data)
+                }
 
-            let mlpIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
-            if pre { layer.mlpNorm.apply(x.data, rows: rows, into: normed.data) }
-            layer.intermediate.apply(mlpIn, rows: rows, into: hidden.data)
-            Kernels.activate(hidden.data, count: hidden.count, config.activation)
-            layer.output.apply(hidden.data, rows: rows, into: projected.data)
-            Kernels.add(projected.pointer, into: x.data, count: rows * D)
-            if !pre { layer.mlpNorm.apply(x.data, rows: rows, into: x.data) }
-            record(index + 1)
+                let mlpIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
+                if let gatedOut {
+                    applyParts(layer.intermediate, mlpIn, rows: rows, into: hidden.data, stride: 2 * I)
+                    Kernels.gate(hidden.data, rows: rows, width: I, config.activation, into: gatedOut.data)
+                    layer.output.apply(gatedOut.data, rows: rows, into: projected.data)
+                } else {
+                    applyParts(layer.intermediate, mlpIn, rows: rows, into: hidden.data, stride: I, activation: config.activation)
+                    layer.output.apply(hidden.data, rows: rows, into: projected.data)
+                }
+                if pre {
+                    // The residual add, fused with the next layer's first norm.
+                    if index + 1 < layers.count {
+                        layers[index + 1].attentionNorm.addThenApply(projected.pointer, to: x.data, rows: rows, width: D, into: normed.data)
+                    } else {
+                        Kernels.add(projected.pointer, into: x.data, count: rows * D)
+                    }
+                } else {
+                    layer.mlpNorm.addThenApply(projected.pointer, to: x.data, rows: rows, width: D, into: x.data)
+                }
+                record(index + 1)
+            }
         }
         return EncoderOutput(lastHiddenState: x, hiddenStates: states, keptStates: kept)
     }

@@ -28,21 +28,24 @@ public enum Activation: String, Sendable, CaseIterable {
 
 /// Element kernels over raw buffers. All operate in place or into caller-owned memory.
 public enum Kernels {
-    /// Apply `activation` in place to `n` floats.
+    /// Apply `activation` in place to `n` floats, split over the library's threads.
     public static func activate(_ x: UnsafeMutablePointer<Float>, count n: Int, _ activation: Activation) {
-        Threads.parallelFor(n, grain: 1 << 15) { s, e in
-            let p = x + s, m = e - s
-            switch activation {
-            case .gelu: for i in 0..<m { let v = p[i]; p[i] = 0.5 * v * (1 + VMath.erf(v * 0.7071067811865476)) }
-            case .geluTanh:
-                for i in 0..<m {
-                    let v = p[i]
-                    p[i] = 0.5 * v * (1 + VMath.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
-                }
-            case .quickGelu: for i in 0..<m { let v = p[i]; p[i] = v / (1 + VMath.exp(-1.702 * v)) }
-            case .relu: for i in 0..<m { p[i] = max(p[i], 0) }
-            case .silu: for i in 0..<m { let v = p[i]; p[i] = v / (1 + VMath.exp(-v)) }
+        Threads.parallelFor(n, grain: 1 << 15) { s, e in activateSerially(x + s, count: e - s, activation) }
+    }
+
+    /// Apply `activation` in place to `m` floats on the calling thread.
+    @inline(__always)
+    static func activateSerially(_ p: UnsafeMutablePointer<Float>, count m: Int, _ activation: Activation) {
+        switch activation {
+        case .gelu: for i in 0..<m { let v = p[i]; p[i] = 0.5 * v * (1 + VMath.erf(v * 0.7071067811865476)) }
+        case .geluTanh:
+            for i in 0..<m {
+                let v = p[i]
+                p[i] = 0.5 * v * (1 + VMath.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
             }
+        case .quickGelu: for i in 0..<m { let v = p[i]; p[i] = v / (1 + VMath.exp(-1.702 * v)) }
+        case .relu: for i in 0..<m { p[i] = max(p[i], 0) }
+        case .silu: for i in 0..<m { let v = p[i]; p[i] = v / (1 + VMath.exp(-v)) }
         }
     }
 
@@ -92,17 +95,15 @@ public enum Kernels {
         return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     }
 
-    /// Layer normalisation of each row of `x` ([rows, width]) into `out` (which may be `x`), with weight γ and bias β.
-    public static func layerNorm(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int, width: Int,
-                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, eps: Float) {
-        Threads.parallelFor(rows, grain: 16) { s, e in
+    /// out = act(x[0..<n])·x[n..<2n] for each row of `x` ([rows, 2n]): the gated MLPs (GeGLU,
+    /// SwiGLU), with the activated half first as ModernBERT's `Wi` and Qwen's [gate; up] give it.
+    public static func gate(_ x: UnsafeMutablePointer<Float>, rows: Int, width n: Int, _ activation: Activation,
+                            into out: UnsafeMutablePointer<Float>) {
+        Threads.parallelFor(rows, grain: 8) { s, e in
             for r in s..<e {
-                let row = x + r * width
-                let o = out + r * width
-                let mean = Float(sumInDouble(row, width) { $0 } / Double(width))
-                let variance = Float(sumInDouble(row, width) { let d = $0 - mean; return d * d } / Double(width))
-                let inv = 1 / (variance + eps).squareRoot()
-                for i in 0..<width { o[i] = (row[i] - mean) * inv * weight[i] + bias[i] }
+                let a = x + r * 2 * n, g = a + n, o = out + r * n
+                activateSerially(a, count: n, activation)
+                for i in 0..<n { o[i] = a[i] * g[i] }
             }
         }
     }
@@ -144,24 +145,29 @@ public struct Linear: Sendable {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    /// Apply to `rows` rows of `x` ([rows, in]) writing `out` ([rows, out]); `out` need not be
-    /// initialised (every element is overwritten).
-    public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        let n = outFeatures, k = inFeatures
+    /// Apply to `rows` rows of `x` ([rows, in]) writing `out` ([rows, out] at row stride
+    /// `outStride`, default `out`), then `activation` on the result while it is in cache. `out`
+    /// need not be initialised (every element of the written columns is overwritten).
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+                      outStride: Int? = nil, activation: Activation? = nil) {
+        let n = outFeatures, k = inFeatures, ldo = outStride ?? outFeatures
         let bias = bias?.pointer
         // Each thread multiplies by a slice of the weight's rows (output columns, in multiples of the
         // GEMM kernel's 16-column unroll) with a single-threaded BLAS call, after broadcasting the
-        // bias into its own columns.
+        // bias into its own columns, and activates those columns.
         let units = (n + 15) / 16
         let grain = max(1, (1 << 21) / max(rows * k * 16, 1))  // about 2 MFLOP per thread at least
         BLAS.prepare()
         Threads.parallelFor(units, grain: grain) { u0, u1 in
             let j0 = u0 * 16, j1 = min(u1 * 16, n)
             if let bias {
-                for r in 0..<rows { (out + r * n + j0).update(from: bias + j0, count: j1 - j0) }
+                for r in 0..<rows { (out + r * ldo + j0).update(from: bias + j0, count: j1 - j0) }
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(j1 - j0), Int32(k),
-                        1, x, Int32(k), weight.pointer + j0 * k, Int32(k), bias == nil ? 0 : 1, out + j0, Int32(n))
+                        1, x, Int32(k), weight.pointer + j0 * k, Int32(k), bias == nil ? 0 : 1, out + j0, Int32(ldo))
+            if let activation {
+                for r in 0..<rows { Kernels.activateSerially(out + r * ldo + j0, count: j1 - j0, activation) }
+            }
         }
     }
 
@@ -170,29 +176,6 @@ public struct Linear: Sendable {
         let rows = x.count / inFeatures
         let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])  // [..., out]
         apply(x.data, rows: rows, into: out.data)
-        return out
-    }
-}
-
-/// Layer normalisation over the last axis.
-public struct LayerNorm: Sendable {
-    public let weight: Tensor  // [D]
-    public let bias: Tensor    // [D]
-    public let eps: Float
-
-    public init(weight: Tensor, bias: Tensor, eps: Float) {
-        self.weight = weight
-        self.bias = bias
-        self.eps = eps
-    }
-
-    public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        Kernels.layerNorm(x, out, rows: rows, width: weight.count, weight: weight.pointer, bias: bias.pointer, eps: eps)
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = Tensor(uninitialized: x.shape)  // [..., D]
-        apply(x.data, rows: x.count / weight.count, into: out.data)
         return out
     }
 }

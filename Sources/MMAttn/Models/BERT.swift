@@ -79,7 +79,7 @@ public final class BERT: TextModel {
 
     public func forward(ids: [[Int32]], typeIds: [[Int32]]?, options: TextForwardOptions) throws -> TextModelOutput {
         let lengths = try TextInput.check(ids, typeIds: typeIds, model: self, typeVocabSize: typeVocabSize)
-        let x = embeddings(ids, typeIds: typeIds, tokens: lengths.max() ?? 0)
+        let x = embeddings(ids, typeIds: typeIds)
         return try TextInput.run(x, lengths: lengths, encoder: encoder, options: options)
     }
 }

@@ -59,7 +59,7 @@ public final class DistilBERT: TextModel {
     /// `typeIds` must be nil or zeros: DistilBERT reads no token types.
     public func forward(ids: [[Int32]], typeIds: [[Int32]]?, options: TextForwardOptions) throws -> TextModelOutput {
         let lengths = try TextInput.check(ids, typeIds: typeIds, model: self, typeVocabSize: nil)
-        let x = embeddings(ids, typeIds: nil, tokens: lengths.max() ?? 0)
+        let x = embeddings(ids, typeIds: nil)
         return try TextInput.run(x, lengths: lengths, encoder: encoder, options: options)
     }
 }

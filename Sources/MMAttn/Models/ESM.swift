@@ -41,7 +41,7 @@ public final class ESM2: Sendable {
         guard try !json.bool("emb_layer_norm_before", default: false) else {
             throw MMAttnError("emb_layer_norm_before is true: that is ESM-1b, mmattn runs ESM-2", file: json.file)
         }
-        let theta = Float(try json.double("rope_theta", default: 10000))
+        let theta = try json.double("rope_theta", default: 10000)
         numLayers = try json.layerCount("num_hidden_layers")
         vocabSize = try json.int("vocab_size", in: 1...JSONFields.Limits.vocabulary)
         maskTokenId = try json.int("mask_token_id", default: 32, in: 0...(vocabSize - 1))
@@ -171,7 +171,7 @@ public final class ESM2: Sendable {
                 }
             }
         }
-        let out = try encoder(x, mask: .keyLengths(lengths), options: options)
+        let out = try encoder(x, layout: .padded(tokens: T, lengths: lengths), options: options)
         var reps: [Int: Tensor] = [:]
         for l in layers where l < numLayers { reps[l] = out.keptStates[l] }
         if layers.contains(numLayers) {

@@ -54,11 +54,11 @@ public final class GPT2: TextModel {
             let n = "h.\(i)"
             let qkv = try w.conv1D("\(n).attn.c_attn", in: D, out: 3 * D)  // [3D, D]: q, k, v rows
             return EncoderLayer(
-                attentionNorm: try w.layerNorm("\(n).ln_1", width: D, eps: eps),
-                query: qkv.outputs(0..<D), key: qkv.outputs(D..<(2 * D)), value: qkv.outputs((2 * D)..<(3 * D)),
+                attentionNorm: .layerNorm(try w.layerNorm("\(n).ln_1", width: D, eps: eps)),
+                projections: [qkv],  // one GEMM for q, k and v
                 attentionOutput: try w.conv1D("\(n).attn.c_proj", in: D, out: D),
-                mlpNorm: try w.layerNorm("\(n).ln_2", width: D, eps: eps),
-                intermediate: try w.conv1D("\(n).mlp.c_fc", in: D, out: I),
+                mlpNorm: .layerNorm(try w.layerNorm("\(n).ln_2", width: D, eps: eps)),
+                intermediate: [try w.conv1D("\(n).mlp.c_fc", in: D, out: I)],
                 output: try w.conv1D("\(n).mlp.c_proj", in: I, out: D))
         })
         lnF = try w.layerNorm("ln_f", width: D, eps: eps)
@@ -68,8 +68,8 @@ public final class GPT2: TextModel {
     /// add wte rows for token_type_ids, which GPT-2 tokenizers never produce).
     public func forward(ids: [[Int32]], typeIds: [[Int32]]?, options: TextForwardOptions) throws -> TextModelOutput {
         let lengths = try TextInput.check(ids, typeIds: typeIds, model: self, typeVocabSize: nil)
-        let x = embeddings(ids, typeIds: nil, tokens: lengths.max() ?? 0)
-        return try TextInput.run(x, lengths: lengths, encoder: encoder, finalNorm: lnF, options: options)
+        let x = embeddings(ids, typeIds: nil)
+        return try TextInput.run(x, lengths: lengths, encoder: encoder, finalNorm: .layerNorm(lnF), options: options)
     }
 }
 
@@ -90,12 +90,5 @@ extension CheckpointScope {
         }
         withExtendedLifetime(stored) {}
         return Linear(weight: weight, bias: try tensor("\(name).bias", shape: [out]))
-    }
-}
-
-extension Linear {
-    /// Output features `range` as a layer of their own (a part of a fused projection).
-    func outputs(_ range: Range<Int>) -> Linear {
-        Linear(weight: weight.rows(range), bias: bias?.rows(range))
     }
 }

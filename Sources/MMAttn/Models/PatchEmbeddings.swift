@@ -32,14 +32,12 @@ struct PatchEmbeddings: Sendable {
         return prefix.count + grid.h * grid.w
     }
 
-    /// Refuse, before any work, an input whose attention could not fit in memory (`encoder`'s
-    /// limit); `what` names the input and the way out in the message.
+    /// Refuse, before any work, an input the encoder would refuse (`Encoder.refusal`); `what`
+    /// names the input and the way out in the message.
     func checkFits(_ encoder: Encoder, height: Int, width: Int, what: String) throws {
         let T = tokenCount(height: height, width: width)
-        let bytes = encoder.attentionBytes(batch: 1, tokens: T, keepsProbabilities: false)
-        guard bytes <= Encoder.attentionMemoryLimit else {
-            throw MMAttnError(String(format: "%@ gives %d tokens: attention over them would need %.1f GB (limit %.0f GB)",
-                                     what, T, bytes / 1e9, Encoder.attentionMemoryLimit / 1e9))
+        if let reason = encoder.refusal(batch: 1, tokens: T, keepsProbabilities: false) {
+            throw MMAttnError("\(what) gives \(T) tokens: \(reason)")
         }
     }
 

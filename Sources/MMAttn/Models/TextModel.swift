@@ -77,16 +77,17 @@ struct TextEmbeddings: Sendable {
 
     var width: Int { word.shape[1] }
 
-    /// [B, T, D] for sequences already checked by `TextInput.check`; rows past each length are zero
-    /// before the norm.
-    func callAsFunction(_ ids: [[Int32]], typeIds: [[Int32]]?, tokens T: Int) -> Tensor {
-        let B = ids.count, D = width
-        let x = Tensor(zeros: [B, T, D])
+    /// The packed [Σ lengths, D] embeddings of sequences already checked by `TextInput.check`.
+    func callAsFunction(_ ids: [[Int32]], typeIds: [[Int32]]?) -> Tensor {
+        let D = width
+        let x = Tensor(uninitialized: [ids.reduce(0) { $0 + $1.count }, D])  // [rows, D]
         let words = word.pointer, positions = position.pointer
+        var r = 0
         for (b, sequence) in ids.enumerated() {
             var counted = 0
             for (t, id) in sequence.enumerated() {
-                let row = x.data + (b * T + t) * D
+                let row = x.data + r * D
+                r += 1
                 let w = words + Int(id) * D
                 var p = t
                 if let pad = paddingIdx {
@@ -102,9 +103,23 @@ struct TextEmbeddings: Sendable {
             }
         }
         withExtendedLifetime((word, position, tokenType)) {}
-        if let norm { norm.apply(x.data, rows: B * T, into: x.data) }
+        if let norm { norm.apply(x.data, rows: x.shape[0], into: x.data) }
         return x
     }
+}
+
+/// Rows of a token embedding table gathered for packed sequences: [Σ lengths, D].
+func gatherRows(_ table: Tensor, ids: [[Int32]]) -> Tensor {
+    let D = table.shape[1]
+    let x = Tensor(uninitialized: [ids.reduce(0) { $0 + $1.count }, D])  // [rows, D]
+    var r = 0
+    for sequence in ids {
+        for id in sequence {
+            (x.data + r * D).update(from: table.pointer + Int(id) * D, count: D)
+            r += 1
+        }
+    }
+    return x
 }
 
 /// The checks and the padded run every text family shares.
@@ -146,29 +161,20 @@ enum TextInput {
         return ids.map(\.count)
     }
 
-    /// Run `encoder` over embeddings `x` ([B, T, D]) of sequences of `lengths` tokens, then
-    /// `finalNorm` (GPT-2's ln_f, which also replaces the last hidden state), and zero the rows
-    /// past each length.
-    static func run(_ x: Tensor, lengths: [Int], encoder: Encoder, finalNorm: LayerNorm? = nil,
+    /// Run `encoder` over the packed embeddings `x` ([Σ lengths, D]) of sequences of `lengths`
+    /// tokens (a batch costs what its tokens cost), then `finalNorm` (GPT-2's ln_f, which also
+    /// replaces the last hidden state); hand the results back
+    /// right-padded, [B, T, D] with T the longest length and zeros past each length.
+    static func run(_ x: Tensor, lengths: [Int], encoder: Encoder, finalNorm: Norm? = nil,
                     options: TextForwardOptions) throws -> TextModelOutput {
-        let out = try encoder(x, mask: .keyLengths(lengths),
+        let layout = SequenceLayout.packed(lengths: lengths), T = layout.maxLength
+        let out = try encoder(x, layout: layout,
                               options: EncoderOptions(hiddenStates: options.hiddenStates, attentionSink: options.attentionSink))
         var last = out.lastHiddenState
-        var states = out.hiddenStates
-        if let finalNorm {
-            last = finalNorm(last)
-            if !states.isEmpty { states[states.count - 1] = last }
-        }
-        zeroPadding(last, lengths: lengths)
-        for state in states where state.storage !== last.storage { zeroPadding(state, lengths: lengths) }
+        if let finalNorm { finalNorm.apply(last.data, rows: layout.rows, width: encoder.config.hiddenSize, into: last.data) }
+        last = layout.unpack(last, tokens: T)
+        var states = out.hiddenStates.map { layout.unpack($0, tokens: T) }
+        if finalNorm != nil && !states.isEmpty { states[states.count - 1] = last }
         return TextModelOutput(lastHiddenState: last, hiddenStates: states, lengths: lengths)
-    }
-
-    /// Zero rows t ≥ lengths[b] of `x` ([B, T, D]).
-    static func zeroPadding(_ x: Tensor, lengths: [Int]) {
-        let T = x.shape[1], D = x.shape[2]
-        for (b, n) in lengths.enumerated() where n < T {
-            (x.data + (b * T + n) * D).update(repeating: 0, count: (T - n) * D)
-        }
     }
 }

@@ -133,12 +133,10 @@ public final class ProteinEncoder: Sendable {
         let tokens: [[Int32]] = (0..<batch.rows).map { r in
             Array(batch.ids[(r * batch.width)..<(r * batch.width + batch.residueCounts[r] + 2)])
         }
-        // The Encoder refuses attention that cannot fit in memory; ask it first so the error names
-        // the record and the way out.
-        let scoreBytes = esm.encoder.attentionBytes(batch: batch.rows, tokens: batch.width, keepsProbabilities: include.contains(.contacts))
-        if scoreBytes > Encoder.attentionMemoryLimit, let longest = batch.residueCounts.indices.max(by: { batch.residueCounts[$0] < batch.residueCounts[$1] }) {
-            throw MMAttnError(String(format: "record '%@' has %d residues: attention over it would need %.1f GB; keep records shorter with --truncation-seq-length (ESM-2 was trained on up to 1022)",
-                                     ids[longest], batch.residueCounts[longest], scoreBytes / 1e9))
+        // Ask the Encoder first what it would refuse, so that the error names the record and the way out.
+        if let reason = esm.encoder.refusal(batch: batch.rows, tokens: batch.width, keepsProbabilities: include.contains(.contacts)),
+           let longest = batch.residueCounts.indices.max(by: { batch.residueCounts[$0] < batch.residueCounts[$1] }) {
+            throw MMAttnError("record '\(ids[longest])' has \(batch.residueCounts[longest]) residues: \(reason); keep records shorter with --truncation-seq-length (ESM-2 was trained on up to 1022)")
         }
         let wantsReps = include.contains(.mean) || include.contains(.perToken) || include.contains(.bos)
         let out = try esm.forward(tokens: tokens, repr: wantsReps ? Set(layers) : [], contacts: include.contains(.contacts))

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+@testable import MMAttn
+
+/// The fused attention kernel against the scalar reference (Double, one key at a time): every
+/// mask, layout and head grouping, odd lengths (1, 7, 129) and one that spans two key tiles (300),
+/// with and without the probabilities, inputs read at the strides of a fused q|k|v projection.
+@Suite struct AttentionTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let name: String
+        let layout: SequenceLayout
+        let mask: AttentionMask
+        var heads = 4
+        var kvHeads = 4
+        var testDescription: String { name }
+    }
+
+    static let grid = GridMask(prefix: 1, frames: 2, height: 3, width: 4, sharing: [])  // 25 tokens: CLS + 2 frames of 3×4
+
+    static let cases: [Case] = [
+        Case(name: "T=1", layout: .uniform(batch: 1, tokens: 1), mask: .none),
+        Case(name: "T=7", layout: .uniform(batch: 2, tokens: 7), mask: .none),
+        Case(name: "T=129", layout: .uniform(batch: 1, tokens: 129), mask: .none),
+        Case(name: "T=300 (two key tiles)", layout: .uniform(batch: 1, tokens: 300), mask: .none),
+        Case(name: "causal T=1", layout: .uniform(batch: 1, tokens: 1), mask: .causal),
+        Case(name: "causal T=129", layout: .uniform(batch: 1, tokens: 129), mask: .causal),
+        Case(name: "causal T=300", layout: .uniform(batch: 1, tokens: 300), mask: .causal),
+        Case(name: "padded [7, 3, 0, 1]", layout: .padded(tokens: 7, lengths: [7, 3, 0, 1]), mask: .none),
+        Case(name: "causal padded [129, 70]", layout: .padded(tokens: 129, lengths: [129, 70]), mask: .causal),
+        Case(name: "packed [7, 1, 129, 3]", layout: .packed(lengths: [7, 1, 129, 3]), mask: .none),
+        Case(name: "causal packed [5, 300]", layout: .packed(lengths: [5, 300]), mask: .causal),
+        Case(name: "window 8 T=129", layout: .uniform(batch: 1, tokens: 129), mask: AttentionMask(window: 8)),
+        Case(name: "window 7 T=300", layout: .uniform(batch: 1, tokens: 300), mask: AttentionMask(window: 7)),
+        Case(name: "window 128 packed [300, 7]", layout: .packed(lengths: [300, 7]), mask: AttentionMask(window: 128)),
+        Case(name: "causal window 5 T=129", layout: .uniform(batch: 1, tokens: 129), mask: AttentionMask(causal: true, window: 5)),
+        Case(name: "causal window 100 T=300", layout: .uniform(batch: 1, tokens: 300), mask: AttentionMask(causal: true, window: 100)),
+        Case(name: "grid: same frame", layout: .uniform(batch: 2, tokens: 25), mask: AttentionMask(grid: withSharing(grid, [.time]))),
+        Case(name: "grid: same place", layout: .uniform(batch: 2, tokens: 25), mask: AttentionMask(grid: withSharing(grid, [.row, .column]))),
+        Case(name: "grid: same row of a frame", layout: .uniform(batch: 1, tokens: 25), mask: AttentionMask(grid: withSharing(grid, [.time, .row]))),
+        Case(name: "grid: same column, causal", layout: .uniform(batch: 1, tokens: 25), mask: AttentionMask(causal: true, grid: withSharing(grid, [.column]))),
+        Case(name: "GQA 4/2 T=129", layout: .uniform(batch: 1, tokens: 129), mask: .none, heads: 4, kvHeads: 2),
+        Case(name: "GQA 4/2 causal packed", layout: .packed(lengths: [129, 7]), mask: .causal, heads: 4, kvHeads: 2),
+        Case(name: "MQA 4/1 window 6", layout: .padded(tokens: 129, lengths: [129, 40]), mask: AttentionMask(window: 6), heads: 4, kvHeads: 1),
+    ]
+
+    static func withSharing(_ g: GridMask, _ axes: GridAxes) -> GridMask {
+        var g = g
+        g.sharing = axes
+        return g
+    }
+
+    @Test(arguments: cases)
+    func fusedKernelMatchesReference(_ c: Case) {
+        var rng = TestRandom(seed: 41)
+        let dh = 8, rows = c.layout.rows
+        // q | k | v side by side, as the encoder's fused projection writes them.
+        let width = (c.heads + 2 * c.kvHeads) * dh
+        let qkv = rng.tensor([max(rows, 1), width], scale: 2)
+        let q = qkv.data, k = qkv.data + c.heads * dh, v = qkv.data + (c.heads + c.kvHeads) * dh
+        let g = AttentionHeads(heads: c.heads, keyValueHeads: c.kvHeads, headDim: dh, queryStride: width, keyValueStride: width)
+        let S = c.layout.count, T = c.layout.maxLength
+        let slow = Tensor(zeros: [max(rows, 1), c.heads * dh]), slowP = Tensor(zeros: [S, c.heads, T, T])
+        Attention.reference(q: q, k: k, v: v, out: slow.data, layout: c.layout, heads: g, scale: 0.35, mask: c.mask, probs: slowP.data)
+        let fast = Tensor(zeros: slow.shape), fastP = Tensor(zeros: slowP.shape), withP = Tensor(zeros: slow.shape)
+        // Both outputs must be written entirely: start them as NaN.
+        fast.data.update(repeating: .nan, count: fast.count)
+        withP.data.update(repeating: .nan, count: withP.count)
+        fastP.data.update(repeating: .nan, count: fastP.count)
+        Attention.compute(q: q, k: k, v: v, out: fast.data, layout: c.layout, heads: g, scale: 0.35, mask: c.mask)
+        Attention.compute(q: q, k: k, v: v, out: withP.data, layout: c.layout, heads: g, scale: 0.35, mask: c.mask, probs: fastP.data)
+        // Measured at most 4.8e-7 over these cases (outputs and probabilities); the issue asks for 1e-5.
+        #expect(maxAbsDiff(fast, slow) <= 1e-5, "\(c.name): outputs")
+        #expect(maxAbsDiff(withP, slow) <= 1e-5, "\(c.name): outputs of the probabilities path")
+        #expect(maxAbsDiff(fastP, slowP) <= 1e-5, "\(c.name): probabilities")
+    }
+
+    /// A packed batch gives each sequence what it gives alone, and the padded layout of the same
+    /// sequences gives the same rows (attention never crosses sequences).
+    @Test func packedEqualsPaddedEqualsAlone() {
+        var rng = TestRandom(seed: 43)
+        let lengths = [9, 1, 70], T = 70, dh = 8, H = 2, D = H * dh
+        let g = AttentionHeads(heads: H, headDim: dh)
+        let padded = rng.tensor([3 * T, 3 * D])  // rows of q | k | v
+        let packed = Tensor(zeros: [lengths.reduce(0, +), 3 * D])
+        var row = 0
+        for (b, n) in lengths.enumerated() {
+            (packed.data + row * 3 * D).update(from: padded.data + b * T * 3 * D, count: n * 3 * D)
+            row += n
+        }
+        func run(_ x: Tensor, _ layout: SequenceLayout) -> Tensor {
+            let out = Tensor(zeros: [layout.rows, D])
+            let strided = AttentionHeads(heads: H, headDim: dh, queryStride: 3 * D, keyValueStride: 3 * D)
+            Attention.compute(q: x.data, k: x.data + D, v: x.data + 2 * D, out: out.data, layout: layout, heads: strided,
+                              scale: 0.35, mask: .causal)
+            return out
+        }
+        let a = run(padded, .padded(tokens: T, lengths: lengths)), b = run(packed, .packed(lengths: lengths))
+        row = 0
+        for (s, n) in lengths.enumerated() {
+            for i in 0..<n {
+                for d in 0..<D { #expect(a.data[(s * T + i) * D + d] == b.data[(row + i) * D + d]) }
+            }
+            for i in n..<T {
+                for d in 0..<D { #expect(a.data[(s * T + i) * D + d] == 0) }
+            }
+            row += n
+        }
+        _ = g
+    }
+
+    @Test func layoutsNumberRowsAndPositions() {
+        let padded = SequenceLayout.padded(tokens: 4, lengths: [4, 2, 7, -1])
+        #expect(padded.rows == 16 && padded.starts == [0, 4, 8, 12] && padded.lengths == [4, 2, 4, 0])
+        #expect(padded.positions == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3])
+        let packed = SequenceLayout.packed(lengths: [3, 0, 2])
+        #expect(packed.rows == 5 && packed.starts == [0, 3, 3] && packed.paddedTokens == nil)
+        #expect(packed.positions == [0, 1, 2, 0, 1])
+        #expect(packed.maxLength == 3 && packed.count == 3)
+    }
+
+    /// The mask rules as documented: windows both ways, grids with their prefix.
+    @Test func maskRules() {
+        let symmetric = AttentionMask(window: 4)
+        #expect((0..<10).filter { symmetric.allows(5, $0, 10) } == [3, 4, 5, 6, 7])
+        let causal = AttentionMask(causal: true, window: 4)
+        #expect((0..<10).filter { causal.allows(5, $0, 10) } == [2, 3, 4, 5])
+        let frame = AttentionMask(grid: GridMask(prefix: 1, frames: 2, height: 2, width: 2, sharing: [.time]))
+        #expect((0..<9).filter { frame.allows(6, $0, 9) } == [0, 5, 6, 7, 8])
+        #expect((0..<9).filter { frame.allows(0, $0, 9) } == Array(0..<9))
+        let place = AttentionMask(grid: GridMask(prefix: 1, frames: 2, height: 2, width: 2, sharing: [.row, .column]))
+        #expect((0..<9).filter { place.allows(2, $0, 9) } == [0, 2, 6])
+    }
+}
