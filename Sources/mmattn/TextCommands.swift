@@ -108,7 +108,7 @@ extension TextPooling: ExpressibleByArgument {}
 struct EmbedText: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed-text",
-        abstract: "Embed texts with BERT, RoBERTa, DistilBERT or GPT-2 (sentence-transformers folders as encode does).",
+        abstract: "Embed texts with BERT, RoBERTa, DistilBERT, GPT-2, ModernBERT or Qwen3 (sentence-transformers folders as encode does).",
         usage: "mmattn embed-text <text> ... [--model <model>] [options]",
         discussion: """
         One row per text, [N, D]; with --pooling none every token's vector,
@@ -117,6 +117,10 @@ struct EmbedText: ParsableCommand {
         sentence-transformers folder (modules.json) sets the pooling, the
         normalization and the maximum length from its own files; the options
         override them. Longer texts are truncated, with one warning for all.
+        --prompt puts one of the folder's prompts (config_sentence_transformers.json)
+        before each text, as encode(prompt_name=...) does: Qwen3-Embedding wants
+        its "query" instruction on queries and nothing on documents. Texts of
+        mixed lengths run packed, so a batch costs what its tokens cost.
         Without --output, each text's shape and first values are printed (--json:
         the vectors).
 
@@ -130,6 +134,8 @@ struct EmbedText: ParsableCommand {
               --model Fixtures/models/bert --pooling cls --output hard.npy
           mmattn embed-text "semantic search" \\
               --model sentence-transformers/all-MiniLM-L6-v2 --json
+          mmattn embed-text "What is the capital of China?" --prompt query \\
+              --model Fixtures/models/qwen3-embedding
         """
     )
 
@@ -142,12 +148,17 @@ struct EmbedText: ParsableCommand {
     @Option(name: .customLong("max-length"), help: "Tokens per text, special tokens included (default: the model's).")
     var maxLength: Int?
     @Option(name: .customLong("batch-size"), help: "Texts per forward pass.") var batchSize = 32
+    @Option(help: ArgumentHelp("Put the folder's prompt of this name before each text (Qwen3-Embedding: query).", valueName: "name"))
+    var prompt: String?
+    @Option(name: .customLong("prompt-text"), help: ArgumentHelp("Put this text before each text (instead of a named prompt).", valueName: "text"))
+    var promptText: String?
     @OptionGroup var output: EmbeddingOutput
     @Flag(help: "Do not draw a progress bar.") var quiet = false
 
     func validate() throws {
         if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if prompt != nil && promptText != nil { throw ValidationError("give --prompt or --prompt-text, not both") }
         try output.validate()
     }
 
@@ -155,7 +166,9 @@ struct EmbedText: ParsableCommand {
         try checkOutputPath(output.file)
         let model = try modelOptions.resolve(default: DefaultModel.text)
         let encoder = try TextEncoder(model: model)
-        let options = TextEmbeddingOptions(pooling: pooling, normalize: normalize, maxLength: maxLength, batchSize: batchSize)
+        let options = TextEmbeddingOptions(pooling: pooling, normalize: normalize, maxLength: maxLength, batchSize: batchSize,
+                                           promptName: prompt, prompt: promptText)
+        _ = try encoder.prompt(options)  // an unknown prompt name fails before any work
         let limit = encoder.lengthLimit(options)
         var embeddings = Embeddings(name: pooling == TextPooling.none ? "last_hidden_state" : "embedding")
         var truncated = 0

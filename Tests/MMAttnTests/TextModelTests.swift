@@ -185,7 +185,7 @@ struct TextTolerance {
     }
 
     @Test func familyNames() throws {
-        #expect(ModelFamily.textFamilies.map(\.displayName) == ["BERT", "RoBERTa", "DistilBERT", "GPT-2"])
+        #expect(ModelFamily.textFamilies.map(\.displayName) == ["BERT", "RoBERTa", "DistilBERT", "GPT-2", "ModernBERT", "Qwen3"])
         #expect(ModelFamily.gpt2.modelPhrase == "a GPT-2 model")
         for (type, family) in [("xlm-roberta", ModelFamily.roberta), ("camembert", .roberta), ("distilbert", .distilbert)] {
             let json = try JSONFields(JSON.parse(Data("{\"model_type\": \"\(type)\"}".utf8)), file: "config.json")
@@ -347,7 +347,7 @@ struct TextTolerance {
         let folder = try ModelFolder(dir)
         let error = try #require(message { _ = try loadTextModel(folder, weights: try folder.checkpoint()) })
         #expect(error.file == dir + "/config.json", "\(error)")
-        #expect(error.message == "model_type \"\(type)\" is not supported (supported: vit, deit, whisper, audio-spectrogram-transformer, esm, bert, roberta, xlm-roberta, camembert, distilbert, gpt2)", "\(error)")
+        #expect(error.message == "model_type \"\(type)\" is not supported (supported: vit, deit, whisper, audio-spectrogram-transformer, esm, bert, roberta, xlm-roberta, camembert, distilbert, gpt2, modernbert, qwen3)", "\(error)")
     }
 
     /// Weights that do not match the configuration name the weights file; other families name config.json.
@@ -362,6 +362,6 @@ struct TextTolerance {
         let vit = try ModelFolder(Paths.model("vit"))
         let notText = try #require(message { _ = try loadTextModel(vit, weights: try vit.checkpoint()) })
         #expect(notText.file?.hasSuffix("config.json") == true)
-        #expect(notText.message.contains("this is a ViT model, not a text model (text commands need a BERT, RoBERTa, DistilBERT or GPT-2 checkpoint)"), "\(notText)")
+        #expect(notText.message.contains("this is a ViT model, not a text model (text commands need a BERT, RoBERTa, DistilBERT, GPT-2, ModernBERT or Qwen3 checkpoint)"), "\(notText)")
     }
 }

@@ -3,13 +3,13 @@ import Foundation
 /// The model families mmattn runs, detected from `config.json`.
 public enum ModelFamily: String, Sendable, CaseIterable {
     case vit, deit, whisper, ast, esm
-    case bert, roberta, distilbert, gpt2
+    case bert, roberta, distilbert, gpt2, modernbert, qwen3
 
     /// `model_type` values and the family each is run as (XLM-RoBERTa and CamemBERT are RoBERTa).
     static let modelTypes: [(String, ModelFamily)] = [
         ("vit", .vit), ("deit", .deit), ("whisper", .whisper), ("audio-spectrogram-transformer", .ast), ("esm", .esm),
         ("bert", .bert), ("roberta", .roberta), ("xlm-roberta", .roberta), ("camembert", .roberta),
-        ("distilbert", .distilbert), ("gpt2", .gpt2),
+        ("distilbert", .distilbert), ("gpt2", .gpt2), ("modernbert", .modernbert), ("qwen3", .qwen3),
     ]
 
     /// `architectures` class-name prefixes, for configs whose `model_type` is missing or unknown.
@@ -22,7 +22,7 @@ public enum ModelFamily: String, Sendable, CaseIterable {
     /// `RobertaPreLayerNormModel`, `XLMRobertaXLModel`) are not taken for them.
     static let textArchitectureStems: [(String, ModelFamily)] = [
         ("Bert", .bert), ("DistilBert", .distilbert), ("Roberta", .roberta), ("XLMRoberta", .roberta),
-        ("Camembert", .roberta), ("GPT2", .gpt2),
+        ("Camembert", .roberta), ("GPT2", .gpt2), ("ModernBert", .modernbert), ("Qwen3", .qwen3),
     ]
 
     static func family(ofArchitecture name: String) -> ModelFamily? {
@@ -54,7 +54,7 @@ public enum ModelFamily: String, Sendable, CaseIterable {
         throw MMAttnError("neither \"model_type\" nor a known \"architectures\" entry says which model this is (supported: \(known))", file: config.file)
     }
 
-    /// The family's usual name: ViT, DeiT, Whisper, AST, ESM-2, BERT, RoBERTa, DistilBERT, GPT-2.
+    /// The family's usual name: ViT, DeiT, Whisper, AST, ESM-2, BERT, RoBERTa, DistilBERT, GPT-2, ModernBERT, Qwen3.
     public var displayName: String {
         switch self {
         case .vit: return "ViT"
@@ -66,11 +66,13 @@ public enum ModelFamily: String, Sendable, CaseIterable {
         case .roberta: return "RoBERTa"
         case .distilbert: return "DistilBERT"
         case .gpt2: return "GPT-2"
+        case .modernbert: return "ModernBERT"
+        case .qwen3: return "Qwen3"
         }
     }
 
     /// The families that run over text token ids (`loadTextModel`).
-    public static let textFamilies: [ModelFamily] = [.bert, .roberta, .distilbert, .gpt2]
+    public static let textFamilies: [ModelFamily] = [.bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3]
 
     /// "a ViT model", "an ESM-2 model", for messages.
     public var modelPhrase: String { Self.withArticle(displayName) + " model" }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A transformer over token ids: BERT, RoBERTa, DistilBERT, GPT-2.
+/// A transformer over token ids: BERT, RoBERTa, DistilBERT, GPT-2, ModernBERT, Qwen3.
 public protocol TextModel: AnyObject, Sendable {
     var family: ModelFamily { get }
     var config: EncoderConfig { get }
@@ -57,6 +57,8 @@ public func loadTextModel(_ folder: ModelFolder, weights: Checkpoint) throws -> 
     case .bert, .roberta: return try BERT(config: folder.config, weights: weights)
     case .distilbert: return try DistilBERT(config: folder.config, weights: weights)
     case .gpt2: return try GPT2(config: folder.config, weights: weights)
+    case .modernbert: return try ModernBERT(config: folder.config, weights: weights)
+    case .qwen3: return try Qwen3(config: folder.config, weights: weights)
     case .vit, .deit, .whisper, .ast, .esm:
         throw MMAttnError("this is \(family.modelPhrase), not a text model (text commands need \(ModelFamily.listPhrase(ModelFamily.textFamilies)) checkpoint)",
                           file: folder.config.file)
@@ -162,8 +164,8 @@ enum TextInput {
     }
 
     /// Run `encoder` over the packed embeddings `x` ([Σ lengths, D]) of sequences of `lengths`
-    /// tokens (a batch costs what its tokens cost), then `finalNorm` (GPT-2's ln_f, which also
-    /// replaces the last hidden state); hand the results back
+    /// tokens (a batch costs what its tokens cost), then `finalNorm` (GPT-2's ln_f, ModernBERT's
+    /// and Qwen3's final norm, which also replaces the last hidden state); hand the results back
     /// right-padded, [B, T, D] with T the longest length and zeros past each length.
     static func run(_ x: Tensor, lengths: [Int], encoder: Encoder, finalNorm: Norm? = nil,
                     options: TextForwardOptions) throws -> TextModelOutput {

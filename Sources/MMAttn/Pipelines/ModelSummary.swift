@@ -36,6 +36,12 @@ public struct ModelSummary: Sendable {
             keys = ["dim", "n_layers", "n_heads", "hidden_dim", "vocab_size", "max_position_embeddings", "activation"]
         case .gpt2:
             keys = ["n_embd", "n_layer", "n_head", "n_inner", "vocab_size", "n_positions", "activation_function"]
+        case .modernbert:
+            keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size", "max_position_embeddings",
+                    "global_attn_every_n_layers", "local_attention", "hidden_activation"]
+        case .qwen3:
+            keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "intermediate_size",
+                    "vocab_size", "max_position_embeddings", "rope_theta", "hidden_act"]
         }
         config = keys.compactMap { k in
             guard let v = c.object[k] else { return nil }

@@ -17,7 +17,8 @@ public enum TextPooling: String, Sendable, CaseIterable {
 }
 
 /// A sentence-transformers folder's own settings: `modules.json` (Transformer, Pooling,
-/// Normalize), `1_Pooling/config.json` and `sentence_bert_config.json`.
+/// Normalize), `1_Pooling/config.json`, `sentence_bert_config.json` and the prompts of
+/// `config_sentence_transformers.json`.
 public struct SentenceTransformerConfig: Sendable {
     /// Pooling modes in the order sentence-transformers concatenates them (never `.none`).
     public var pooling: [TextPooling]
@@ -25,6 +26,12 @@ public struct SentenceTransformerConfig: Sendable {
     public var maxSequenceLength: Int?
     /// `do_lower_case`: texts are lower-cased before tokenizing.
     public var lowercase: Bool
+    /// Named prompts put before each text (Qwen3-Embedding's "query" instruction).
+    public var prompts: [String: String] = [:]
+    /// The prompt used when none is asked for (`default_prompt_name`).
+    public var defaultPromptName: String?
+    /// Whether pooling covers the prompt's tokens (the Pooling module's `include_prompt`).
+    public var poolingIncludesPrompt = true
 
     /// The settings of `folder`, or nil when it has no `modules.json`.
     public static func load(folder: ModelFolder) throws -> SentenceTransformerConfig? {
@@ -53,10 +60,22 @@ public struct SentenceTransformerConfig: Sendable {
                     throw MMAttnError("the Pooling module's \(path)/config.json is missing", file: modulesPath)
                 }
                 config.pooling = try Self.poolingModes(pooling)
+                config.poolingIncludesPrompt = try pooling.bool("include_prompt", default: true)
             case "Normalize":
                 config.normalize = true
             default:
                 throw MMAttnError("module \(i) is a \(type), which mmattn does not run (supported: Transformer, Pooling, Normalize)", file: modulesPath)
+            }
+        }
+        if let st = try folder.optionalJSON("config_sentence_transformers.json") {
+            let prompts = try st.fields("prompts")?.object
+            for name in prompts?.keys ?? [] {
+                guard let text = prompts?[name]?.string else { throw MMAttnError("prompt \"\(name)\" must be a string", file: st.file) }
+                config.prompts[name] = text
+            }
+            config.defaultPromptName = try st.string("default_prompt_name")
+            if let name = config.defaultPromptName, config.prompts[name] == nil {
+                throw MMAttnError("default_prompt_name \"\(name)\" is not one of the prompts", file: st.file)
             }
         }
         return config
@@ -97,14 +116,21 @@ public struct TextEmbeddingOptions: Sendable {
     public var normalize: Bool?
     /// Tokens per text, special tokens included; longer texts are truncated.
     public var maxLength: Int?
-    /// Texts per forward pass (texts are sorted by length first, so padding costs little).
+    /// Texts per forward pass (packed: a batch costs what its tokens cost).
     public var batchSize: Int
+    /// A prompt of the sentence-transformers folder, by name ("query"), put before each text.
+    public var promptName: String?
+    /// A literal prompt put before each text (wins over `promptName`).
+    public var prompt: String?
 
-    public init(pooling: TextPooling? = nil, normalize: Bool? = nil, maxLength: Int? = nil, batchSize: Int = 32) {
+    public init(pooling: TextPooling? = nil, normalize: Bool? = nil, maxLength: Int? = nil, batchSize: Int = 32,
+                promptName: String? = nil, prompt: String? = nil) {
         self.pooling = pooling
         self.normalize = normalize
         self.maxLength = maxLength
         self.batchSize = batchSize
+        self.promptName = promptName
+        self.prompt = prompt
     }
 }
 
@@ -144,10 +170,33 @@ public final class TextEncoder: Sendable {
          options.normalize ?? sentenceTransformer?.normalize ?? false)
     }
 
-    /// Token ids of each text as the model will see them (truncated, special tokens added).
-    public func encode(_ texts: [String], options: TextEmbeddingOptions = TextEmbeddingOptions()) -> [Encoding] {
+    /// The text put before every text: `options.prompt`, else the named prompt, else the folder's
+    /// default prompt (as sentence-transformers' `encode(prompt=…, prompt_name=…)`). Throws for a
+    /// name the folder does not define.
+    public func prompt(_ options: TextEmbeddingOptions) throws -> String? {
+        if let prompt = options.prompt { return prompt }
+        guard let name = options.promptName ?? sentenceTransformer?.defaultPromptName else { return nil }
+        guard let text = sentenceTransformer?.prompts[name] else {
+            let known = (sentenceTransformer?.prompts.keys.sorted() ?? []).map { "\"\($0)\"" }
+            throw MMAttnError("prompt \"\(name)\" is not defined by this model (" + (known.isEmpty ? "it defines no prompts" : "it defines " + known.joined(separator: ", ")) + "); pass the text itself as a literal prompt instead",
+                              file: folder.file("config_sentence_transformers.json"))
+        }
+        return text
+    }
+
+    /// Token ids of each text as the model will see them (prompt put before, truncated, special
+    /// tokens added).
+    public func encode(_ texts: [String], options: TextEmbeddingOptions = TextEmbeddingOptions()) throws -> [Encoding] {
         let limit = maxLength(options)
-        let prepared = sentenceTransformer?.lowercase == true ? texts.map { $0.lowercased() } : texts
+        var prepared = texts
+        if let prompt = try prompt(options), !prompt.isEmpty {
+            guard sentenceTransformer?.poolingIncludesPrompt ?? true else {
+                throw MMAttnError("this model's Pooling module leaves the prompt's tokens out (include_prompt is false), which mmattn does not do yet; embed without a prompt",
+                                  file: folder.file("modules.json"))
+            }
+            prepared = prepared.map { prompt + $0 }
+        }
+        if sentenceTransformer?.lowercase == true { prepared = prepared.map { $0.lowercased() } }
         return tokenizer.encodeBatch(prepared, maxLength: limit)
     }
 
@@ -155,7 +204,7 @@ public final class TextEncoder: Sendable {
     /// or [T, D] with `pooling: .none`. `truncated` counts texts cut to the maximum length.
     public func embed(_ texts: [String], options: TextEmbeddingOptions = TextEmbeddingOptions()) throws -> (vectors: [Tensor], truncated: Int) {
         guard !texts.isEmpty else { return ([], 0) }
-        let encodings = encode(texts, options: options)
+        let encodings = try encode(texts, options: options)
         if let empty = encodings.firstIndex(where: { $0.ids.isEmpty }) {
             throw MMAttnError("text \(empty + 1) of \(texts.count) has no tokens (it is empty, and this \(model.family.displayName) tokenizer "
                               + "adds no special tokens), so there is nothing to embed; drop empty texts")
