@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import MMAttn
 
-/// Benchmarks: each prints times and a ratio against a baseline measured in the same run.
+/// Benchmarks: most print times and a ratio against a baseline measured in the same run; `bench model`
+/// prints a model's load time, forward time and peak memory (`--json` for scripts comparing builds).
 /// Build in release mode (`swift build -c release`); debug builds are many times slower.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +25,7 @@ struct Bench: ParsableCommand {
           .build/release/mmattn bench tokenize \\
               --model Fixtures/tokenizers/gpt2-whisper --input Fixtures/text/corpus.txt
           .build/release/mmattn bench text --model Fixtures/models/bert --seq 32
+          .build/release/mmattn bench model --model Fixtures/models/vit --json
 
         Real-size models with random weights (ViT-B/16, Whisper-base, ESM-2 \
         650M and 35M) are made by `python Fixtures/make_large.py` (needs torch \
@@ -33,9 +35,15 @@ struct Bench: ParsableCommand {
               --model Fixtures/large/vit-base-patch16-224 Fixtures/images/cat.png
           .build/release/mmattn bench protein \\
               --model Fixtures/large/esm2_t12_35M_UR50D --lengths 1022 --contacts
+          .build/release/mmattn bench model \\
+              --model Fixtures/large/whisper-base --runs 3 --json
+
+        bench model times any model (load, forward, peak memory) on random \
+        inputs of its shape and prints one JSON object with --json, for \
+        scripts comparing builds.
         """,
         subcommands: [BenchGemm.self, BenchAttention.self, BenchImage.self, BenchAudio.self, BenchProtein.self, BenchText.self,
-                      BenchTokenize.self]
+                      BenchTokenize.self, BenchModel.self]
     )
 }
 
