@@ -110,7 +110,7 @@ import Testing
     static let commands = [["classify-image"], ["embed-image"], ["embed-audio"], ["classify-audio"], ["embed-protein"],
                            ["embed-text"], ["tokenize"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
                            ["bench", "image"], ["bench", "audio"], ["bench", "protein"], ["bench", "text"], ["bench", "tokenize"],
-                           ["download"], ["models"]]
+                           ["bench", "model"], ["download"], ["models"]]
 
     @Test(arguments: commands)
     func helpFitsAndDescribesEveryOption(command: [String]) throws {
