@@ -26,9 +26,12 @@ let package = Package(
                        providers: [.apt(["libfftw3-dev"]), .brew(["fftw"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr",
                        providers: [.apt(["libsoxr-dev"]), .brew(["libsoxr"])]),
+        // CKernels: the attention kernel's element loops in C, on AVX-512 or AVX2 where the CPU
+        // has them (per-function target attributes, chosen at run time; no global flags).
+        .target(name: "CKernels"),
         .target(
             name: "MMAttn",
-            dependencies: ["CPNG", "CBLAS", "CSndfile", "CFFTW", "CSoxr"]
+            dependencies: ["CPNG", "CBLAS", "CSndfile", "CFFTW", "CSoxr", "CKernels"]
         ),
         // Hub downloads (URLSession) live apart so that `import MMAttn` pulls in no networking.
         // CHubHash: SHA-256 block compression in C, on the CPU's SHA instructions where it has them.
@@ -40,7 +43,7 @@ let package = Package(
         ),
         .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
         .executableTarget(name: "text-search", dependencies: ["MMAttn"], path: "Examples/TextSearch"),
-        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "mmattn"]),
+        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "mmattn", "CKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -116,8 +116,7 @@ struct BenchAttention: ParsableCommand {
         let once = timedOnce(fused).1
         let repeats = max(1, min(runs, Int(2 / max(once, 1e-6))))
         let seconds = medianSeconds(runs: repeats, fused)
-        let jobs = (T + Attention.queryBlock - 1) / Attention.queryBlock * heads
-        let extra = workspace.bytes + jobs / heads * MemoryLayout<(Int, Int)>.stride
+        let extra = Attention.scratchBytes(layout: layout, mask: mask, workers: workspace.workers)
         var naive: Double? = nil
         let naiveBytes = Double(T * T) * 4 * Double(Threads.count)
         if window == nil && naiveBytes <= 1e9 {

@@ -107,7 +107,7 @@ enum BenchWorkload {
         case .vit, .deit: self = .image(try ImageEncoder(model: spec))
         case .whisper, .ast: self = .audio(try AudioEncoder(model: spec))
         case .esm: self = .protein(try ProteinEncoder(model: spec))
-        case .bert, .roberta, .distilbert, .gpt2: self = .text(try TextEncoder(model: spec))
+        case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3: self = .text(try TextEncoder(model: spec))
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MMAttn
+import CKernels
 
 /// The fused attention kernel against the scalar reference (Double, one key at a time): every
 /// mask, layout and head grouping, odd lengths (1, 7, 129) and one that spans two key tiles (300),
@@ -129,5 +130,46 @@ import Testing
         #expect((0..<9).filter { frame.allows(0, $0, 9) } == Array(0..<9))
         let place = AttentionMask(grid: GridMask(prefix: 1, frames: 2, height: 2, width: 2, sharing: [.row, .column]))
         #expect((0..<9).filter { place.allows(2, $0, 9) } == [0, 2, 6])
+    }
+}
+
+/// The C online-softmax step on each instruction set this CPU has (AVX-512, AVX2, scalar), against
+/// its definition in Double: rows with masked entries, a row with nothing visible yet, a row whose
+/// maximum moves, and lengths that leave vector tails.
+@Suite struct OnlineSoftmaxTests {
+    @Test(arguments: [0, 1, 2])
+    func everyInstructionSetMatchesTheDefinition(_ level: Int32) {
+        guard level <= mmattn_kernels_level() else { return }  // not on this CPU: nothing to run
+        var rng = TestRandom(seed: 47)
+        for n in [1, 7, 8, 15, 16, 17, 33, 256] {
+            let m = 4, ld = n + 3
+            let scores = rng.tensor([m, ld], scale: 30)
+            for c in stride(from: 0, to: n, by: 3) { scores.data[c] = -.infinity }   // row 0: some masked
+            (scores.data + ld).update(repeating: -.infinity, count: n)               // row 1: all masked
+            let rowMax: [Float] = [-.infinity, -.infinity, 5, 1e3]                     // row 3: max does not move
+            let rowSum: [Float] = [0, 0, 2, 7]
+            let s = scores.copy()
+            var mx = rowMax, sum = rowSum, alpha = [Float](repeating: .nan, count: m)
+            mmattn_online_softmax_at(level, s.data, m, n, ld, &mx, &sum, &alpha)
+            for r in 0..<m {
+                let row = (0..<n).map { Double(scores.data[r * ld + $0]) }
+                let new = max(Double(rowMax[r]), row.max()!)
+                if new == -.infinity {
+                    #expect(alpha[r] == 1 && mx[r] == rowMax[r] && sum[r] == rowSum[r], "level \(level) n \(n) row \(r)")
+                    #expect((0..<n).allSatisfy { s.data[r * ld + $0] == 0 })
+                    continue
+                }
+                // The difference is taken in Float, as the kernel (and PyTorch) takes it.
+                let e = row.map { Foundation.exp(Double(Float($0) - Float(new))) }
+                let a = Foundation.exp(Double(rowMax[r]) - new)
+                for c in 0..<n {
+                    // VMath.exp's polynomial: a few ulp (measured 7.4e-8 relative).
+                    #expect(abs(Double(s.data[r * ld + c]) - e[c]) <= 1e-6 * max(e[c], 1e-30) + 1e-37, "level \(level) n \(n) row \(r) col \(c)")
+                }
+                #expect(abs(Double(alpha[r]) - a) <= 1e-6 * a + 1e-37)
+                #expect(abs(Double(sum[r]) - (Double(rowSum[r]) * a + e.reduce(0, +))) <= 1e-5 * Double(sum[r]))
+                #expect(Double(mx[r]) == new)
+            }
+        }
     }
 }

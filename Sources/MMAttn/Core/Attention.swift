@@ -1,5 +1,6 @@
 import Foundation
 import CBLAS
+import CKernels
 
 /// How the rows of an activation buffer ([rows, width]) group into sequences: a right-padded batch
 /// (item b starts at row b·T and has `lengths[b]` real tokens) or a packed one (sequences
@@ -175,40 +176,55 @@ public struct AttentionHeads: Sendable, Equatable {
 /// one for its whole forward pass).
 public final class AttentionWorkspace: @unchecked Sendable {
     // Safe to share: each worker w only touches its own slice `w` of every buffer.
-    let workers: Int
+    /// Threads the workspace has tiles for.
+    public let workers: Int
     let scores: UnsafeMutablePointer<Float>   // [workers, Bq, Bk]
     let rowMax: UnsafeMutablePointer<Float>   // [workers, Bq]
     let rowSum: UnsafeMutablePointer<Float>   // [workers, Bq]
+    let alpha: UnsafeMutablePointer<Float>    // [workers, Bq]
 
     public init(workers: Int = Threads.count) {
         self.workers = max(1, workers)
         scores = .allocate(capacity: self.workers * Attention.queryBlock * Attention.keyBlock)
         rowMax = .allocate(capacity: self.workers * Attention.queryBlock)
         rowSum = .allocate(capacity: self.workers * Attention.queryBlock)
+        alpha = .allocate(capacity: self.workers * Attention.queryBlock)
     }
 
     /// Bytes the workspace holds.
-    public var bytes: Int { workers * (Attention.queryBlock * Attention.keyBlock + 2 * Attention.queryBlock) * 4 }
+    public var bytes: Int { Self.bytes(workers: workers) }
+
+    static func bytes(workers: Int) -> Int { workers * (Attention.queryBlock * Attention.keyBlock + 3 * Attention.queryBlock) * 4 }
 
     deinit {
         scores.deallocate()
         rowMax.deallocate()
         rowSum.deallocate()
+        alpha.deallocate()
     }
 }
 
 public enum Attention {
-    /// Query rows per tile.
-    public static let queryBlock = Int(ProcessInfo.processInfo.environment["QB"] ?? "64")!
+    /// Query rows per tile at most (the workspace holds this many). Measured on 2 cores at 12 × 64
+    /// heads: 256 × 256 tiles ran at 81–86 % of the sgemm rate for T ≥ 1024, 64 × 256 at 70–73 %
+    /// (each tile's GEMMs re-pack their K and V panels, so taller tiles pack less per FLOP).
+    public static let queryBlock = 256
     /// Key rows per tile.
-    public static let keyBlock = Int(ProcessInfo.processInfo.environment["KB"] ?? "256")!
+    public static let keyBlock = 256
+
+    /// Query rows per tile for `mask`: a sliding window of W keys needs only about Bq + W keys
+    /// per tile, so short tiles waste less of each tile on keys outside every query's window.
+    static func queryBlock(for mask: AttentionMask) -> Int {
+        guard let w = mask.window else { return queryBlock }
+        return min(queryBlock, max(32, (w / 2 + 15) / 16 * 16))
+    }
 
     /// Fused multi-head scaled dot-product attention with an online softmax: per (sequence, head,
-    /// block of 64 queries) the scores of one block of 256 keys at a time (S = α·Q·Kᵀ, a GEMM on
+    /// block of 256 queries) the scores of one block of 256 keys at a time (S = α·Q·Kᵀ, a GEMM on
     /// the tile), masked where the tile straddles the mask's edge, exponentiated against the
     /// running row maximum, and accumulated into the output (O += P·V, a GEMM) after rescaling
     /// it by how much the maximum moved. Tiles the mask excludes are skipped, so a window or a
-    /// causal mask costs what it keeps. Memory: one 64 × 256 tile per thread, whatever the length.
+    /// causal mask costs what it keeps. Memory: one 256 × 256 tile per thread, whatever the length.
     ///
     /// `out` receives [rows, H·dh] at `outputStride`; padding rows of a padded layout get zeros.
     /// `probs`, when given ([S, H, Tmax, Tmax], S sequences of at most Tmax = `layout.maxLength`
@@ -220,9 +236,10 @@ public enum Attention {
                                scale: Float, mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil,
                                workspace: AttentionWorkspace? = nil) {
         // (sequence, query block) pairs; a job is one pair and one head, heads innermost.
+        let bq = queryBlock(for: mask)
         var pairs: [(seq: Int, block: Int)] = []
         for (s, n) in layout.lengths.enumerated() {
-            for b in 0..<((n + queryBlock - 1) / queryBlock) { pairs.append((s, b)) }
+            for b in 0..<((n + bq - 1) / bq) { pairs.append((s, b)) }
         }
         let jobs = pairs.count * g.heads
         let workers = max(1, min(workspace?.workers ?? Threads.count, jobs))
@@ -233,14 +250,15 @@ public enum Attention {
                 var job = w
                 while job < jobs {
                     let (s, block) = pairs[job / g.heads], h = job % g.heads
-                    let tile = Tile(layout: layout, heads: g, sequence: s, block: block, head: h)
+                    let tile = Tile(layout: layout, heads: g, sequence: s, block: block, rows: bq, head: h)
                     if let probs {
                         tile.runWithProbabilities(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
                                                   probs: probs, maxLength: layout.maxLength)
                     } else {
                         tile.run(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
                                  scores: space.scores + w * queryBlock * keyBlock,
-                                 rowMax: space.rowMax + w * queryBlock, rowSum: space.rowSum + w * queryBlock)
+                                 rowMax: space.rowMax + w * queryBlock, rowSum: space.rowSum + w * queryBlock,
+                                 alpha: space.alpha + w * queryBlock)
                     }
                     job += workers
                 }
@@ -257,6 +275,14 @@ public enum Attention {
         withExtendedLifetime(space) {}
     }
 
+    /// Bytes `compute` allocates besides its inputs and outputs when given no workspace: one tile
+    /// per worker and the job list. Nothing in it grows with the square of the length.
+    public static func scratchBytes(layout: SequenceLayout, mask: AttentionMask, workers: Int = Threads.count) -> Int {
+        let bq = queryBlock(for: mask)
+        let pairs = layout.lengths.reduce(0) { $0 + ($1 + bq - 1) / bq }
+        return AttentionWorkspace.bytes(workers: workers) + pairs * MemoryLayout<(seq: Int, block: Int)>.stride
+    }
+
     /// Sequences without tokens have no query block: their probability rows are zeroed here.
     private static func zeroEmptySequences(_ probs: UnsafeMutablePointer<Float>, layout: SequenceLayout, heads: Int) {
         let T = layout.maxLength
@@ -265,7 +291,7 @@ public enum Attention {
         }
     }
 
-    /// One job: a block of up to 64 queries of one sequence and one head.
+    /// One job: a block of up to `queryBlock` queries of one sequence and one head.
     private struct Tile {
         let dh: Int, ldq: Int, ldkv: Int, ldo: Int
         let n: Int        // tokens in the sequence
@@ -273,11 +299,11 @@ public enum Attention {
         let qOffset: Int, kvOffset: Int, oOffset: Int
         let seq: Int, head: Int, heads: Int
 
-        init(layout: SequenceLayout, heads g: AttentionHeads, sequence s: Int, block: Int, head h: Int) {
+        init(layout: SequenceLayout, heads g: AttentionHeads, sequence s: Int, block: Int, rows bq: Int, head h: Int) {
             dh = g.headDim; ldq = g.queryStride; ldkv = g.keyValueStride; ldo = g.outputStride
             n = layout.lengths[s]
-            i0 = block * Attention.queryBlock
-            m = min(Attention.queryBlock, n - i0)
+            i0 = block * bq
+            m = min(bq, n - i0)
             let row0 = layout.starts[s]
             let kvHead = h / (g.heads / g.keyValueHeads)
             qOffset = (row0 + i0) * ldq + h * dh
@@ -322,7 +348,7 @@ public enum Attention {
 
         func run(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
                  scale: Float, mask: AttentionMask, scores: UnsafeMutablePointer<Float>,
-                 rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>) {
+                 rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>, alpha: UnsafeMutablePointer<Float>) {
             let bk = Attention.keyBlock
             let o = out + oOffset  // [m, dh] at stride ldo
             rowMax.update(repeating: -.infinity, count: m)
@@ -336,20 +362,12 @@ public enum Attention {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(nk), Int32(dh),
                             scale, q + qOffset, Int32(ldq), k + kvOffset + j0 * ldkv, Int32(ldkv), 0, scores, Int32(bk))
                 if isFull(j0: j0, nk: nk, mask) || applyMask(scores, ld: bk, j0: j0, nk: nk, mask) {
-                    for r in 0..<m {
-                        let row = scores + r * bk
-                        let old = rowMax[r], new = max(old, Kernels.maximum(row, nk))
-                        if new == -.infinity {  // nothing visible to this query yet
-                            row.update(repeating: 0, count: nk)
-                            continue
-                        }
-                        for c in 0..<nk { row[c] = VMath.exp(row[c] - new) }
-                        let alpha = VMath.exp(old - new)  // 0 for the first visible keys
-                        rowSum[r] = rowSum[r] * alpha + Kernels.sum(row, nk)
-                        rowMax[r] = new
-                        if !first && alpha != 1 {
-                            let orow = o + r * ldo
-                            for d in 0..<dh { orow[d] *= alpha }
+                    // P = exp(S − running max) in place; alpha: how much each row's max moved.
+                    mmattn_online_softmax(scores, m, nk, bk, rowMax, rowSum, alpha)
+                    if !first {
+                        for r in 0..<m where alpha[r] != 1 {
+                            let orow = o + r * ldo, a = alpha[r]
+                            for d in 0..<dh { orow[d] *= a }
                         }
                     }
                     // O = O + P·V: [m, dh].
