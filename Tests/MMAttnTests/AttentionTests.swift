@@ -173,3 +173,38 @@ import CKernels
         }
     }
 }
+
+/// The multi-input commands run their images, windows and clips as packed batches: each item
+/// gets what it gets alone (images of different sizes in one batch included).
+@Suite struct PackedModelBatchTests {
+    // Measured 7.2e-7 (ViT), 1.4e-6 (Whisper), 1.0e-6 (AST): GEMM blocking differs with the row count.
+    static let tolerance: Float = 1e-5
+
+    @Test func vitImagesOfDifferentSizesInOneBatch() throws {
+        let (folder, weights) = try fixtureModel("vit")
+        let vit = try ViT(config: folder.config, weights: weights)
+        var rng = TestRandom(seed: 51)
+        let P = vit.config.patchSize, size = vit.config.imageSize
+        let images = [rng.tensor([3, size.height, size.width]), rng.tensor([3, 2 * P, 3 * P]), rng.tensor([3, size.height, size.width])]
+        let batch = try vit.forward(batch: images)
+        for (image, hidden) in zip(images, batch) {
+            expectClose(hidden, try vit.forward(image).lastHiddenState, tolerance: Self.tolerance, "ViT image \(image.shape)")
+        }
+    }
+
+    @Test func whisperWindowsAndASTClipsInOneBatch() throws {
+        var rng = TestRandom(seed: 52)
+        let (wf, ww) = try fixtureModel("whisper")
+        let whisper = try WhisperEncoder(config: wf.config, weights: ww)
+        let windows = (0..<3).map { _ in rng.tensor([whisper.numMelBins, whisper.inputFrames]) }
+        for (w, hidden) in zip(windows, try whisper.forward(windows: windows)) {
+            expectClose(hidden, try whisper.forward(features: w), tolerance: Self.tolerance, "Whisper window")
+        }
+        let (af, aw) = try fixtureModel("ast")
+        let ast = try AST(config: af.config, weights: aw)
+        let clips = (0..<2).map { _ in rng.tensor([ast.maxLength, ast.numMelBins]) }
+        for (c, hidden) in zip(clips, try ast.forward(batch: clips)) {
+            expectClose(hidden, try ast.forward(features: c), tolerance: Self.tolerance, "AST clip")
+        }
+    }
+}

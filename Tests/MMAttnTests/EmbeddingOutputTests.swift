@@ -30,8 +30,10 @@ import Testing
         let encoder = try ImageEncoder(model: model)
         let printed = try Self.results(try CLI.run(["embed-image"] + images + ["--model", model, "--json"]), model: model)
         #expect(printed.map(\.input) == images)
-        for (item, path) in zip(printed, images) {
-            let expected = try encoder.embed(path: path, pooling: .cls)
+        // The command embeds both images in one packed batch, as embed(paths:) does.
+        let batch = try encoder.embed(paths: images, pooling: .cls)
+        for (item, (path, expected)) in zip(printed, batch.items) {
+            #expect(path == item.input)
             #expect(item.shape == expected.shape)
             #expect(item.values == Array(UnsafeBufferPointer(start: expected.pointer, count: expected.count)), "JSON numbers round-trip exactly")
         }

@@ -291,3 +291,22 @@ public struct Encoder: Sendable {
         return EncoderOutput(lastHiddenState: x, hiddenStates: states, keptStates: kept)
     }
 }
+
+extension Encoder {
+    /// Run independent sequences ([Tᵢ, D] or [1, Tᵢ, D] each) as one packed batch (a batch of
+    /// mixed lengths costs what its tokens cost; GEMMs see all rows at once): their last hidden
+    /// states, in order, [Tᵢ, D] each.
+    public func run(_ sequences: [Tensor]) throws -> [Tensor] {
+        let D = config.hiddenSize
+        let lengths = sequences.map { $0.count / D }
+        let x = Tensor(uninitialized: [lengths.reduce(0, +), D])  // [Σ Tᵢ, D]
+        var row = 0
+        for (s, n) in zip(sequences, lengths) {
+            (x.data + row * D).update(from: s.pointer, count: n * D)
+            row += n
+        }
+        let layout = SequenceLayout.packed(lengths: lengths)
+        let out = try self(x, layout: layout).lastHiddenState
+        return zip(layout.starts, lengths).map { start, n in out.reshaped([layout.rows, D]).rows(start..<(start + n)) }
+    }
+}

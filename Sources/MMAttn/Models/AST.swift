@@ -84,6 +84,19 @@ public final class AST: Sendable {
 
     /// The last hidden state after the final layer norm, [T, D], for fbank features [maxLength, mels].
     public func forward(features: Tensor, options: EncoderOptions = EncoderOptions()) throws -> Tensor {
+        let x = try embed(features: features)  // [1, 2 + f·t, D]
+        let T = x.shape[1]
+        let out = try encoder(x, options: options)
+        return layernorm(out.lastHiddenState).reshaped([T, config.hiddenSize])
+    }
+
+    /// Several clips' features at once, as one packed batch: each one's last hidden state, [T, D].
+    public func forward(batch features: [Tensor]) throws -> [Tensor] {
+        try encoder.run(try features.map { try embed(features: $0) }).map { layernorm($0) }
+    }
+
+    /// The patch embeddings of fbank features [maxLength, mels]: the encoder's input, [1, 2 + f·t, D].
+    func embed(features: Tensor) throws -> Tensor {
         guard features.shape == [maxLength, numMelBins] else {
             throw MMAttnError("AST expects fbank features of shape [\(maxLength), \(numMelBins)], got \(features.shape)")
         }
@@ -93,10 +106,7 @@ public final class AST: Sendable {
         for t in 0..<maxLength {
             for m in 0..<numMelBins { image.data[m * maxLength + t] = features.pointer[t * numMelBins + m] }
         }
-        let x = embeddings(image)                           // [1, 2 + f·t, D]
-        let T = x.shape[1]
-        let out = try encoder(x, options: options)
-        return layernorm(out.lastHiddenState).reshaped([T, D])
+        return embeddings(image)  // [1, 2 + f·t, D]
     }
 
     /// The pooled output: the mean of the [CLS] and distillation tokens of a last hidden state, [D].

@@ -171,11 +171,13 @@ public final class ESM2: Sendable {
                 }
             }
         }
-        let out = try encoder(x, layout: .padded(tokens: T, lengths: lengths), options: options)
+        // Packed: the padding of a batch costs nothing; results come back right-padded.
+        let layout = SequenceLayout.packed(lengths: lengths)
+        let out = try encoder(SequenceLayout.pack(x, lengths: lengths), layout: layout, options: options)
         var reps: [Int: Tensor] = [:]
-        for l in layers where l < numLayers { reps[l] = out.keptStates[l] }
+        for l in layers where l < numLayers { reps[l] = out.keptStates[l].map { layout.unpack($0, tokens: T) } }
         if layers.contains(numLayers) {
-            reps[numLayers] = layerNormAfter(out.lastHiddenState)
+            reps[numLayers] = layerNormAfter(layout.unpack(out.lastHiddenState, tokens: T))
         }
         if contacts, let regression = contactRegression {
             let bias = regression.bias?.pointer[0] ?? 0

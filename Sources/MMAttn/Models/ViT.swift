@@ -155,6 +155,14 @@ public final class ViT: Sendable {
         return (last, out.hiddenStates.map { $0.reshaped([T, hiddenSize]) })
     }
 
+    /// The forward pass on several images at once, packed (images of different sizes may share a
+    /// batch): each one's last hidden state after the final layer norm, [Tᵢ, D], in order. Same
+    /// numbers as one image at a time, up to float rounding.
+    public func forward(batch pixels: [Tensor]) throws -> [Tensor] {
+        let hidden = try encoder.run(try pixels.map(embed))
+        return hidden.map { layernorm($0) }
+    }
+
     /// Classifier logits from a last hidden state ([T, D]): [L]. DeiT with teacher averages its two heads.
     public func logits(lastHiddenState: Tensor) throws -> Tensor {
         guard let classifier else {

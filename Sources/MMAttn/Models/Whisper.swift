@@ -69,6 +69,22 @@ public final class WhisperEncoder: Sendable {
     /// The last hidden state [1500, D] and, with `options.hiddenStates`, the embeddings and every
     /// layer's output as transformers reports them (the last one after the final layer norm).
     public func forwardWithStates(features: Tensor, options: EncoderOptions) throws -> (lastHiddenState: Tensor, hiddenStates: [Tensor]) {
+        let D = config.hiddenSize
+        let x2 = try embed(features: features)
+        let out = try encoder(x2.reshaped([1, maxSourcePositions, D]), options: options)
+        let last = layerNorm(out.lastHiddenState).reshaped([maxSourcePositions, D])
+        var states = out.hiddenStates.map { $0.reshaped([maxSourcePositions, D]) }
+        if !states.isEmpty { states[states.count - 1] = last }
+        return (last, states)
+    }
+
+    /// Several windows at once, as one packed batch: each one's last hidden state, [1500, D].
+    public func forward(windows: [Tensor]) throws -> [Tensor] {
+        try encoder.run(try windows.map { try embed(features: $0) }).map { layerNorm($0) }
+    }
+
+    /// The convolutional front-end and positions of one window: the encoder's input, [1500, D].
+    func embed(features: Tensor) throws -> Tensor {
         guard features.shape == [numMelBins, inputFrames] else {
             throw MMAttnError("Whisper expects log-mel features of shape [\(numMelBins), \(inputFrames)], got \(features.shape)")
         }
@@ -83,10 +99,6 @@ public final class WhisperEncoder: Sendable {
         let x2 = conv2(timeMajor: x1)                       // [1500, D]
         Kernels.activate(x2.data, count: x2.count, .gelu)
         Kernels.add(embedPositions.pointer, into: x2.data, count: maxSourcePositions * D)
-        let out = try encoder(x2.reshaped([1, maxSourcePositions, D]), options: options)
-        let last = layerNorm(out.lastHiddenState).reshaped([maxSourcePositions, D])
-        var states = out.hiddenStates.map { $0.reshaped([maxSourcePositions, D]) }
-        if !states.isEmpty { states[states.count - 1] = last }
-        return (last, states)
+        return x2
     }
 }

@@ -60,32 +60,74 @@ public final class AudioEncoder: Sendable {
     /// `none` is `[1500, D]` for audio up to 30 s and `[windows, 1500, D]` beyond.
     /// AST: `mean` is the pooled output [D]; `none` the last hidden state [T, D]. `cls` is the first token.
     public func embed(samples: [Float], pooling: Pooling, source: String = "audio") throws -> Tensor {
-        let out: Tensor
+        try pooled(try hiddenStates([samples], sources: [source])[0], pooling: pooling)
+    }
+
+    /// Windows (Whisper: 30 s each) or clips (AST) per forward pass of the multi-clip calls: one
+    /// packed batch, so GEMMs see all their rows at once.
+    public static let batchSize = 8
+
+    /// The last hidden states of clips, in order: per clip its windows' [1500, D] with the encoder
+    /// frames that cover audio (Whisper), or one [T, D] (AST, all frames). Windows of all the clips
+    /// run `batchSize` at a time.
+    func hiddenStates(_ clips: [[Float]], sources: [String]) throws -> [[(hidden: Tensor, frames: Int)]] {
+        var inputs: [(clip: Int, features: Tensor, frames: Int)] = []
         switch backbone {
         case .whisper(let encoder, let extractor):
-            let P = encoder.maxSourcePositions
-            var mean = RowMean(width: encoder.config.hiddenSize)
-            var blocks: [Tensor] = []
-            for window in extractor.windows(samples) {
-                let hidden = try encoder.forward(features: window.features)  // [1500, D]
+            for (c, samples) in clips.enumerated() {
                 // Encoder frames halve the mel frames (stride-2 convolution).
-                mean.add(hidden, rows: 0..<min(P, (window.validFrames + 1) / 2))
-                if pooling != .mean { blocks.append(hidden) }
-            }
-            switch pooling {
-            case .mean: out = mean.result
-            case .cls: out = pooling.apply(blocks[0])
-            case .none: out = blocks.count == 1 ? blocks[0] : Tensor.stack(blocks)
+                for w in extractor.windows(samples) { inputs.append((c, w.features, min(encoder.maxSourcePositions, (w.validFrames + 1) / 2))) }
             }
         case .ast(let ast, let extractor):
-            let frames = extractor.frameCount(sampleCount: samples.count)
-            if frames > ast.maxLength {
-                Diagnostics.warn("\(source): \(String(format: "%.2f", Double(samples.count) / Double(extractor.samplingRate))) s of audio; AST sees the first \(ast.maxLength) frames (\(String(format: "%.2f", Double(ast.maxLength) / 100)) s), as its feature extractor does")
+            for (c, samples) in clips.enumerated() {
+                if extractor.frameCount(sampleCount: samples.count) > ast.maxLength {
+                    Diagnostics.warn("\(sources[c]): \(String(format: "%.2f", Double(samples.count) / Double(extractor.samplingRate))) s of audio; AST sees the first \(ast.maxLength) frames (\(String(format: "%.2f", Double(ast.maxLength) / 100)) s), as its feature extractor does")
+                }
+                inputs.append((c, extractor.features(samples), ast.tokenCount))
             }
-            let hidden = try ast.forward(features: extractor.features(samples))  // [T, D]
-            out = pooling.apply(hidden, meanRows: 0..<2)  // mean: the pooled output, as ASTModel's pooler
+        }
+        var out = [[(hidden: Tensor, frames: Int)]](repeating: [], count: clips.count)
+        for start in stride(from: 0, to: inputs.count, by: Self.batchSize) {
+            let group = inputs[start..<min(start + Self.batchSize, inputs.count)]
+            let hidden: [Tensor]
+            switch backbone {
+            case .whisper(let encoder, _): hidden = try encoder.forward(windows: group.map(\.features))
+            case .ast(let ast, _): hidden = try ast.forward(batch: group.map(\.features))
+            }
+            for (input, h) in zip(group, hidden) { out[input.clip].append((h, input.frames)) }
+        }
+        return out
+    }
+
+    /// One clip's embedding from its hidden states (see `embed(samples:pooling:source:)`).
+    func pooled(_ states: [(hidden: Tensor, frames: Int)], pooling: Pooling) throws -> Tensor {
+        let out: Tensor
+        switch backbone {
+        case .whisper(let encoder, _):
+            switch pooling {
+            case .mean:
+                var mean = RowMean(width: encoder.config.hiddenSize)
+                for s in states { mean.add(s.hidden, rows: 0..<s.frames) }
+                out = mean.result
+            case .cls: out = pooling.apply(states[0].hidden)
+            case .none: out = states.count == 1 ? states[0].hidden : Tensor.stack(states.map(\.hidden))
+            }
+        case .ast:
+            out = pooling.apply(states[0].hidden, meanRows: 0..<2)  // mean: the pooled output, as ASTModel's pooler
         }
         try out.checkFinite("embeddings", file: model.path)
+        return out
+    }
+
+    /// The embeddings of audio files, `batchSize` clips decoded and encoded at a time; errors name the file.
+    func embedBatched(paths: [String], pooling: Pooling) throws -> [Tensor] {
+        var out: [Tensor] = []
+        for start in stride(from: 0, to: paths.count, by: Self.batchSize) {
+            let group = Array(paths[start..<min(start + Self.batchSize, paths.count)])
+            let clips = try group.map { path in try attributing(to: path) { try samples(path: path) } }
+            let states = try attributing(to: group[0]) { try hiddenStates(clips, sources: group) }
+            for (path, s) in zip(group, states) { out.append(try attributing(to: path) { try pooled(s, pooling: pooling) }) }
+        }
         return out
     }
 
@@ -116,7 +158,7 @@ public final class AudioEncoder: Sendable {
             })
         }
         var out = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
-        for path in paths { out.append(try embed(path: path, pooling: pooling), input: path) }
+        for (path, e) in zip(paths, try embedBatched(paths: paths, pooling: pooling)) { out.append(e, input: path) }
         return out
     }
 }
@@ -157,8 +199,14 @@ public final class AudioClassifier: Sendable {
         return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: scoring ?? self.scoring), logits: l)
     }
 
-    /// Classify several audio files, in order.
+    /// Classify several audio files, in order, in packed batches.
     public func classify(paths: [String], topK: Int = 5, scoring: Scoring? = nil) throws -> [Classification] {
-        try paths.map { try classify(path: $0, topK: topK, scoring: scoring) }
+        try zip(paths, try encoder.embedBatched(paths: paths, pooling: .mean)).map { path, pooled in
+            try attributing(to: path) {
+                let l = try ast.logits(pooled: pooled)
+                try l.checkFinite("logits", file: encoder.model.path)
+                return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: scoring ?? self.scoring), logits: l)
+            }
+        }
     }
 }

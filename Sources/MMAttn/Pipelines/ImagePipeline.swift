@@ -48,16 +48,40 @@ public final class ImageEncoder: Sendable {
         try preprocessor(try PNGImage.decode(path: path))
     }
 
-    /// The last hidden state (after the final layer norm) of an image, [T, D].
-    public func lastHiddenState(image: RGBImage) throws -> Tensor {
+    /// Images per forward pass of the multi-image calls: one packed batch, so GEMMs see all
+    /// their rows at once (8 ViT-B/16 images: 1,576 rows, about 50 MB of activations).
+    public static let batchSize = 8
+
+    /// The normalised pixels of an image at the size the model will see, [3, H, W].
+    func prepared(_ image: RGBImage) throws -> Tensor {
         let (h, w) = preprocessor.outputSize(height: image.height, width: image.width)
         if preprocessor.fixedOutputSize == nil { try checkFits(height: h, width: w) }
         let trained = vit.config.imageSize
         if h != trained.height || w != trained.width { sizeWarning.fire() }
-        let pixels = try preprocessor(image)  // [3, H, W]
-        let hidden = try vit.forward(pixels).lastHiddenState
+        return try preprocessor(image)  // [3, H, W]
+    }
+
+    /// The last hidden state (after the final layer norm) of an image, [T, D].
+    public func lastHiddenState(image: RGBImage) throws -> Tensor {
+        let hidden = try vit.forward(try prepared(image)).lastHiddenState
         try hidden.checkFinite("hidden states", file: model.path)
         return hidden
+    }
+
+    /// The last hidden states of PNG files, [Tᵢ, D] each, in order, `batchSize` images per
+    /// packed forward pass; errors name the file.
+    public func lastHiddenStates(paths: [String]) throws -> [Tensor] {
+        var out: [Tensor] = []
+        for start in stride(from: 0, to: paths.count, by: Self.batchSize) {
+            let group = Array(paths[start..<min(start + Self.batchSize, paths.count)])
+            let pixels = try group.map { path in try attributing(to: path) { try prepared(try PNGImage.decode(path: path)) } }
+            let hidden = try attributing(to: group[0]) { try vit.forward(batch: pixels) }
+            for (path, h) in zip(group, hidden) {
+                try attributing(to: path) { try h.checkFinite("hidden states", file: model.path) }
+            }
+            out += hidden
+        }
+        return out
     }
 
     /// The embedding of an image: `cls` [D], `mean` [D] or `none` [T, D].
@@ -81,7 +105,7 @@ public final class ImageEncoder: Sendable {
             })
         }
         var out = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
-        for path in paths { out.append(try embed(path: path, pooling: pooling), input: path) }
+        for (path, hidden) in zip(paths, try lastHiddenStates(paths: paths)) { out.append(pooling.apply(hidden), input: path) }
         return out
     }
 }
@@ -117,9 +141,15 @@ public final class ImageClassifier: Sendable {
         return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: .softmax), logits: l)
     }
 
-    /// Classify several PNG files, in order.
+    /// Classify several PNG files, in order, in packed batches.
     public func classify(paths: [String], topK: Int = 5) throws -> [Classification] {
-        try paths.map { try classify(path: $0, topK: topK) }
+        try zip(paths, try encoder.lastHiddenStates(paths: paths)).map { path, hidden in
+            try attributing(to: path) {
+                let l = try encoder.vit.logits(lastHiddenState: hidden)
+                try l.checkFinite("logits", file: encoder.model.path)
+                return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: .softmax), logits: l)
+            }
+        }
     }
 }
 
