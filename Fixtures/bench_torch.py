@@ -1,7 +1,7 @@
 """PyTorch baseline timings on the real-size random models of `make_large.py`.
 
     python Fixtures/make_large.py      # once
-    python Fixtures/bench_torch.py [--threads 2] [--runs 10] [--attn sdpa,eager]
+    python Fixtures/bench_torch.py [--threads 2] [--runs 10] [--attn sdpa,eager] [--cases vit,whisper,esm,modernbert,qwen3]
 
 fp32, eager PyTorch (no compile), inference mode, `torch.set_num_threads(2)`
 by default. The machine's load average before and after is recorded with
@@ -10,6 +10,20 @@ the numbers: other processes on the cores skew them. Each case runs warm-up pass
 minimum wall times are printed as one JSON object on stdout. Attention runs
 with each implementation given by `--attn` ("sdpa" is what transformers picks
 by default, "eager" is the plain matmul-softmax-matmul path).
+
+Long-sequence cases (`--cases modernbert,qwen3`), batch 1, random token ids, no attention mask
+(no padding), the base model's last hidden state (no MLM head):
+- `modernbert`: ModernBERT-base (random weights, real size) at 512, 2048 and 8192 tokens, sdpa and
+  eager. Global layers (every 3rd) attend to everything; transformers gives the sliding-window layers
+  (128 tokens: |i - j| <= 64) a T x T boolean mask, so both implementations still do T^2 work there.
+- `qwen3`: Qwen3-Embedding-0.6B with 2 of its 28 layers (random weights, stored BF16, run in fp32) at
+  4096, 8192, 16384 and 32768 tokens, sdpa only (causal, `is_causal=True`, GQA 16/8 via
+  `enable_gqa`; eager would need 64 GiB of scores at 32768), `use_cache=False`.
+Each (model, attention, length) runs in its own Python process, so `peak_rss_bytes` (that process's
+`ru_maxrss`: weights, activations, everything) belongs to that case alone; `load_ms` is
+`from_pretrained`. Lengths up to 4096 get one warm-up pass at full length; longer ones one warm-up
+pass at 1024 tokens (a full one would take minutes) and fewer timed runs (`runs` in the output; at
+most `--runs`).
 """
 
 from __future__ import annotations
@@ -18,7 +32,9 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +47,8 @@ from transformers import (
     AutoFeatureExtractor,
     AutoImageProcessor,
     EsmForMaskedLM,
+    ModernBertForMaskedLM,
+    Qwen3Model,
     ViTForImageClassification,
     WhisperForConditionalGeneration,
 )
@@ -117,14 +135,68 @@ def bench_esm(results: dict, attn: str, runs: int) -> None:
     del model
 
 
+# Long-sequence cases: (folder, lengths, timed runs per length, attention implementations allowed).
+LONG_CASES = {
+    "modernbert": ("ModernBERT-base", (512, 2048, 8192), {512: 10, 2048: 3, 8192: 2}, ("sdpa", "eager")),
+    "qwen3": ("Qwen3-Embedding-0.6B-2layers", (4096, 8192, 16384, 32768), {4096: 3, 8192: 3, 16384: 2, 32768: 1},
+              ("sdpa",)),
+}
+LONG_KEYS = {"modernbert": "modernbert_base", "qwen3": "qwen3_embedding_0_6b_2layers"}
+
+
+def long_case(case: str, attn: str, length: int, runs: int) -> dict:
+    """One long-sequence case in this process (the child side of `bench_long`)."""
+    start = time.perf_counter()
+    if case == "modernbert":
+        model = load(ModernBertForMaskedLM, LONG_CASES[case][0], attn)
+        encoder, vocab = model.model, 50280  # ids below the special tokens
+        forward = lambda ids: encoder(input_ids=ids).last_hidden_state  # noqa: E731
+    else:
+        model = load(Qwen3Model, LONG_CASES[case][0], attn)
+        vocab = 151643  # ids below <|endoftext|>
+        forward = lambda ids: model(input_ids=ids, use_cache=False).last_hidden_state  # noqa: E731
+    load_ms = 1e3 * (time.perf_counter() - start)
+    generator = torch.Generator().manual_seed(length)
+    ids = torch.randint(0, vocab, (1, length), generator=generator)
+    warmup_length = length if length <= 4096 else 1024
+    warm_ids = ids[:, :warmup_length]
+    with torch.inference_mode():
+        forward(warm_ids)
+        result = timed(lambda: forward(ids), runs, 0)
+    result.update({"warmup_tokens": warmup_length, "load_ms": round(load_ms, 1),
+                   "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
+    return result
+
+
+def bench_long(case: str, results: dict, attn: str, threads: int, max_runs: int) -> None:
+    folder, lengths, runs, attns = LONG_CASES[case]
+    if attn not in attns:
+        print(f"  {case}: no {attn} run (only {', '.join(attns)})", file=sys.stderr)
+        return
+    if not (LARGE / folder / "config.json").is_file():
+        sys.exit(f"error: {LARGE / folder} is missing; run python Fixtures/make_large.py {folder} first")
+    for length in lengths:
+        print(f"  {case} {attn} {length} tokens ...", file=sys.stderr)
+        child = subprocess.run([sys.executable, __file__, "--threads", str(threads),
+                                "--child", f"{case}:{attn}:{length}:{min(runs[length], max_runs)}"],
+                               check=True, stdout=subprocess.PIPE, text=True)
+        results[f"{LONG_KEYS[case]}_{length}_{attn}"] = json.loads(child.stdout)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--attn", default="sdpa,eager", help="comma-separated attention implementations")
-    parser.add_argument("--only", default="vit,whisper,esm", help="comma-separated subset of vit, whisper, esm")
+    parser.add_argument("--cases", "--only", dest="cases", default="vit,whisper,esm,modernbert,qwen3",
+                        help="comma-separated subset of vit, whisper, esm, modernbert, qwen3 (--only is the old name)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # case:attn:length:runs, one long case, JSON out
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.child:
+        case, attn, length, runs = args.child.split(":")
+        print(json.dumps(long_case(case, attn, int(length), int(runs))))
+        return 0
     results: dict = {
         "threads": args.threads,
         "torch": torch.__version__,
@@ -135,10 +207,15 @@ def main() -> int:
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     benches = {"vit": bench_vit, "whisper": bench_whisper, "esm": bench_esm}
-    for name in args.only.split(","):
+    for name in args.cases.split(","):
+        if name not in benches and name not in LONG_CASES:
+            parser.error(f"unknown case {name}")
         for attn in args.attn.split(","):
             print(f"bench {name} ({attn}) ...", file=sys.stderr)
-            benches[name](results, attn, args.runs)
+            if name in LONG_CASES:
+                bench_long(name, results, attn, args.threads, args.runs)
+            else:
+                benches[name](results, attn, args.runs)
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(results, indent=2))
     return 0

