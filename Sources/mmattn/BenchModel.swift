@@ -19,18 +19,18 @@ struct BenchModel: ParsableCommand {
         discussion: """
         Build in release mode first (swift build -c release); debug builds are
         many times slower. The model is loaded as the command that runs it loads
-        it (embed-image, embed-audio, embed-protein, embed-text: config, weights,
-        preprocessor or tokenizer files, building the model): that is the load
-        time. The forward time is the median of --runs timed passes after one
-        warm-up, on random inputs of the model's shape:
+        it (embed-image, embed-audio, embed-protein: config, weights,
+        preprocessor files, building the model; text models: config and weights
+        only, since the inputs are random ids): that is the load time. The
+        forward time is the median of --runs timed passes after one warm-up, on
+        random inputs of the model's shape, one packed batch as the commands run:
           ViT, DeiT: --batch images of the preprocessor's size (224×224 for
-            ViT-B/16), as normalised pixel values, one forward pass each
-            (no PNG decoding);
+            ViT-B/16), as normalised pixel values (no PNG decoding);
           Whisper: the encoder on --batch 30 s windows of log-mel features;
           AST: --batch inputs of max_length fbank frames;
           ESM-2: one batch of --batch sequences of --seq random residues
             (256 unless given, at most 1022) between <cls> and <eos>;
-          BERT, RoBERTa, DistilBERT, GPT-2: one batch of --batch sequences of
+          BERT, RoBERTa, DistilBERT, GPT-2, ModernBERT, Qwen3: --batch sequences of
             --seq random token ids (128 unless given, or the model's maximum
             when smaller; at most its position table).
         Classification and language-model heads are not run. The peak resident
@@ -100,14 +100,15 @@ enum BenchWorkload {
     case image(ImageEncoder)
     case audio(AudioEncoder)
     case protein(ProteinEncoder)
-    case text(TextEncoder)
+    case text(any TextModel, ModelFolder)
 
     init(family: ModelFamily, model spec: String) throws {
         switch family {
         case .vit, .deit: self = .image(try ImageEncoder(model: spec))
         case .whisper, .ast: self = .audio(try AudioEncoder(model: spec))
         case .esm: self = .protein(try ProteinEncoder(model: spec))
-        case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3: self = .text(try TextEncoder(model: spec))
+        case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3: let folder = try ModelFolder(spec)
+            self = .text(try loadTextModel(folder, weights: try folder.checkpoint()), folder)
         }
     }
 
@@ -122,7 +123,7 @@ enum BenchWorkload {
             warnFixedShape(seq, "image models take \(C)×\(size.height)×\(size.width) pixel values")
             let pixels = (0..<batch).map { randomTensor([C, size.height, size.width], seed: UInt64($0 + 1)) }
             return BenchInput(seq: nil, description: "\(batch) × \(C)×\(size.height)×\(size.width) pixel values") {
-                for p in pixels { _ = try vit.forward(p) }
+                _ = try vit.forward(batch: pixels)
             }
         case .audio(let encoder):
             switch encoder.backbone {
@@ -131,14 +132,14 @@ enum BenchWorkload {
                 warnFixedShape(seq, "Whisper takes 30 s windows of \(shape[0])×\(shape[1]) log-mel features")
                 let features = (0..<batch).map { randomTensor(shape, seed: UInt64($0 + 1)) }
                 return BenchInput(seq: nil, description: "\(batch) × 30 s window (\(shape[0]) mel bins × \(shape[1]) frames)") {
-                    for f in features { _ = try whisper.forward(features: f) }
+                    _ = try whisper.forward(windows: features)
                 }
             case .ast(let ast, _):
                 let shape = [ast.maxLength, ast.numMelBins]
                 warnFixedShape(seq, "AST takes \(shape[0]) frames × \(shape[1]) mel bins of fbank features")
                 let features = (0..<batch).map { randomTensor(shape, seed: UInt64($0 + 1)) }
                 return BenchInput(seq: nil, description: "\(batch) × \(shape[0]) fbank frames × \(shape[1]) mel bins") {
-                    for f in features { _ = try ast.forward(features: f) }
+                    _ = try ast.forward(batch: features)
                 }
             }
         case .protein(let encoder):
@@ -160,12 +161,11 @@ enum BenchWorkload {
             return BenchInput(seq: residues, description: "\(batch) × \(residues) residues (+ <cls>, <eos>)") {
                 _ = try esm.forward(tokens: tokens, repr: [esm.numLayers], contacts: false)
             }
-        case .text(let encoder):
-            let model = encoder.model
+        case .text(let model, let folder):
             let T = seq ?? min(BenchModel.defaultTextTokens, model.maxTokens)
             guard T <= model.maxTokens else {
                 throw MMAttnError("--seq \(T): this \(model.family.displayName) model takes at most \(model.maxTokens) tokens per sequence "
-                                  + "(its position table); give --seq \(model.maxTokens) or less", file: encoder.folder.name)
+                                  + "(its position table); give --seq \(model.maxTokens) or less", file: folder.name)
             }
             var state: UInt64 = 0x9E3779B97F4A7C15
             let ids = (0..<batch).map { _ in

@@ -126,3 +126,33 @@ import Testing
         }
     }
 }
+
+/// `bench attention --json`: CONTRACT.md's object, a null naive figure where the materialising
+/// kernel does not run (windows), and refused arguments. Times are only checked to be numbers.
+@Suite struct BenchAttentionTests {
+    @Test func jsonHasTheContractKeys() throws {
+        for extra in [[String](), ["--causal"], ["--window", "4", "--kv-heads", "2"]] {
+            let r = try CLI.run(["bench", "attention", "--seq", "7,129", "--heads", "4", "--head-dim", "8", "--runs", "1", "--json"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            let object = try #require(try JSON.parse(Data(r.stdout.utf8)).object)
+            #expect(object.keys.sorted() == ["results", "sgemm_gflops"])
+            #expect((object["sgemm_gflops"]?.double ?? 0) > 0)
+            let results = try #require(object["results"]?.array)
+            #expect(results.compactMap { $0.object?["seq"]?.int } == [7, 129])
+            for result in results {
+                let item = try #require(result.object)
+                #expect(item.keys.sorted() == ["causal", "extra_bytes", "gflops", "ms", "naive_gflops", "seq"])
+                #expect(item["causal"]?.bool == extra.contains("--causal"))
+                #expect((item["ms"]?.double ?? -1) >= 0 && (item["extra_bytes"]?.int ?? 0) > 0)
+                #expect((item["naive_gflops"]?.isNull ?? false) == extra.contains("--window"))
+            }
+        }
+    }
+
+    @Test func badArgumentsAreUsageErrors() throws {
+        for args in [["--seq", "0"], ["--seq", "12,x"], ["--heads", "6", "--kv-heads", "4"], ["--window", "0"]] {
+            let r = try CLI.run(["bench", "attention", "--json"] + args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+        }
+    }
+}

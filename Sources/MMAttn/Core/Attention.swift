@@ -212,11 +212,14 @@ public enum Attention {
     /// Key rows per tile.
     public static let keyBlock = 256
 
-    /// Query rows per tile for `mask`: a sliding window of W keys needs only about Bq + W keys
-    /// per tile, so short tiles waste less of each tile on keys outside every query's window.
-    static func queryBlock(for mask: AttentionMask) -> Int {
-        guard let w = mask.window else { return queryBlock }
-        return min(queryBlock, max(32, (w / 2 + 15) / 16 * 16))
+    /// Query rows per tile for `mask` over sequences of at most `length` tokens. A sliding window
+    /// of W keys needs only about Bq + W keys per tile, so short tiles waste less on keys outside
+    /// every query's window. A causal tile on the diagonal computes its masked half too: up to
+    /// 2,048 tokens, 64-row tiles measured 15–40 % faster than 256-row ones (T = 256…1024, 12 × 64
+    /// heads, 2 threads), from 4,096 on 256-row ones 8 % faster.
+    static func queryBlock(for mask: AttentionMask, length: Int) -> Int {
+        if let w = mask.window { return min(queryBlock, max(32, (w / 2 + 15) / 16 * 16)) }
+        return mask.causal && length <= 2048 ? 64 : queryBlock
     }
 
     /// Fused multi-head scaled dot-product attention with an online softmax: per (sequence, head,
@@ -236,7 +239,7 @@ public enum Attention {
                                scale: Float, mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil,
                                workspace: AttentionWorkspace? = nil) {
         // (sequence, query block) pairs; a job is one pair and one head, heads innermost.
-        let bq = queryBlock(for: mask)
+        let bq = queryBlock(for: mask, length: layout.maxLength)
         var pairs: [(seq: Int, block: Int)] = []
         for (s, n) in layout.lengths.enumerated() {
             for b in 0..<((n + bq - 1) / bq) { pairs.append((s, b)) }
@@ -278,7 +281,7 @@ public enum Attention {
     /// Bytes `compute` allocates besides its inputs and outputs when given no workspace: one tile
     /// per worker and the job list. Nothing in it grows with the square of the length.
     public static func scratchBytes(layout: SequenceLayout, mask: AttentionMask, workers: Int = Threads.count) -> Int {
-        let bq = queryBlock(for: mask)
+        let bq = queryBlock(for: mask, length: layout.maxLength)
         let pairs = layout.lengths.reduce(0) { $0 + ($1 + bq - 1) / bq }
         return AttentionWorkspace.bytes(workers: workers) + pairs * MemoryLayout<(seq: Int, block: Int)>.stride
     }
