@@ -3,7 +3,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 // e^x: x = k·ln2 + r (Cody–Waite, two constants), a degree-6 polynomial for e^r, 2^k from the
 // exponent bits. Inputs are clamped to [-87.3, 88.7]; below -87.3 the result is exactly 0.
@@ -49,6 +51,7 @@ static void softmax_scalar(float *s, size_t m, size_t n, size_t ld, float *row_m
     }
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx2,fma")))
 static inline __m256 exp_avx2(__m256 x) {
     __m256 c = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
@@ -148,19 +151,22 @@ static void softmax_avx512(float *s, size_t m, size_t n, size_t ld, float *row_m
     }
 }
 
-typedef void (*softmax_fn)(float *, size_t, size_t, size_t, float *, float *, float *);
+#endif
 
 static int detect_level(void) {
+#if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return 2;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
     return 0;
 }
 
 int mmattn_kernels_level(void) {
-    static int level = -1;  // a benign race: every thread computes the same value
-    if (level < 0) level = detect_level();
-    return level;
+    static _Atomic int level = -1;  // every thread that races here stores the same value
+    int l = level;
+    if (l < 0) { l = detect_level(); level = l; }
+    return l;
 }
 
 void mmattn_online_softmax(float *s, size_t m, size_t n, size_t ld, float *row_max, float *row_sum, float *alpha) {
@@ -170,8 +176,10 @@ void mmattn_online_softmax(float *s, size_t m, size_t n, size_t ld, float *row_m
 void mmattn_online_softmax_at(int level, float *s, size_t m, size_t n, size_t ld, float *row_max, float *row_sum, float *alpha) {
     if (level > mmattn_kernels_level()) level = mmattn_kernels_level();
     switch (level) {
+#if defined(__x86_64__)
     case 2: softmax_avx512(s, m, n, ld, row_max, row_sum, alpha); break;
     case 1: softmax_avx2(s, m, n, ld, row_max, row_sum, alpha); break;
+#endif
     default: softmax_scalar(s, m, n, ld, row_max, row_sum, alpha); break;
     }
 }

@@ -126,9 +126,9 @@ struct BenchAttention: ParsableCommand {
         let workspace = AttentionWorkspace()
         func fused() { Attention.compute(q: q.data, k: k.data, v: v.data, out: out.data, layout: layout, heads: shape,
                                          scale: scale, mask: mask, workspace: workspace) }
-        let once = timedOnce(fused).1
+        let once = timedOnce(fused).1  // also the warm-up
         let repeats = max(1, min(runs, Int(2 / max(once, 1e-6))))
-        let seconds = medianSeconds(runs: repeats, fused)
+        let seconds = (0..<repeats).map { _ in timedOnce(fused).1 }.sorted()[repeats / 2]
         let extra = Attention.scratchBytes(layout: layout, mask: mask, workers: workspace.workers)
         var naive: Double? = nil
         let naiveBytes = Double(T * T) * 4 * Double(Threads.count)

@@ -39,6 +39,12 @@ import CKernels
         Case(name: "grid: same place", layout: .uniform(batch: 2, tokens: 25), mask: AttentionMask(grid: withSharing(grid, [.row, .column]))),
         Case(name: "grid: same row of a frame", layout: .uniform(batch: 1, tokens: 25), mask: AttentionMask(grid: withSharing(grid, [.time, .row]))),
         Case(name: "grid: same column, causal", layout: .uniform(batch: 1, tokens: 25), mask: AttentionMask(causal: true, grid: withSharing(grid, [.column]))),
+        Case(name: "causal T=2100 (256-row tiles)", layout: .uniform(batch: 1, tokens: 2100), mask: .causal, heads: 2, kvHeads: 1),
+        Case(name: "grid over 289 tokens: same frame (tiles skipped)", layout: .uniform(batch: 1, tokens: 289),
+             mask: AttentionMask(grid: GridMask(prefix: 1, frames: 4, height: 8, width: 9, sharing: [.time]))),
+        Case(name: "grid and window", layout: .uniform(batch: 1, tokens: 25), mask: AttentionMask(window: 6, grid: withSharing(grid, [.column]))),
+        Case(name: "window on padded [129, 0, 40]", layout: .padded(tokens: 129, lengths: [129, 0, 40]), mask: AttentionMask(window: 10)),
+        Case(name: "packed [3, 0, 2]", layout: .packed(lengths: [3, 0, 2]), mask: .none),
         Case(name: "GQA 4/2 T=129", layout: .uniform(batch: 1, tokens: 129), mask: .none, heads: 4, kvHeads: 2),
         Case(name: "GQA 4/2 causal packed", layout: .packed(lengths: [129, 7]), mask: .causal, heads: 4, kvHeads: 2),
         Case(name: "MQA 4/1 window 6", layout: .padded(tokens: 129, lengths: [129, 40]), mask: AttentionMask(window: 6), heads: 4, kvHeads: 1),
@@ -70,9 +76,9 @@ import CKernels
         Attention.compute(q: q, k: k, v: v, out: fast.data, layout: c.layout, heads: g, scale: 0.35, mask: c.mask)
         Attention.compute(q: q, k: k, v: v, out: withP.data, layout: c.layout, heads: g, scale: 0.35, mask: c.mask, probs: fastP.data)
         // Measured at most 4.8e-7 over these cases (outputs and probabilities); the issue asks for 1e-5.
-        #expect(maxAbsDiff(fast, slow) <= 1e-5, "\(c.name): outputs")
-        #expect(maxAbsDiff(withP, slow) <= 1e-5, "\(c.name): outputs of the probabilities path")
-        #expect(maxAbsDiff(fastP, slowP) <= 1e-5, "\(c.name): probabilities")
+        #expect(maxAbsDiff(fast, slow) <= 2e-6, "\(c.name): outputs")
+        #expect(maxAbsDiff(withP, slow) <= 2e-6, "\(c.name): outputs of the probabilities path")
+        #expect(maxAbsDiff(fastP, slowP) <= 2e-6, "\(c.name): probabilities")
     }
 
     /// A packed batch gives each sequence what it gives alone, and the padded layout of the same
@@ -80,7 +86,6 @@ import CKernels
     @Test func packedEqualsPaddedEqualsAlone() {
         var rng = TestRandom(seed: 43)
         let lengths = [9, 1, 70], T = 70, dh = 8, H = 2, D = H * dh
-        let g = AttentionHeads(heads: H, headDim: dh)
         let padded = rng.tensor([3 * T, 3 * D])  // rows of q | k | v
         let packed = Tensor(zeros: [lengths.reduce(0, +), 3 * D])
         var row = 0
@@ -98,15 +103,18 @@ import CKernels
         let a = run(padded, .padded(tokens: T, lengths: lengths)), b = run(packed, .packed(lengths: lengths))
         row = 0
         for (s, n) in lengths.enumerated() {
+            let alone = run(packed.rows(row..<(row + n)), .uniform(batch: 1, tokens: n))
             for i in 0..<n {
-                for d in 0..<D { #expect(a.data[(s * T + i) * D + d] == b.data[(row + i) * D + d]) }
+                for d in 0..<D {
+                    #expect(a.data[(s * T + i) * D + d] == b.data[(row + i) * D + d])
+                    #expect(alone.data[i * D + d] == b.data[(row + i) * D + d])
+                }
             }
             for i in n..<T {
                 for d in 0..<D { #expect(a.data[(s * T + i) * D + d] == 0) }
             }
             row += n
         }
-        _ = g
     }
 
     @Test func layoutsNumberRowsAndPositions() {
@@ -137,9 +145,15 @@ import CKernels
 /// its definition in Double: rows with masked entries, a row with nothing visible yet, a row whose
 /// maximum moves, and lengths that leave vector tails.
 @Suite struct OnlineSoftmaxTests {
-    @Test(arguments: [0, 1, 2])
-    func everyInstructionSetMatchesTheDefinition(_ level: Int32) {
-        guard level <= mmattn_kernels_level() else { return }  // not on this CPU: nothing to run
+    @Test func scalarMatchesTheDefinition() { check(level: 0) }
+
+    @Test(.enabled(if: mmattn_kernels_level() >= 1, "this CPU has no AVX2+FMA"))
+    func avx2MatchesTheDefinition() { check(level: 1) }
+
+    @Test(.enabled(if: mmattn_kernels_level() >= 2, "this CPU has no AVX-512"))
+    func avx512MatchesTheDefinition() { check(level: 2) }
+
+    func check(level: Int32) {
         var rng = TestRandom(seed: 47)
         for n in [1, 7, 8, 15, 16, 17, 33, 256] {
             let m = 4, ld = n + 3
@@ -205,6 +219,45 @@ import CKernels
         let clips = (0..<2).map { _ in rng.tensor([ast.maxLength, ast.numMelBins]) }
         for (c, hidden) in zip(clips, try ast.forward(batch: clips)) {
             expectClose(hidden, try ast.forward(features: c), tolerance: Self.tolerance, "AST clip")
+        }
+    }
+}
+
+/// A whole encoder with every new option (GQA, head width ≠ width/heads, per-head q/k RMSNorm,
+/// a gated MLP, RMSNorm, a window layer, causal, rotary) on a packed batch: the fused kernel
+/// gives what the scalar reference gives inside the same encoder.
+@Suite struct EncoderOptionTests {
+    @Test func encoderWithEveryOptionMatchesTheReferenceAttention() throws {
+        var rng = TestRandom(seed: 53)
+        let D = 16, H = 4, G = 2, dh = 6, I = 20
+        func rms(_ n: Int) -> RMSNorm { RMSNorm(weight: rng.tensor([n]), eps: 1e-6) }
+        func layer(_ mask: AttentionMask) -> EncoderLayer {
+            EncoderLayer(attentionNorm: .rms(rms(D)),
+                         projections: [Linear(weight: rng.tensor([H * dh, D]), bias: nil),
+                                       Linear(weight: rng.tensor([2 * G * dh, D]), bias: rng.tensor([2 * G * dh]))],
+                         queryNorm: rms(dh), keyNorm: rms(dh),
+                         attentionOutput: Linear(weight: rng.tensor([D, H * dh]), bias: nil),
+                         mlpNorm: .rms(rms(D)),
+                         intermediate: [Linear(weight: rng.tensor([2 * I, D]), bias: nil)],
+                         output: Linear(weight: rng.tensor([D, I]), bias: nil), mask: mask)
+        }
+        let config = EncoderConfig(hiddenSize: D, numHeads: H, keyValueHeads: G, headDim: dh, intermediateSize: I,
+                                   layerNormEps: 1e-6, activation: .silu, normPlacement: .pre, mlp: .gated,
+                                   rotary: Rotary(headDim: dh, base: 1e6), causal: true)
+        let encoder = Encoder(config: config, layers: [layer(.none), layer(AttentionMask(window: 5))])
+        let lengths = [9, 1, 70]
+        let x = rng.tensor([lengths.reduce(0, +), D])
+        let layout = SequenceLayout.packed(lengths: lengths)
+        let fast = try encoder(x, layout: layout).lastHiddenState
+        let slow = try encoder(x, layout: layout, options: EncoderOptions(referenceAttention: true)).lastHiddenState
+        // Measured 5.7e-6 on both checks (random weights give activations in the tens).
+        expectClose(fast, slow, tolerance: 5e-5, "encoder with every option")
+        // Each sequence alone gives its rows of the packed run.
+        var row = 0
+        for n in lengths {
+            let alone = try encoder(x.rows(row..<(row + n))).lastHiddenState
+            expectClose(alone, fast.rows(row..<(row + n)), tolerance: 5e-5, "sequence of \(n) alone")
+            row += n
         }
     }
 }

@@ -165,24 +165,21 @@ func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
         #expect(maxAbsDiff(some.lastHiddenState, all.lastHiddenState) == 0)
     }
 
-    /// Attention needs no memory that grows with T² unless a sink asks for the probabilities, and
-    /// that verdict is the same on a 1-core and a 64-core machine.
-    @Test func attentionMemoryGuardIgnoresThreadCount() throws {
+    /// Attention needs no memory that grows with T² unless a sink asks for the probabilities; maps
+    /// past the limit, and sequences past `Encoder.maxTokens`, are refused before anything is
+    /// allocated.
+    @Test func attentionRefusalsAreDecidedBeforeAllocating() throws {
         var rng = TestRandom(seed: 6)
         let encoder = CoreTests.randomEncoder(layers: 1, rng: &rng)
         for (B, T) in [(1, 128), (4, 20_000), (1, 50_000)] {
             #expect(encoder.attentionBytes(batch: B, tokens: T, keepsProbabilities: false) == 0)
-            let one = Threads.withCount(1) { encoder.attentionBytes(batch: B, tokens: T, keepsProbabilities: true) }
-            let many = Threads.withCount(64) { encoder.attentionBytes(batch: B, tokens: T, keepsProbabilities: true) }
-            #expect(one == many && one == Double(B * 2 * T * T * 4), "B=\(B) T=\(T)")
+            #expect(encoder.attentionBytes(batch: B, tokens: T, keepsProbabilities: true) == Double(B * 2 * T * T * 4))
         }
-        // 50 000 tokens of maps for 2 heads are 20 GB: refused before allocating, at any thread count.
-        for threads in [1, 64] {
-            #expect(throws: MMAttnError.self) {
-                try Threads.withCount(threads) {
-                    _ = try encoder(Tensor(zeros: [1, 50_000, 16]), options: EncoderOptions(attentionSink: { _, _ in }))
-                }
-            }
+        #expect(encoder.refusal(batch: 1, tokens: Encoder.maxTokens, keepsProbabilities: false) == nil)
+        #expect(encoder.refusal(batch: 1, tokens: Encoder.maxTokens + 1, keepsProbabilities: false) != nil)
+        // 50 000 tokens of maps for 2 heads are 20 GB.
+        #expect(throws: MMAttnError.self) {
+            _ = try encoder(Tensor(zeros: [1, 50_000, 16]), options: EncoderOptions(attentionSink: { _, _ in }))
         }
     }
 

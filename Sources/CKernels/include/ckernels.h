@@ -1,6 +1,6 @@
 // Element kernels of the attention inner loop in C, on the widest vector unit the CPU has
-// (AVX-512, else AVX2 with FMA, else scalar), chosen once at run time: the Swift code is built
-// for the baseline x86-64, so its loops use 4-wide SSE only.
+// (x86-64: AVX-512, else AVX2 with FMA; else scalar), chosen once at run time: the Swift code is
+// built for the baseline x86-64, so its loops use 4-wide SSE only.
 #ifndef MMATTN_CKERNELS_H
 #define MMATTN_CKERNELS_H
 

@@ -76,6 +76,7 @@ public struct GridMask: Sendable, Equatable {
     public var sharing: GridAxes
 
     public init(prefix: Int = 0, frames: Int, height: Int, width: Int, sharing: GridAxes) {
+        precondition(prefix >= 0 && frames > 0 && height > 0 && width > 0, "an empty attention grid")
         self.prefix = prefix
         self.frames = frames
         self.height = height
@@ -172,16 +173,33 @@ public struct AttentionHeads: Sendable, Equatable {
     }
 }
 
-/// Per-thread tiles of the fused kernel, allocated once and reused across calls (an encoder keeps
-/// one for its whole forward pass).
+/// Per-thread tiles of the fused kernel and its job list, allocated once and reused across calls
+/// (an encoder keeps one for its whole forward pass, so its layers allocate nothing).
 public final class AttentionWorkspace: @unchecked Sendable {
-    // Safe to share: each worker w only touches its own slice `w` of every buffer.
+    // Safe to share between the workers of one call: worker w only touches its own slice `w` of
+    // every buffer, and the job list is written before the workers start. One workspace serves
+    // one call at a time.
     /// Threads the workspace has tiles for.
     public let workers: Int
     let scores: UnsafeMutablePointer<Float>   // [workers, Bq, Bk]
     let rowMax: UnsafeMutablePointer<Float>   // [workers, Bq]
     let rowSum: UnsafeMutablePointer<Float>   // [workers, Bq]
     let alpha: UnsafeMutablePointer<Float>    // [workers, Bq]
+    /// (sequence, query block) pairs of the last call, and what they were made for.
+    var jobs: [(seq: Int, block: Int)] = []
+    var jobsMadeFor: (lengths: [Int], block: Int)?
+
+    /// The (sequence, query block) pairs of `layout` at `bq` rows per block, reused when the last
+    /// call had the same lengths.
+    func jobs(_ layout: SequenceLayout, block bq: Int) -> [(seq: Int, block: Int)] {
+        if let made = jobsMadeFor, made.block == bq, made.lengths == layout.lengths { return jobs }
+        jobs.removeAll(keepingCapacity: true)
+        for (s, n) in layout.lengths.enumerated() {
+            for b in 0..<((n + bq - 1) / bq) { jobs.append((s, b)) }
+        }
+        jobsMadeFor = (layout.lengths, bq)
+        return jobs
+    }
 
     public init(workers: Int = Threads.count) {
         self.workers = max(1, workers)
@@ -223,30 +241,30 @@ public enum Attention {
     }
 
     /// Fused multi-head scaled dot-product attention with an online softmax: per (sequence, head,
-    /// block of 256 queries) the scores of one block of 256 keys at a time (S = α·Q·Kᵀ, a GEMM on
-    /// the tile), masked where the tile straddles the mask's edge, exponentiated against the
-    /// running row maximum, and accumulated into the output (O += P·V, a GEMM) after rescaling
-    /// it by how much the maximum moved. Tiles the mask excludes are skipped, so a window or a
-    /// causal mask costs what it keeps. Memory: one 256 × 256 tile per thread, whatever the length.
+    /// block of queries: 256, or fewer for short causal sequences and windows, see
+    /// `queryBlock(for:length:)`) the scores of one block of 256 keys at a time (S = α·Q·Kᵀ, a
+    /// GEMM on the tile), masked where the tile straddles the mask's edge, exponentiated against
+    /// the running row maximum, and accumulated into the output (O += P·V, a GEMM) after
+    /// rescaling it by how much the maximum moved. Tiles the mask excludes are skipped, so a
+    /// window or a causal mask costs what it keeps. Memory: one 256 × 256 tile per thread and the
+    /// job list, whatever the length (in `workspace` when given, reused across calls).
     ///
     /// `out` receives [rows, H·dh] at `outputStride`; padding rows of a padded layout get zeros.
     /// `probs`, when given ([S, H, Tmax, Tmax], S sequences of at most Tmax = `layout.maxLength`
     /// tokens; it need not be initialised), receives the probabilities, zeros where masked or
     /// past a sequence's end: that path computes each block's full score rows with the same tile
-    /// GEMM and mask, then one softmax per row.
+    /// GEMM and mask, then one softmax per row. Its outputs may differ from the online path's in
+    /// the last bits (sums are taken in another order; about 1e-7 on the fixtures).
     public static func compute(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                out: UnsafeMutablePointer<Float>, layout: SequenceLayout, heads g: AttentionHeads,
                                scale: Float, mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil,
                                workspace: AttentionWorkspace? = nil) {
         // (sequence, query block) pairs; a job is one pair and one head, heads innermost.
         let bq = queryBlock(for: mask, length: layout.maxLength)
-        var pairs: [(seq: Int, block: Int)] = []
-        for (s, n) in layout.lengths.enumerated() {
-            for b in 0..<((n + bq - 1) / bq) { pairs.append((s, b)) }
-        }
+        let space = workspace ?? AttentionWorkspace()
+        let pairs = space.jobs(layout, block: bq)
         let jobs = pairs.count * g.heads
-        let workers = max(1, min(workspace?.workers ?? Threads.count, jobs))
-        let space = workspace.flatMap { $0.workers >= workers ? $0 : nil } ?? AttentionWorkspace(workers: workers)
+        let workers = max(1, min(space.workers, jobs))
         BLAS.prepare()
         pairs.withUnsafeBufferPointer { pairs in
             Threads.forEachWorker(workers) { w in
@@ -273,8 +291,8 @@ public enum Attention {
                     (out + r * g.outputStride).update(repeating: 0, count: g.heads * g.headDim)
                 }
             }
-            if let probs { zeroEmptySequences(probs, layout: layout, heads: g.heads) }
         }
+        if let probs { zeroEmptySequences(probs, layout: layout, heads: g.heads) }
         withExtendedLifetime(space) {}
     }
 

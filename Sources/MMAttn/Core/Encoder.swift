@@ -184,12 +184,14 @@ public struct Encoder: Sendable {
     }
 
     /// Run the layers over `embeddings`: [B, T, D] (every item T tokens long, or right-padded as
-    /// `layout` says) or a packed [rows, D] with its `layout`. A causal config makes every layer
+    /// `layout` says), [T, D] (one sequence), or a packed [rows, D] with its `layout`. A causal config makes every layer
     /// causal. Throws, before allocating, for the inputs `refusal` names.
     public func callAsFunction(_ embeddings: Tensor, layout: SequenceLayout? = nil,
                                options: EncoderOptions = EncoderOptions()) throws -> EncoderOutput {
         let D = config.hiddenSize, H = config.numHeads, G = config.keyValueHeads, dh = config.headDim
-        let layout = layout ?? .uniform(batch: embeddings.shape[0], tokens: embeddings.shape.count == 3 ? embeddings.shape[1] : 1)
+        // Without a layout: [B, T, D] is B sequences of T tokens, [T, D] one sequence.
+        let layout = layout ?? (embeddings.shape.count == 3 ? .uniform(batch: embeddings.shape[0], tokens: embeddings.shape[1])
+                                                            : .uniform(batch: 1, tokens: embeddings.count / D))
         precondition(embeddings.count == layout.rows * D, "embeddings \(embeddings.shape) do not match \(layout.rows) rows of width \(D)")
         if let reason = refusal(batch: layout.count, tokens: layout.maxLength, keepsProbabilities: options.attentionSink != nil) {
             throw MMAttnError(reason + "; use a shorter input")

@@ -29,7 +29,7 @@ public struct LayerNorm: Sendable {
     }
 
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        Norm.layerNorm(self).apply(x, rows: rows, into: out)
+        Norm.layerNorm(self).apply(x, rows: rows, width: width, into: out)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -91,10 +91,9 @@ public enum Norm: Sendable {
     }
 
     /// Normalise each row of `x` ([rows, width]) into `out` (which may be `x`).
-    public func apply(_ x: UnsafePointer<Float>, rows: Int, width: Int? = nil, into out: UnsafeMutablePointer<Float>) {
-        let w = width ?? self.width!
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Float>) {
         Threads.parallelFor(rows, grain: 16) { s, e in
-            for r in s..<e { row(x + r * w, out + r * w, width: w) }
+            for r in s..<e { row(x + r * width, out + r * width, width: width) }
         }
         withExtendedLifetime(self) {}
     }
@@ -111,14 +110,5 @@ public enum Norm: Sendable {
             }
         }
         withExtendedLifetime(self) {}
-    }
-
-    /// The normalised width (nil for the identity).
-    public var width: Int? {
-        switch self {
-        case .layerNorm(let n): return n.width
-        case .rms(let n): return n.width
-        case .identity: return nil
-        }
     }
 }

@@ -100,7 +100,6 @@ public final class AST: Sendable {
         guard features.shape == [maxLength, numMelBins] else {
             throw MMAttnError("AST expects fbank features of shape [\(maxLength), \(numMelBins)], got \(features.shape)")
         }
-        let D = config.hiddenSize
         // The patch convolution sees the features as a 1-channel image [1, mels, frames].
         let image = Tensor(zeros: [1, numMelBins, maxLength])
         for t in 0..<maxLength {

@@ -39,7 +39,13 @@ public final class ModernBERT: TextModel {
         let attentionBias = try json.bool("attention_bias", default: false), mlpBias = try json.bool("mlp_bias", default: false)
         let layerTypes = try Self.layerTypes(json, layers: numLayers)
         let window = try json.int("local_attention", default: 128, in: 2...JSONFields.Limits.positions)
+        guard c.headDim % 2 == 0 else {
+            throw MMAttnError("hidden_size / num_attention_heads = \(c.headDim) must be even for rotary embeddings", file: json.file)
+        }
         let (globalTheta, localTheta) = try Self.ropeBases(json)
+        guard globalTheta > 0, localTheta > 0 else {
+            throw MMAttnError("rotary bases must be positive, found \(globalTheta) and \(localTheta)", file: json.file)
+        }
         let global = Rotary(headDim: c.headDim, base: globalTheta), local = Rotary(headDim: c.headDim, base: localTheta)
         c.rotary = global
         config = c
@@ -82,7 +88,7 @@ public final class ModernBERT: TextModel {
     }
 
     /// The rotary bases of global and local layers: transformers 5's `rope_parameters`, else
-    /// `global_rope_theta` and `local_rope_theta`.
+    /// `global_rope_theta` and `local_rope_theta` (null or absent: the global base, as transformers).
     static func ropeBases(_ json: JSONFields) throws -> (global: Double, local: Double) {
         if let rope = try json.fields("rope_parameters") {
             func theta(_ kind: String) throws -> Double {
@@ -96,7 +102,8 @@ public final class ModernBERT: TextModel {
             }
             return (try theta("full_attention"), try theta("sliding_attention"))
         }
-        return (try json.double("global_rope_theta", default: 160000), try json.double("local_rope_theta", default: 10000))
+        let global = try json.double("global_rope_theta", default: 160000)
+        return (global, json.object["local_rope_theta"] == nil ? 10000 : try json.double("local_rope_theta", default: global))
     }
 
     public func forward(ids: [[Int32]], typeIds: [[Int32]]?, options: TextForwardOptions) throws -> TextModelOutput {

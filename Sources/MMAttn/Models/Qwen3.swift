@@ -79,36 +79,41 @@ public final class Qwen3: TextModel {
         norm = .rms(try rms("norm", width: D))
     }
 
-    /// `rope_theta`, or transformers 5's `rope_parameters.rope_theta`; only the default rotary.
+    /// `rope_theta`, or transformers 5's `rope_parameters.rope_theta` (10,000 when absent, as
+    /// `Qwen3Config`; Qwen3-Embedding sets 1,000,000); only the default rotary.
     static func ropeTheta(_ json: JSONFields) throws -> Double {
+        let theta: Double
         if let rope = try json.fields("rope_parameters") {
             if let type = try rope.string("rope_type"), type != "default" {
                 throw MMAttnError("rope_type \"\(type)\" is not supported (supported: default)", file: json.file)
             }
-            return try rope.double("rope_theta", default: 1_000_000)
+            theta = try rope.double("rope_theta", default: 10000)
+        } else {
+            if let scaling = try json.fields("rope_scaling"), let type = try scaling.string("rope_type", "type"), type != "default" {
+                throw MMAttnError("rope_scaling \"\(type)\" is not supported (supported: none)", file: json.file)
+            }
+            theta = try json.double("rope_theta", default: 10000)
         }
-        if let scaling = try json.fields("rope_scaling"), let type = try scaling.string("rope_type", "type"), type != "default" {
-            throw MMAttnError("rope_scaling \"\(type)\" is not supported (supported: none)", file: json.file)
-        }
-        return try json.double("rope_theta", default: 1_000_000)
+        guard theta > 0 else { throw MMAttnError("rope_theta must be positive, found \(theta)", file: json.file) }
+        return theta
     }
 
-    /// The sliding window of each layer (nil: full causal attention).
+    /// The sliding window of each layer (nil: full causal attention). As `Qwen3Config`: no window
+    /// at all unless `use_sliding_window`; then `sliding_window` (default 4,096) on the layers
+    /// `layer_types` marks, or from `max_window_layers` (default 28) on.
     static func slidingWindows(_ json: JSONFields, layers: Int) throws -> [Int?] {
-        let types: [String]
+        var types = Array(repeating: "full_attention", count: layers)
         if let list = json.object["layer_types"]?.array {
             types = list.compactMap(\.string)
             guard types.count == layers, types.allSatisfy({ $0 == "full_attention" || $0 == "sliding_attention" }) else {
                 throw MMAttnError("layer_types must list \"full_attention\" or \"sliding_attention\" for each of the \(layers) layers", file: json.file)
             }
         } else if try json.bool("use_sliding_window", default: false) {
-            let from = try json.int("max_window_layers", default: layers, in: 0...JSONFields.Limits.layers)
+            let from = try json.int("max_window_layers", default: 28, in: 0...JSONFields.Limits.layers)
             types = (0..<layers).map { $0 >= from ? "sliding_attention" : "full_attention" }
-        } else {
-            types = Array(repeating: "full_attention", count: layers)
         }
-        guard types.contains("sliding_attention") else { return Array(repeating: nil, count: layers) }
-        let window = try json.int("sliding_window", in: 1...JSONFields.Limits.positions)
+        guard try json.bool("use_sliding_window", default: false) else { return Array(repeating: nil, count: layers) }
+        let window = try json.int("sliding_window", default: 4096, in: 1...JSONFields.Limits.positions)
         return types.map { $0 == "sliding_attention" ? window : nil }
     }
 

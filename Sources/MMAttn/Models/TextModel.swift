@@ -6,11 +6,12 @@ public protocol TextModel: AnyObject, Sendable {
     var config: EncoderConfig { get }
     var numLayers: Int { get }
     var vocabSize: Int { get }
-    /// Most tokens one sequence may have (the position table; RoBERTa: max_position_embeddings − padding_idx − 1).
+    /// Most tokens one sequence may have (the position table, or the rotary models' trained
+    /// length; RoBERTa: max_position_embeddings − padding_idx − 1).
     var maxTokens: Int { get }
     /// Whether the model reads token type (segment) ids (BERT with type_vocab_size > 1).
     var usesTokenTypes: Bool { get }
-    /// Run sequences of different lengths as one right-padded batch. `ids[b]` are token ids,
+    /// Run sequences of different lengths as one batch (packed inside). `ids[b]` are token ids,
     /// `typeIds[b]` segment ids (nil: zeros). Throws a clear MMAttnError for ids outside the
     /// vocabulary or sequences longer than `maxTokens` (the pipeline truncates before).
     func forward(ids: [[Int32]], typeIds: [[Int32]]?, options: TextForwardOptions) throws -> TextModelOutput
@@ -31,23 +32,31 @@ public struct TextForwardOptions {
     /// past each item's length (and above the diagonal for GPT-2). The buffer is reused for the
     /// next layer unless the sink keeps a reference to the tensor.
     public var attentionSink: ((Int, Tensor) -> Void)?
+    /// Hand the states back packed, [Σ lengths, D] (sequence b's rows from `layout.starts[b]`),
+    /// instead of right-padded: a batch of one long and many short texts then needs no
+    /// longest × count buffer.
+    public var packed: Bool
 
-    public init(hiddenStates: Bool = false, attentionSink: ((Int, Tensor) -> Void)? = nil) {
+    public init(hiddenStates: Bool = false, attentionSink: ((Int, Tensor) -> Void)? = nil, packed: Bool = false) {
         self.hiddenStates = hiddenStates
         self.attentionSink = attentionSink
+        self.packed = packed
     }
 }
 
 public struct TextModelOutput {
-    /// [B, T, D], T = the longest sequence; rows past each sequence's length are zero. As the
-    /// base model's last_hidden_state (GPT-2: after ln_f).
+    /// [B, T, D], T = the longest sequence, rows past each sequence's length zero; or packed
+    /// [Σ lengths, D] with `TextForwardOptions.packed`. As the base model's last_hidden_state
+    /// (GPT-2, ModernBERT, Qwen3: after the final norm).
     public var lastHiddenState: Tensor
     /// With hiddenStates: embeddings output then every layer's output, as transformers'
-    /// output_hidden_states (GPT-2: the last entry after ln_f), each [B, T, D]; rows past each
-    /// sequence's length are zero.
+    /// output_hidden_states (GPT-2, ModernBERT, Qwen3: the last entry after the final norm),
+    /// shaped as `lastHiddenState`.
     public var hiddenStates: [Tensor]
     /// Real tokens per item.
     public var lengths: [Int]
+    /// Where each item's rows are in `lastHiddenState` (padded or packed).
+    public var layout: SequenceLayout
 }
 
 /// Loads the text family `folder` declares (throws, naming config.json, for other families).
@@ -137,7 +146,7 @@ enum TextInput {
                 throw MMAttnError("sequence \(b) has no tokens: a \(name) model needs at least one")
             }
             guard sequence.count <= model.maxTokens else {
-                throw MMAttnError("sequence \(b) has \(sequence.count) tokens, more than the \(model.maxTokens) the \(name) model's position table holds; truncate it to \(model.maxTokens) tokens")
+                throw MMAttnError("sequence \(b) has \(sequence.count) tokens, more than the \(model.maxTokens) the \(name) model takes (max_position_embeddings); truncate it to \(model.maxTokens) tokens")
             }
             for (t, id) in sequence.enumerated() where id < 0 || Int(id) >= model.vocabSize {
                 throw MMAttnError("token id \(id) (sequence \(b), position \(t)) is outside the vocabulary of \(model.vocabSize) (vocab_size): the tokenizer does not belong to this model")
@@ -166,7 +175,8 @@ enum TextInput {
     /// Run `encoder` over the packed embeddings `x` ([Σ lengths, D]) of sequences of `lengths`
     /// tokens (a batch costs what its tokens cost), then `finalNorm` (GPT-2's ln_f, ModernBERT's
     /// and Qwen3's final norm, which also replaces the last hidden state); hand the results back
-    /// right-padded, [B, T, D] with T the longest length and zeros past each length.
+    /// packed or right-padded ([B, T, D], T the longest length, zeros past each length) as
+    /// `options.packed` says.
     static func run(_ x: Tensor, lengths: [Int], encoder: Encoder, finalNorm: Norm? = nil,
                     options: TextForwardOptions) throws -> TextModelOutput {
         let layout = SequenceLayout.packed(lengths: lengths), T = layout.maxLength
@@ -174,9 +184,14 @@ enum TextInput {
                               options: EncoderOptions(hiddenStates: options.hiddenStates, attentionSink: options.attentionSink))
         var last = out.lastHiddenState
         if let finalNorm { finalNorm.apply(last.data, rows: layout.rows, width: encoder.config.hiddenSize, into: last.data) }
-        last = layout.unpack(last, tokens: T)
-        var states = out.hiddenStates.map { layout.unpack($0, tokens: T) }
+        var states = out.hiddenStates
         if finalNorm != nil && !states.isEmpty { states[states.count - 1] = last }
-        return TextModelOutput(lastHiddenState: last, hiddenStates: states, lengths: lengths)
+        guard !options.packed else {
+            return TextModelOutput(lastHiddenState: last, hiddenStates: states, lengths: lengths, layout: layout)
+        }
+        last = layout.unpack(last, tokens: T)
+        states = states.map { $0.storage === out.lastHiddenState.storage ? last : layout.unpack($0, tokens: T) }
+        return TextModelOutput(lastHiddenState: last, hiddenStates: states, lengths: lengths,
+                               layout: .padded(tokens: T, lengths: lengths))
     }
 }

@@ -159,8 +159,12 @@ public final class ViT: Sendable {
     /// batch): each one's last hidden state after the final layer norm, [Tᵢ, D], in order. Same
     /// numbers as one image at a time, up to float rounding.
     public func forward(batch pixels: [Tensor]) throws -> [Tensor] {
-        let hidden = try encoder.run(try pixels.map(embed))
-        return hidden.map { layernorm($0) }
+        try forward(embedded: try pixels.map(embed))
+    }
+
+    /// `forward(batch:)` from the images' token embeddings (`embed`), [1, Tᵢ, D] each.
+    public func forward(embedded: [Tensor]) throws -> [Tensor] {
+        try encoder.run(embedded).map { layernorm($0) }
     }
 
     /// Classifier logits from a last hidden state ([T, D]): [L]. DeiT with teacher averages its two heads.

@@ -60,75 +60,91 @@ public final class AudioEncoder: Sendable {
     /// `none` is `[1500, D]` for audio up to 30 s and `[windows, 1500, D]` beyond.
     /// AST: `mean` is the pooled output [D]; `none` the last hidden state [T, D]. `cls` is the first token.
     public func embed(samples: [Float], pooling: Pooling, source: String = "audio") throws -> Tensor {
-        try pooled(try hiddenStates([samples], sources: [source])[0], pooling: pooling)
+        var out: Tensor?
+        try streamEmbeddings(count: 1, source: { _ in source }, samples: { _ in samples }, pooling: pooling) { out = $1 }
+        return out!
     }
 
-    /// Windows (Whisper: 30 s each) or clips (AST) per forward pass of the multi-clip calls: one
-    /// packed batch, so GEMMs see all their rows at once.
+    /// Windows (Whisper: 30 s each) or clips (AST) per forward pass: one packed batch, so GEMMs see
+    /// all their rows at once.
     public static let batchSize = 8
 
-    /// The last hidden states of clips, in order: per clip its windows' [1500, D] with the encoder
-    /// frames that cover audio (Whisper), or one [T, D] (AST, all frames). Windows of all the clips
-    /// run `batchSize` at a time.
-    func hiddenStates(_ clips: [[Float]], sources: [String]) throws -> [[(hidden: Tensor, frames: Int)]] {
-        var inputs: [(clip: Int, features: Tensor, frames: Int)] = []
-        switch backbone {
-        case .whisper(let encoder, let extractor):
-            for (c, samples) in clips.enumerated() {
-                // Encoder frames halve the mel frames (stride-2 convolution).
-                for w in extractor.windows(samples) { inputs.append((c, w.features, min(encoder.maxSourcePositions, (w.validFrames + 1) / 2))) }
-            }
-        case .ast(let ast, let extractor):
-            for (c, samples) in clips.enumerated() {
-                if extractor.frameCount(sampleCount: samples.count) > ast.maxLength {
-                    Diagnostics.warn("\(sources[c]): \(String(format: "%.2f", Double(samples.count) / Double(extractor.samplingRate))) s of audio; AST sees the first \(ast.maxLength) frames (\(String(format: "%.2f", Double(ast.maxLength) / 100)) s), as its feature extractor does")
-                }
-                inputs.append((c, extractor.features(samples), ast.tokenCount))
-            }
-        }
-        var out = [[(hidden: Tensor, frames: Int)]](repeating: [], count: clips.count)
-        for start in stride(from: 0, to: inputs.count, by: Self.batchSize) {
-            let group = inputs[start..<min(start + Self.batchSize, inputs.count)]
-            let hidden: [Tensor]
-            switch backbone {
-            case .whisper(let encoder, _): hidden = try encoder.forward(windows: group.map(\.features))
-            case .ast(let ast, _): hidden = try ast.forward(batch: group.map(\.features))
-            }
-            for (input, h) in zip(group, hidden) { out[input.clip].append((h, input.frames)) }
-        }
-        return out
+    /// What is kept of a clip while its windows are encoded.
+    private struct ClipState {
+        var remaining: Int      // windows not encoded yet
+        var mean: RowMean?      // Whisper `mean`: a running mean over the frames that cover audio
+        var kept: [Tensor] = [] // the hidden states pooling needs: every window for `none`, else the first
     }
 
-    /// One clip's embedding from its hidden states (see `embed(samples:pooling:source:)`).
-    func pooled(_ states: [(hidden: Tensor, frames: Int)], pooling: Pooling) throws -> Tensor {
-        let out: Tensor
-        switch backbone {
-        case .whisper(let encoder, _):
-            switch pooling {
-            case .mean:
-                var mean = RowMean(width: encoder.config.hiddenSize)
-                for s in states { mean.add(s.hidden, rows: 0..<s.frames) }
-                out = mean.result
-            case .cls: out = pooling.apply(states[0].hidden)
-            case .none: out = states.count == 1 ? states[0].hidden : Tensor.stack(states.map(\.hidden))
+    /// Embed `count` clips in order, calling `body(i, embedding)` as each is done. Windows of
+    /// consecutive clips share packed batches of `batchSize`; one decoded clip and one batch of
+    /// windows are alive at a time, and Whisper's `mean` is a running mean, so memory does not
+    /// grow with the audio's length or the number of clips. Errors name `source(i)`.
+    func streamEmbeddings(count: Int, source: (Int) -> String, samples: (Int) throws -> [Float], pooling: Pooling,
+                          _ body: (Int, Tensor) throws -> Void) throws {
+        var pending: [(clip: Int, features: Tensor, frames: Int)] = []
+        var states: [Int: ClipState] = [:]
+        var next = 0  // the next clip to hand to `body`
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let hidden: [Tensor] = try attributing(to: source(pending[0].clip)) {
+                switch backbone {
+                case .whisper(let encoder, _): return try encoder.forward(windows: pending.map(\.features))
+                case .ast(let ast, _): return try ast.forward(batch: pending.map(\.features))
+                }
             }
-        case .ast:
-            out = pooling.apply(states[0].hidden, meanRows: 0..<2)  // mean: the pooled output, as ASTModel's pooler
+            for (input, h) in zip(pending, hidden) {
+                states[input.clip]!.mean?.add(h, rows: 0..<input.frames)
+                if pooling == .none || states[input.clip]!.kept.isEmpty { states[input.clip]!.kept.append(h) }
+                states[input.clip]!.remaining -= 1
+            }
+            pending.removeAll()
+            while let state = states[next], state.remaining == 0 {
+                try attributing(to: source(next)) { try body(next, try pooled(state, pooling: pooling)) }
+                states[next] = nil
+                next += 1
+            }
+        }
+        for c in 0..<count {
+            let clip = try attributing(to: source(c)) { try samples(c) }
+            var inputs: [(clip: Int, features: Tensor, frames: Int)] = []
+            switch backbone {
+            case .whisper(let encoder, let extractor):
+                // Encoder frames halve the mel frames (stride-2 convolution).
+                for w in extractor.windows(clip) { inputs.append((c, w.features, min(encoder.maxSourcePositions, (w.validFrames + 1) / 2))) }
+                states[c] = ClipState(remaining: inputs.count, mean: pooling == .mean ? RowMean(width: encoder.config.hiddenSize) : nil)
+            case .ast(let ast, let extractor):
+                if extractor.frameCount(sampleCount: clip.count) > ast.maxLength {
+                    Diagnostics.warn("\(source(c)): \(String(format: "%.2f", Double(clip.count) / Double(extractor.samplingRate))) s of audio; AST sees the first \(ast.maxLength) frames (\(String(format: "%.2f", Double(ast.maxLength) / 100)) s), as its feature extractor does")
+                }
+                inputs.append((c, extractor.features(clip), ast.tokenCount))
+                states[c] = ClipState(remaining: 1, mean: nil)
+            }
+            for input in inputs {
+                pending.append(input)
+                if pending.count == Self.batchSize { try flush() }
+            }
+        }
+        try flush()
+    }
+
+    /// A clip's embedding from what was kept of it (see `embed(samples:pooling:source:)`).
+    private func pooled(_ state: ClipState, pooling: Pooling) throws -> Tensor {
+        let out: Tensor
+        switch (backbone, pooling) {
+        case (.whisper, .mean): out = state.mean!.result
+        case (.whisper, .cls): out = pooling.apply(state.kept[0])
+        case (.whisper, .none): out = state.kept.count == 1 ? state.kept[0] : Tensor.stack(state.kept)
+        case (.ast, _): out = pooling.apply(state.kept[0], meanRows: 0..<2)  // mean: the pooled output, as ASTModel's pooler
         }
         try out.checkFinite("embeddings", file: model.path)
         return out
     }
 
-    /// The embeddings of audio files, `batchSize` clips decoded and encoded at a time; errors name the file.
-    func embedBatched(paths: [String], pooling: Pooling) throws -> [Tensor] {
-        var out: [Tensor] = []
-        for start in stride(from: 0, to: paths.count, by: Self.batchSize) {
-            let group = Array(paths[start..<min(start + Self.batchSize, paths.count)])
-            let clips = try group.map { path in try attributing(to: path) { try samples(path: path) } }
-            let states = try attributing(to: group[0]) { try hiddenStates(clips, sources: group) }
-            for (path, s) in zip(group, states) { out.append(try attributing(to: path) { try pooled(s, pooling: pooling) }) }
-        }
-        return out
+    /// The embeddings of audio files, in order (see `streamEmbeddings`); errors name the file.
+    func forEachEmbedding(paths: [String], pooling: Pooling, _ body: (String, Tensor) throws -> Void) throws {
+        try streamEmbeddings(count: paths.count, source: { paths[$0] }, samples: { try self.samples(path: paths[$0]) },
+                             pooling: pooling) { try body(paths[$0], $1) }
     }
 
     /// The shape `embed` gives for `sampleCount` samples at the model's rate.
@@ -158,7 +174,7 @@ public final class AudioEncoder: Sendable {
             })
         }
         var out = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
-        for (path, e) in zip(paths, try embedBatched(paths: paths, pooling: pooling)) { out.append(e, input: path) }
+        try forEachEmbedding(paths: paths, pooling: pooling) { path, e in out.append(e, input: path) }
         return out
     }
 }
@@ -201,12 +217,12 @@ public final class AudioClassifier: Sendable {
 
     /// Classify several audio files, in order, in packed batches.
     public func classify(paths: [String], topK: Int = 5, scoring: Scoring? = nil) throws -> [Classification] {
-        try zip(paths, try encoder.embedBatched(paths: paths, pooling: .mean)).map { path, pooled in
-            try attributing(to: path) {
-                let l = try ast.logits(pooled: pooled)
-                try l.checkFinite("logits", file: encoder.model.path)
-                return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: scoring ?? self.scoring), logits: l)
-            }
+        var out: [Classification] = []
+        try encoder.forEachEmbedding(paths: paths, pooling: .mean) { path, pooled in
+            let l = try ast.logits(pooled: pooled)
+            try l.checkFinite("logits", file: encoder.model.path)
+            out.append(Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: scoring ?? self.scoring), logits: l))
         }
+        return out
     }
 }

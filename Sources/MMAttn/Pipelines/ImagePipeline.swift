@@ -68,20 +68,21 @@ public final class ImageEncoder: Sendable {
         return hidden
     }
 
-    /// The last hidden states of PNG files, [Tᵢ, D] each, in order, `batchSize` images per
-    /// packed forward pass; errors name the file.
-    public func lastHiddenStates(paths: [String]) throws -> [Tensor] {
-        var out: [Tensor] = []
+    /// Call `body` with each PNG file's last hidden state, [T, D], in order, `batchSize` images
+    /// per packed forward pass (only one batch's states are alive at a time); errors name the file.
+    public func forEachLastHiddenState(paths: [String], _ body: (String, Tensor) throws -> Void) throws {
         for start in stride(from: 0, to: paths.count, by: Self.batchSize) {
             let group = Array(paths[start..<min(start + Self.batchSize, paths.count)])
-            let pixels = try group.map { path in try attributing(to: path) { try prepared(try PNGImage.decode(path: path)) } }
-            let hidden = try attributing(to: group[0]) { try vit.forward(batch: pixels) }
-            for (path, h) in zip(group, hidden) {
-                try attributing(to: path) { try h.checkFinite("hidden states", file: model.path) }
+            let embedded = try group.map { path in
+                try attributing(to: path) { try vit.embed(try prepared(try PNGImage.decode(path: path))) }
             }
-            out += hidden
+            for (path, hidden) in zip(group, try vit.forward(embedded: embedded)) {
+                try attributing(to: path) {
+                    try hidden.checkFinite("hidden states", file: model.path)
+                    try body(path, hidden)
+                }
+            }
         }
-        return out
     }
 
     /// The embedding of an image: `cls` [D], `mean` [D] or `none` [T, D].
@@ -105,7 +106,7 @@ public final class ImageEncoder: Sendable {
             })
         }
         var out = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
-        for (path, hidden) in zip(paths, try lastHiddenStates(paths: paths)) { out.append(pooling.apply(hidden), input: path) }
+        try forEachLastHiddenState(paths: paths) { path, hidden in out.append(pooling.apply(hidden), input: path) }
         return out
     }
 }
@@ -143,13 +144,13 @@ public final class ImageClassifier: Sendable {
 
     /// Classify several PNG files, in order, in packed batches.
     public func classify(paths: [String], topK: Int = 5) throws -> [Classification] {
-        try zip(paths, try encoder.lastHiddenStates(paths: paths)).map { path, hidden in
-            try attributing(to: path) {
-                let l = try encoder.vit.logits(lastHiddenState: hidden)
-                try l.checkFinite("logits", file: encoder.model.path)
-                return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: .softmax), logits: l)
-            }
+        var out: [Classification] = []
+        try encoder.forEachLastHiddenState(paths: paths) { path, hidden in
+            let l = try encoder.vit.logits(lastHiddenState: hidden)
+            try l.checkFinite("logits", file: encoder.model.path)
+            out.append(Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: .softmax), logits: l))
         }
+        return out
     }
 }
 

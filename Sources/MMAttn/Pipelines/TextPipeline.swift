@@ -211,7 +211,7 @@ public final class TextEncoder: Sendable {
         }
         let truncated = encodings.filter(\.truncated).count
         let (pooling, normalize) = settings(options)
-        // Longest first, so each batch pads to nearly its own length.
+        // Longest first: texts of similar lengths share a batch (packed, so no padding either way).
         let order = encodings.indices.sorted { encodings[$0].ids.count > encodings[$1].ids.count }
         var results = [Tensor?](repeating: nil, count: texts.count)
         let batchSize = max(1, options.batchSize)
@@ -219,11 +219,10 @@ public final class TextEncoder: Sendable {
             let batch = Array(order[start..<min(start + batchSize, order.count)])
             let ids = batch.map { encodings[$0].ids }
             let types = model.usesTokenTypes ? batch.map { encodings[$0].typeIds } : nil
-            let out = try model.forward(ids: ids, typeIds: types, options: TextForwardOptions())
-            let B = batch.count, T = out.lastHiddenState.shape[1], D = out.lastHiddenState.shape[2]
+            let out = try model.forward(ids: ids, typeIds: types, options: TextForwardOptions(packed: true))
             for (k, index) in batch.enumerated() {
-                let n = out.lengths[k]
-                let rows = out.lastHiddenState.reshaped([B * T, D]).rows((k * T)..<(k * T + n))  // [n, D], a copy
+                let start = out.layout.starts[k]
+                let rows = out.lastHiddenState.rows(start..<(start + out.lengths[k]))  // [n, D], a copy
                 var vector = pooling == [.none] ? rows : Self.pool(rows, modes: pooling)
                 if normalize { vector = Self.normalized(vector) }
                 results[index] = vector
