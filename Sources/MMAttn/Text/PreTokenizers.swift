@@ -50,6 +50,9 @@ indirect enum PreTokenizer: Sendable {
     case split(TextPattern, SplitBehavior, invert: Bool)
     /// The GPT-2 pattern given as a Split, run by the hand-written scanner.
     case gpt2Split
+    /// Llama 3's or Qwen2's pattern given as a Split (they differ in the digits a piece holds), run
+    /// by the hand-written scanner.
+    case cl100kSplit(maxDigits: Int)
     /// Whitespace removed, then every punctuation character on its own.
     case bert
     /// `\w+|[^\w\s]+`.
@@ -92,6 +95,13 @@ indirect enum PreTokenizer: Sendable {
             out.reserveCapacity(pieces.ranges.reduce(0) { $0 + $1.count } / 4 + 4)
             pieces.buffer.withUnsafeBufferPointer { b in
                 for r in pieces.ranges { GPT2Split.split(b, r, into: &out) }
+            }
+            pieces.ranges = out
+        case .cl100kSplit(let maxDigits):
+            var out: [Range<Int>] = []
+            out.reserveCapacity(pieces.ranges.reduce(0) { $0 + $1.count } / 4 + 4)
+            pieces.buffer.withUnsafeBufferPointer { b in
+                for r in pieces.ranges { CL100KSplit.split(b, r, maxDigits: maxDigits, into: &out) }
             }
             pieces.ranges = out
         case .split(let pattern, let behavior, let invert):

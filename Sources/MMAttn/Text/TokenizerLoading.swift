@@ -246,7 +246,10 @@ extension Tokenizer {
             let pattern = try parsePattern(try n.required("pattern"))
             let behavior = try parseBehavior(try n.required("behavior"), default: .isolated)
             let invert = try n.bool("invert", default: false)
-            if case .regex(_, let source) = pattern, source == GPT2Split.pattern, behavior == .isolated, !invert { return .gpt2Split }
+            if case .regex(_, let source) = pattern, behavior == .isolated, !invert {
+                if source == GPT2Split.pattern { return .gpt2Split }
+                if let maxDigits = CL100KSplit.maxDigits(pattern: source) { return .cl100kSplit(maxDigits: maxDigits) }
+            }
             return .split(pattern, behavior, invert: invert)
         case "BertPreTokenizer": return .bert
         case "Whitespace": return .whitespace
