@@ -149,6 +149,18 @@ extension JSONFields {
         try int(anyOf: keys, in: 0...Limits.layers)
     }
 
+    /// transformers 5's `layer_types`: "full_attention" or "sliding_attention" for each of
+    /// `layers` layers; nil when the config has none.
+    func layerTypes(layers: Int) throws -> [String]? {
+        guard let list = object["layer_types"]?.array else { return nil }
+        let types = list.compactMap(\.string)
+        guard types.count == layers, types.count == list.count,
+              types.allSatisfy({ $0 == "full_attention" || $0 == "sliding_attention" }) else {
+            throw MMAttnError("layer_types must list \"full_attention\" or \"sliding_attention\" for each of the \(layers) layers", file: file)
+        }
+        return types
+    }
+
     /// Label names from `id2label`, indexed 0..<count (the classifier's rows); without `id2label`
     /// they are "LABEL_i". An `id2label` of another size than the classifier is an error naming
     /// both numbers, as is a key outside 0..<count. `count` 0 (no classifier) reads nothing.

@@ -76,13 +76,7 @@ public final class ModernBERT: TextModel {
     /// "full_attention" or "sliding_attention" per layer: transformers 5's `layer_types`, else
     /// transformers 4's rule (global when i is a multiple of `global_attn_every_n_layers`).
     static func layerTypes(_ json: JSONFields, layers: Int) throws -> [String] {
-        if let list = json.object["layer_types"]?.array {
-            let types = list.compactMap(\.string)
-            guard types.count == layers, types.allSatisfy({ $0 == "full_attention" || $0 == "sliding_attention" }) else {
-                throw MMAttnError("layer_types must list \"full_attention\" or \"sliding_attention\" for each of the \(layers) layers", file: json.file)
-            }
-            return types
-        }
+        if let types = try json.layerTypes(layers: layers) { return types }
         let every = try json.int("global_attn_every_n_layers", default: 3, in: 1...JSONFields.Limits.layers)
         return (0..<layers).map { $0 % every == 0 ? "full_attention" : "sliding_attention" }
     }

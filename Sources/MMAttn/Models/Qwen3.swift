@@ -103,11 +103,8 @@ public final class Qwen3: TextModel {
     /// `layer_types` marks, or from `max_window_layers` (default 28) on.
     static func slidingWindows(_ json: JSONFields, layers: Int) throws -> [Int?] {
         var types = Array(repeating: "full_attention", count: layers)
-        if let list = json.object["layer_types"]?.array {
-            types = list.compactMap(\.string)
-            guard types.count == layers, types.allSatisfy({ $0 == "full_attention" || $0 == "sliding_attention" }) else {
-                throw MMAttnError("layer_types must list \"full_attention\" or \"sliding_attention\" for each of the \(layers) layers", file: json.file)
-            }
+        if let listed = try json.layerTypes(layers: layers) {
+            types = listed
         } else if try json.bool("use_sliding_window", default: false) {
             let from = try json.int("max_window_layers", default: 28, in: 0...JSONFields.Limits.layers)
             types = (0..<layers).map { $0 >= from ? "sliding_attention" : "full_attention" }

@@ -44,15 +44,6 @@ enum ByteLevel {
 enum GPT2Split {
     static let pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
 
-    private enum Kind { case letter, number, space, other }
-
-    @inline(__always) private static func kind(_ s: Unicode.Scalar) -> Kind {
-        if UnicodeClass.isLetter(s) { return .letter }
-        if UnicodeClass.isNumber(s) { return .number }
-        if UnicodeClass.isWhitespace(s) { return .space }
-        return .other
-    }
-
     /// Append the byte ranges of the pieces of `bytes[range]` (valid UTF-8) to `pieces`.
     static func split(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into pieces: inout [Range<Int>]) {
         var i = range.lowerBound
@@ -76,17 +67,17 @@ enum GPT2Split {
             }
             // An optional space, then a run of one class.
             var j = i
-            var k = kind(c)
+            var k = UnicodeClass.kind(c)
             if c == " " && i + 1 < end {
                 let (c2, _) = UTF8Scan.scalar(bytes, i + 1)
-                let k2 = kind(c2)
+                let k2 = UnicodeClass.kind(c2)
                 if k2 != .space { j = i + 1; k = k2 }
             }
             if k != .space {
                 var p = j
                 while p < end {
                     let (s, l) = UTF8Scan.scalar(bytes, p)
-                    if kind(s) != k { break }
+                    if UnicodeClass.kind(s) != k { break }
                     p += l
                 }
                 pieces.append(start..<p); i = p; continue

@@ -16,15 +16,6 @@ enum CL100KSplit {
         pattern == qwen2Pattern ? 1 : pattern == llama3Pattern ? 3 : nil
     }
 
-    private enum Kind { case letter, number, space, other }
-
-    @inline(__always) private static func kind(_ s: Unicode.Scalar) -> Kind {
-        if UnicodeClass.isLetter(s) { return .letter }
-        if UnicodeClass.isNumber(s) { return .number }
-        if UnicodeClass.isWhitespace(s) { return .space }
-        return .other
-    }
-
     @inline(__always) private static func isNewline(_ s: Unicode.Scalar) -> Bool { s == "\r" || s == "\n" }
 
     /// Append the byte ranges of the pieces of `bytes[range]` (valid UTF-8) to `pieces`, with at
@@ -54,7 +45,7 @@ enum CL100KSplit {
                     || (n1 == UInt8(ascii: "l") && n2 == UInt8(ascii: "l")) { return i + 3 }
             }
         }
-        let k = kind(c)
+        let k = UnicodeClass.kind(c)
         // [^\r\n\p{L}\p{N}]?\p{L}+
         if k == .letter { return runEnd(bytes, i + length, end, UnicodeClass.isLetter) }
         if k != .number && !isNewline(c) && i + length < end {
@@ -74,9 +65,9 @@ enum CL100KSplit {
         }
         // An optional space, then [^\s\p{L}\p{N}]+[\r\n]*
         var symbolsStart: Int?
-        if k == .other { symbolsStart = i } else if c == " " && i + 1 < end && kind(UTF8Scan.scalar(bytes, i + 1).0) == .other { symbolsStart = i + 1 }
+        if k == .other { symbolsStart = i } else if c == " " && i + 1 < end && UnicodeClass.kind(UTF8Scan.scalar(bytes, i + 1).0) == .other { symbolsStart = i + 1 }
         if let symbolsStart {
-            let p = runEnd(bytes, symbolsStart, end) { kind($0) == .other }
+            let p = runEnd(bytes, symbolsStart, end) { UnicodeClass.kind($0) == .other }
             return runEnd(bytes, p, end, isNewline)
         }
         // Whitespace. \s*[\r\n]+: through the run's last CR or LF. \s+(?!\S): the run, minus its last

@@ -1,6 +1,17 @@
 /// The character classes tokenizers split and filter on, as Hugging Face `tokenizers` defines them
 /// (Rust's `char` predicates and Oniguruma's `\s`, `\p{L}`, `\p{N}`), with ASCII answered from a table.
 enum UnicodeClass {
+    /// The classes the split scanners (GPT-2's, Qwen2's and Llama 3's patterns) tell apart.
+    enum Kind { case letter, number, space, other }
+
+    /// `s` as \p{L}, \p{N}, \s or anything else, in that order.
+    @inline(__always) static func kind(_ s: Unicode.Scalar) -> Kind {
+        if isLetter(s) { return .letter }
+        if isNumber(s) { return .number }
+        if isWhitespace(s) { return .space }
+        return .other
+    }
+
     // ASCII is answered by comparisons: a lookup table would be a lazily initialised global, and
     // its initialisation check (`swift_once`) on every character costs more than the test itself.
 
