@@ -32,7 +32,7 @@ struct BenchModel: ParsableCommand {
             (256 unless given, at most 1022) between <cls> and <eos>;
           BERT, RoBERTa, DistilBERT, GPT-2, ModernBERT, Qwen3: --batch sequences of
             --seq random token ids (128 unless given, or the model's maximum
-            when smaller; at most its position table).
+            when smaller; at most max_position_embeddings).
         Classification and language-model heads are not run. The peak resident
         memory is the process's (getrusage), read after the timed passes.
 
@@ -107,7 +107,8 @@ enum BenchWorkload {
         case .vit, .deit: self = .image(try ImageEncoder(model: spec))
         case .whisper, .ast: self = .audio(try AudioEncoder(model: spec))
         case .esm: self = .protein(try ProteinEncoder(model: spec))
-        case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3: let folder = try ModelFolder(spec)
+        case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3:
+            let folder = try ModelFolder(spec)
             self = .text(try loadTextModel(folder, weights: try folder.checkpoint()), folder)
         }
     }
@@ -150,12 +151,9 @@ enum BenchWorkload {
                                   file: encoder.model.name)
             }
             let letters = Array("ACDEFGHIKLMNPQRSTVWY")  // the 20 standard amino acids
-            var state: UInt64 = 0x9E3779B97F4A7C15
+            var random = RandomIndices()
             let tokens = (0..<batch).map { _ in
-                encoder.alphabet.encode(String((0..<residues).map { _ -> Character in
-                    state = state &* 6364136223846793005 &+ 1442695040888963407
-                    return letters[Int((state >> 33) % UInt64(letters.count))]
-                }))
+                encoder.alphabet.encode(String((0..<residues).map { _ in letters[random.next(below: letters.count)] }))
             }
             let esm = encoder.esm
             return BenchInput(seq: residues, description: "\(batch) × \(residues) residues (+ <cls>, <eos>)") {
@@ -165,15 +163,10 @@ enum BenchWorkload {
             let T = seq ?? min(BenchModel.defaultTextTokens, model.maxTokens)
             guard T <= model.maxTokens else {
                 throw MMAttnError("--seq \(T): this \(model.family.displayName) model takes at most \(model.maxTokens) tokens per sequence "
-                                  + "(its position table); give --seq \(model.maxTokens) or less", file: folder.name)
+                                  + "(max_position_embeddings); give --seq \(model.maxTokens) or less", file: folder.name)
             }
-            var state: UInt64 = 0x9E3779B97F4A7C15
-            let ids = (0..<batch).map { _ in
-                (0..<T).map { _ -> Int32 in
-                    state = state &* 6364136223846793005 &+ 1442695040888963407
-                    return Int32((state >> 33) % UInt64(model.vocabSize))
-                }
-            }
+            var random = RandomIndices()
+            let ids = (0..<batch).map { _ in (0..<T).map { _ in Int32(random.next(below: model.vocabSize)) } }
             return BenchInput(seq: T, description: "\(batch) × \(T) tokens") {
                 _ = try model.forward(ids: ids)
             }
@@ -183,6 +176,16 @@ enum BenchWorkload {
     /// Say that `--seq` does not apply to a model whose input shape is fixed.
     private func warnFixedShape(_ seq: Int?, _ what: String) {
         if let seq { Diagnostics.warn("--seq \(seq) is ignored: \(what)") }
+    }
+}
+
+/// Reproducible pseudo-random indices (a 64-bit LCG's high bits) for benchmark inputs.
+struct RandomIndices {
+    private var state: UInt64 = 0x9E3779B97F4A7C15
+
+    mutating func next(below n: Int) -> Int {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int((state >> 33) % UInt64(n))
     }
 }
 

@@ -42,6 +42,8 @@ import CKernels
         Case(name: "causal T=2100 (256-row tiles)", layout: .uniform(batch: 1, tokens: 2100), mask: .causal, heads: 2, kvHeads: 1),
         Case(name: "grid over 289 tokens: same frame (tiles skipped)", layout: .uniform(batch: 1, tokens: 289),
              mask: AttentionMask(grid: GridMask(prefix: 1, frames: 4, height: 8, width: 9, sharing: [.time]))),
+        Case(name: "grid over 960 tokens: same frame, whole tiles excluded before their GEMM", layout: .uniform(batch: 1, tokens: 960),
+             mask: AttentionMask(grid: GridMask(frames: 3, height: 16, width: 20, sharing: [.time])), heads: 2, kvHeads: 2),
         Case(name: "grid and window", layout: .uniform(batch: 1, tokens: 25), mask: AttentionMask(window: 6, grid: withSharing(grid, [.column]))),
         Case(name: "window on padded [129, 0, 40]", layout: .padded(tokens: 129, lengths: [129, 0, 40]), mask: AttentionMask(window: 10)),
         Case(name: "packed [3, 0, 2]", layout: .packed(lengths: [3, 0, 2]), mask: .none),
@@ -138,6 +140,12 @@ import CKernels
         #expect((0..<9).filter { frame.allows(0, $0, 9) } == Array(0..<9))
         let place = AttentionMask(grid: GridMask(prefix: 1, frames: 2, height: 2, width: 2, sharing: [.row, .column]))
         #expect((0..<9).filter { place.allows(2, $0, 9) } == [0, 2, 6])
+        // Whole tiles of other frames are skipped before their GEMM (frames of 320 tokens).
+        let frames = GridMask(frames: 3, height: 16, width: 20, sharing: [.time])
+        #expect(frames.excludes(queries: 0, 256, keys: 512, 768) && frames.excludes(queries: 768, 960, keys: 0, 256))
+        #expect(!frames.excludes(queries: 256, 512, keys: 512, 768))
+        #expect(!GridMask(prefix: 1, frames: 3, height: 16, width: 20, sharing: [.time]).excludes(queries: 0, 256, keys: 512, 768))
+        #expect(!GridMask(frames: 3, height: 16, width: 20, sharing: [.row]).excludes(queries: 0, 256, keys: 512, 768))
     }
 }
 

@@ -87,6 +87,14 @@ public struct GridMask: Sendable, Equatable {
     /// Tokens a sequence on this grid has.
     public var tokens: Int { prefix + frames * height * width }
 
+    /// Whether no query of i0..<i1 may see any key of j0..<j1: only decidable cheaply for grids
+    /// that keep attention within frames (frames are contiguous token runs).
+    func excludes(queries i0: Int, _ i1: Int, keys j0: Int, _ j1: Int) -> Bool {
+        guard sharing.contains(.time), i0 >= prefix, j0 >= prefix else { return false }
+        let plane = height * width
+        return (i1 - 1 - prefix) / plane < (j0 - prefix) / plane || (j1 - 1 - prefix) / plane < (i0 - prefix) / plane
+    }
+
     @inline(__always)
     func allows(_ i: Int, _ j: Int) -> Bool {
         if i < prefix || j < prefix { return true }
@@ -379,6 +387,10 @@ public enum Attention {
             var j0 = lo
             while j0 < hi {
                 let nk = min(bk, hi - j0)
+                if let grid = mask.grid, grid.excludes(queries: i0, i0 + m, keys: j0, j0 + nk) {
+                    j0 += nk
+                    continue
+                }
                 // S = α·Q·Kᵀ: [m, nk], row stride bk.
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(nk), Int32(dh),
                             scale, q + qOffset, Int32(ldq), k + kvOffset + j0 * ldkv, Int32(ldkv), 0, scores, Int32(bk))
@@ -479,19 +491,6 @@ public enum Attention {
 }
 
 extension SequenceLayout {
-    /// The real rows of a right-padded [B, T, D] (item b has `lengths[b]` tokens) packed one
-    /// sequence after another, [Σ lengths, D].
-    public static func pack(_ x: Tensor, lengths: [Int]) -> Tensor {
-        let T = x.shape[1], D = x.shape[2]
-        let out = Tensor(uninitialized: [lengths.reduce(0, +), D])  // [rows, D]
-        var row = 0
-        for (b, n) in lengths.enumerated() {
-            (out.data + row * D).update(from: x.pointer + b * T * D, count: n * D)
-            row += n
-        }
-        return out
-    }
-
     /// The rows of a packed [rows, D] in this (packed) layout as a right-padded [B, T, D], zeros
     /// past each sequence's end.
     public func unpack(_ x: Tensor, tokens T: Int) -> Tensor {

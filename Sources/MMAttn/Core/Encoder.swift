@@ -184,8 +184,9 @@ public struct Encoder: Sendable {
     }
 
     /// Run the layers over `embeddings`: [B, T, D] (every item T tokens long, or right-padded as
-    /// `layout` says), [T, D] (one sequence), or a packed [rows, D] with its `layout`. A causal config makes every layer
-    /// causal. Throws, before allocating, for the inputs `refusal` names.
+    /// `layout` says), [T, D] (one sequence), or a packed [rows, D] with its `layout`. A causal
+    /// config makes every layer causal. Throws, before allocating, for the inputs `refusal` names
+    /// and for sequences that do not fit a layer's attention grid.
     public func callAsFunction(_ embeddings: Tensor, layout: SequenceLayout? = nil,
                                options: EncoderOptions = EncoderOptions()) throws -> EncoderOutput {
         let D = config.hiddenSize, H = config.numHeads, G = config.keyValueHeads, dh = config.headDim
@@ -195,6 +196,11 @@ public struct Encoder: Sendable {
         precondition(embeddings.count == layout.rows * D, "embeddings \(embeddings.shape) do not match \(layout.rows) rows of width \(D)")
         if let reason = refusal(batch: layout.count, tokens: layout.maxLength, keepsProbabilities: options.attentionSink != nil) {
             throw MMAttnError(reason + "; use a shorter input")
+        }
+        for grid in layers.compactMap(\.mask.grid) {
+            if let n = layout.lengths.first(where: { $0 != grid.tokens }) {
+                throw MMAttnError("a sequence of \(n) tokens does not fit the attention grid of \(grid.tokens) tokens")
+            }
         }
         let rows = layout.rows, W = config.projectionWidth, I = config.intermediateSize
         let heads = AttentionHeads(heads: H, keyValueHeads: G, headDim: dh, queryStride: W, keyValueStride: W, outputStride: H * dh)
@@ -248,9 +254,6 @@ public struct Encoder: Sendable {
                     probs = TensorStorage(uninitializedCount: layout.count * H * T * T)  // the sink kept the last layer's
                 }
                 let mask = config.causal ? layer.mask.addingCausal : layer.mask
-                if let grid = mask.grid, let n = layout.lengths.first(where: { $0 != grid.tokens }) {
-                    throw MMAttnError("a sequence of \(n) tokens does not fit the attention grid of \(grid.tokens) tokens")
-                }
                 if options.referenceAttention {
                     Attention.reference(q: q, k: k, v: v, out: context.data, layout: layout, heads: heads,
                                         scale: scale, mask: mask, probs: probs?.base)

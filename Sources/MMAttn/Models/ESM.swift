@@ -137,20 +137,22 @@ public final class ESM2: Sendable {
     public func forward(tokens: [[Int32]], repr layers: Set<Int>, contacts: Bool) throws -> Output {
         let B = tokens.count, T = tokens.map(\.count).max() ?? 0, D = config.hiddenSize
         let lengths = tokens.map(\.count)
-        let x = Tensor(zeros: [B, T, D])  // [B, T, D]
+        // Packed: the padding of a batch costs nothing; results come back right-padded.
+        let layout = SequenceLayout.packed(lengths: lengths)
+        let x = Tensor(zeros: [layout.rows, D])  // [Σ lengths, D]
         for (b, seq) in tokens.enumerated() {
             var masked = 0
+            let first = x.data + layout.starts[b] * D
             for (t, id) in seq.enumerated() {
                 guard id >= 0, Int(id) < vocabSize else { throw MMAttnError("token id \(id) is outside the vocabulary of \(vocabSize)") }
                 if tokenDropout && Int(id) == maskTokenId { masked += 1; continue }  // masked tokens embed as zeros
-                (x.data + (b * T + t) * D).update(from: wordEmbeddings.pointer + Int(id) * D, count: D)
+                (first + t * D).update(from: wordEmbeddings.pointer + Int(id) * D, count: D)
             }
             if tokenDropout {
                 // Scale by (1 − 0.15·0.8) / (1 − observed mask ratio), as trained.
                 let observed = Float(masked) / Float(seq.count)
                 let scale = (1 - 0.15 * 0.8) / (1 - observed)
-                let row = x.data + b * T * D
-                for i in 0..<(seq.count * D) { row[i] *= scale }
+                for i in 0..<(seq.count * D) { first[i] *= scale }
             }
         }
 
@@ -171,9 +173,7 @@ public final class ESM2: Sendable {
                 }
             }
         }
-        // Packed: the padding of a batch costs nothing; results come back right-padded.
-        let layout = SequenceLayout.packed(lengths: lengths)
-        let out = try encoder(SequenceLayout.pack(x, lengths: lengths), layout: layout, options: options)
+        let out = try encoder(x, layout: layout, options: options)
         var reps: [Int: Tensor] = [:]
         for l in layers where l < numLayers { reps[l] = out.keptStates[l].map { layout.unpack($0, tokens: T) } }
         if layers.contains(numLayers) {

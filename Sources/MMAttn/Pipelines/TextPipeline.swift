@@ -152,7 +152,7 @@ public final class TextEncoder: Sendable {
     }
 
     /// The tokens a text may have here: the option, else the sentence-transformers setting, else
-    /// the tokenizer's `model_max_length`; never more than the model's position table.
+    /// the tokenizer's `model_max_length`; never more than the model's `maxTokens`.
     public func maxLength(_ options: TextEmbeddingOptions) -> Int { lengthLimit(options).tokens }
 
     /// The limit and where it comes from, for messages.
