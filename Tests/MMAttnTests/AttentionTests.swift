@@ -40,7 +40,7 @@ import CKernels
         Case(name: "grid: same row of a frame", layout: .uniform(batch: 1, tokens: 25), mask: AttentionMask(grid: withSharing(grid, [.time, .row]))),
         Case(name: "grid: same column, causal", layout: .uniform(batch: 1, tokens: 25), mask: AttentionMask(causal: true, grid: withSharing(grid, [.column]))),
         Case(name: "causal T=2100 (256-row tiles)", layout: .uniform(batch: 1, tokens: 2100), mask: .causal, heads: 2, kvHeads: 1),
-        Case(name: "grid over 289 tokens: same frame (tiles skipped)", layout: .uniform(batch: 1, tokens: 289),
+        Case(name: "grid over 289 tokens: same frame (tiles across frames)", layout: .uniform(batch: 1, tokens: 289),
              mask: AttentionMask(grid: GridMask(prefix: 1, frames: 4, height: 8, width: 9, sharing: [.time]))),
         Case(name: "grid over 960 tokens: same frame, whole tiles excluded before their GEMM", layout: .uniform(batch: 1, tokens: 960),
              mask: AttentionMask(grid: GridMask(frames: 3, height: 16, width: 20, sharing: [.time])), heads: 2, kvHeads: 2),
