@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-GENERATORS = ["gen_vision", "gen_audio", "gen_protein", "gen_models", "gen_text", "gen_text_models", "gen_long_context"]
+GENERATORS = ["gen_vision", "gen_audio", "gen_protein", "gen_models", "gen_text", "gen_text_models", "gen_long_context", "gen_video"]
 DISTRIBUTIONS = [
     "torch",
     "transformers",
@@ -42,6 +42,7 @@ DISTRIBUTIONS = [
     "fair-esm",
     "sentence-transformers",
     "tiktoken",
+    "av",
 ]
 
 
