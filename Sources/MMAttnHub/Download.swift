@@ -118,6 +118,7 @@ final class HubSession {
         let tokenizer = Self.tokenizerFiles
         switch family {
         case .vit, .deit, .ast: return ["preprocessor_config.json"]
+        case .timesformer, .videomae: return ["preprocessor_config.json", "video_preprocessor_config.json"]
         case .whisper: return ["preprocessor_config.json", "generation_config.json", "normalizer.json"] + tokenizer
         case .esm: return ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json"]
         case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3: return tokenizer

@@ -26,6 +26,8 @@ struct BenchModel: ParsableCommand {
         random inputs of the model's shape, one packed batch as the commands run:
           ViT, DeiT: --batch images of the preprocessor's size (224×224 for
             ViT-B/16), as normalised pixel values (no PNG decoding);
+          TimeSformer, VideoMAE: --batch clips of num_frames frames of
+            image_size pixels, one after another (no decoding);
           Whisper: the encoder on --batch 30 s windows of log-mel features;
           AST: --batch inputs of max_length fbank frames;
           ESM-2: one batch of --batch sequences of --seq random residues
@@ -37,7 +39,8 @@ struct BenchModel: ParsableCommand {
         memory is the process's (getrusage), read after the timed passes.
 
         --json prints {"model", "family", "dtype", "batch", "seq", "load_ms",
-        "forward_ms", "peak_rss_bytes"}; seq is null for image and audio models.
+        "forward_ms", "peak_rss_bytes"}; seq is null for image, audio and video
+        models.
 
         Examples (from the repository root; use .build/release/mmattn):
           mmattn bench model --model Fixtures/models/vit
@@ -100,6 +103,7 @@ enum BenchWorkload {
     case image(ImageEncoder)
     case audio(AudioEncoder)
     case protein(ProteinEncoder)
+    case video(VideoEncoder)
     case text(any TextModel, ModelFolder)
 
     init(family: ModelFamily, model spec: String) throws {
@@ -107,6 +111,7 @@ enum BenchWorkload {
         case .vit, .deit: self = .image(try ImageEncoder(model: spec))
         case .whisper, .ast: self = .audio(try AudioEncoder(model: spec))
         case .esm: self = .protein(try ProteinEncoder(model: spec))
+        case .timesformer, .videomae: self = .video(try VideoEncoder(model: spec))
         case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3:
             let folder = try ModelFolder(spec)
             self = .text(try loadTextModel(folder, weights: try folder.checkpoint()), folder)
@@ -158,6 +163,14 @@ enum BenchWorkload {
             let esm = encoder.esm
             return BenchInput(seq: residues, description: "\(batch) × \(residues) residues (+ <cls>, <eos>)") {
                 _ = try esm.forward(tokens: tokens, repr: [esm.numLayers], contacts: false)
+            }
+        case .video(let encoder):
+            let model = encoder.backbone
+            let shape = [model.numFrames, model.numChannels, model.frameSize.height, model.frameSize.width]
+            warnFixedShape(seq, "\(model.family.displayName) takes clips of \(shape[0]) frames of \(shape[2])×\(shape[3]) pixels")
+            let clips = (0..<batch).map { randomTensor(shape, seed: UInt64($0 + 1)) }
+            return BenchInput(seq: nil, description: "\(batch) × \(shape[0]) frames of \(shape[1])×\(shape[2])×\(shape[3]) pixel values") {
+                for clip in clips { _ = try model.forward(clip, options: EncoderOptions()) }
             }
         case .text(let model, let folder):
             let T = seq ?? min(BenchModel.defaultTextTokens, model.maxTokens)

@@ -32,7 +32,7 @@ public struct Conv2d: Sendable {
                     var dst = columns.data + (i * ow + j) * patch
                     for c in 0..<C {
                         for y in 0..<kh {
-                            let src = x.data + (c * H + i * stride.h + y) * W + j * stride.w
+                            let src = x.pointer + (c * H + i * stride.h + y) * W + j * stride.w
                             dst.update(from: src, count: kw)
                             dst += kw
                         }
@@ -77,12 +77,60 @@ public struct Conv1d: Sendable {
                 for tap in 0..<k {
                     let s = t * stride + tap - padding
                     guard s >= 0, s < L else { continue }
-                    let src = x.data + s * C
+                    let src = x.pointer + s * C
                     for c in 0..<C { dst[c * k + tap] = src[c] }
                 }
             }
         }
         return Linear(weight: weight.reshaped([weight.shape[0], C * k]), bias: bias)(columns)
+    }
+}
+
+/// A 3-D convolution without padding over a clip (VideoMAE's tubelet embedding), as im2col + GEMM.
+public struct Conv3d: Sendable {
+    public let weight: Tensor  // [O, C, kt, kh, kw]
+    public let bias: Tensor?   // [O]
+    public let stride: (t: Int, h: Int, w: Int)
+
+    public init(weight: Tensor, bias: Tensor?, stride: (t: Int, h: Int, w: Int)) {
+        self.weight = weight
+        self.bias = bias
+        self.stride = stride
+    }
+
+    public var kernel: (t: Int, h: Int, w: Int) { (weight.shape[2], weight.shape[3], weight.shape[4]) }
+
+    /// Output grid for `frames` frames of `height`×`width` (floor, as PyTorch).
+    public func outputGrid(frames: Int, height: Int, width: Int) -> (t: Int, h: Int, w: Int) {
+        ((frames - kernel.t) / stride.t + 1, (height - kernel.h) / stride.h + 1, (width - kernel.w) / stride.w + 1)
+    }
+
+    /// Convolve a clip `x` given frame-major as transformers' `pixel_values` holds it ([F, C, H, W])
+    /// to tokens in (time, row, column) order: [outT·outH·outW, O].
+    public func tokens(_ x: Tensor) -> Tensor {
+        let F = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+        let (kt, kh, kw) = kernel
+        let (ot, oh, ow) = outputGrid(frames: F, height: H, width: W)
+        let patch = C * kt * kh * kw
+        let columns = Tensor(uninitialized: [ot * oh * ow, patch])  // [N, C·kt·kh·kw] in the weight's inner order; every element written
+        Threads.parallelFor(ot * oh, grain: 1) { start, end in
+            for cell in start..<end {
+                let t = cell / oh, i = cell % oh
+                for j in 0..<ow {
+                    var dst = columns.data + (cell * ow + j) * patch
+                    for c in 0..<C {
+                        for dt in 0..<kt {
+                            let frame = x.pointer + ((t * stride.t + dt) * C + c) * H * W
+                            for y in 0..<kh {
+                                dst.update(from: frame + (i * stride.h + y) * W + j * stride.w, count: kw)
+                                dst += kw
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Linear(weight: weight.reshaped([weight.shape[0], patch]), bias: bias)(columns)
     }
 }
 
@@ -100,7 +148,7 @@ public enum Interpolate {
                 for a in 0..<4 {
                     for b in 0..<4 {
                         let weight = ys[i].weights[a] * xs[j].weights[b]
-                        let src = x.data + (ys[i].index[a] * w + xs[j].index[b]) * D
+                        let src = x.pointer + (ys[i].index[a] * w + xs[j].index[b]) * D
                         for d in 0..<D { o[d] += weight * src[d] }
                     }
                 }

@@ -2,12 +2,13 @@ import Foundation
 
 /// The model families mmattn runs, detected from `config.json`.
 public enum ModelFamily: String, Sendable, CaseIterable {
-    case vit, deit, whisper, ast, esm
+    case vit, deit, whisper, ast, esm, timesformer, videomae
     case bert, roberta, distilbert, gpt2, modernbert, qwen3
 
     /// `model_type` values and the family each is run as (XLM-RoBERTa and CamemBERT are RoBERTa).
     static let modelTypes: [(String, ModelFamily)] = [
         ("vit", .vit), ("deit", .deit), ("whisper", .whisper), ("audio-spectrogram-transformer", .ast), ("esm", .esm),
+        ("timesformer", .timesformer), ("videomae", .videomae),
         ("bert", .bert), ("roberta", .roberta), ("xlm-roberta", .roberta), ("camembert", .roberta),
         ("distilbert", .distilbert), ("gpt2", .gpt2), ("modernbert", .modernbert), ("qwen3", .qwen3),
     ]
@@ -15,6 +16,7 @@ public enum ModelFamily: String, Sendable, CaseIterable {
     /// `architectures` class-name prefixes, for configs whose `model_type` is missing or unknown.
     static let architecturePrefixes: [(String, ModelFamily)] = [
         ("ViT", .vit), ("DeiT", .deit), ("Whisper", .whisper), ("AST", .ast), ("Esm", .esm),
+        ("Timesformer", .timesformer), ("VideoMAE", .videomae),
     ]
 
     /// The text families' class-name stems; the class must be the stem then `Model`, `For…`,
@@ -54,7 +56,7 @@ public enum ModelFamily: String, Sendable, CaseIterable {
         throw MMAttnError("neither \"model_type\" nor a known \"architectures\" entry says which model this is (supported: \(known))", file: config.file)
     }
 
-    /// The family's usual name: ViT, DeiT, Whisper, AST, ESM-2, BERT, RoBERTa, DistilBERT, GPT-2, ModernBERT, Qwen3.
+    /// The family's usual name: ViT, DeiT, Whisper, AST, ESM-2, TimeSformer, VideoMAE, BERT, RoBERTa, DistilBERT, GPT-2, ModernBERT, Qwen3.
     public var displayName: String {
         switch self {
         case .vit: return "ViT"
@@ -62,6 +64,8 @@ public enum ModelFamily: String, Sendable, CaseIterable {
         case .whisper: return "Whisper"
         case .ast: return "AST"
         case .esm: return "ESM-2"
+        case .timesformer: return "TimeSformer"
+        case .videomae: return "VideoMAE"
         case .bert: return "BERT"
         case .roberta: return "RoBERTa"
         case .distilbert: return "DistilBERT"
@@ -73,6 +77,9 @@ public enum ModelFamily: String, Sendable, CaseIterable {
 
     /// The families that run over text token ids (`loadTextModel`).
     public static let textFamilies: [ModelFamily] = [.bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3]
+
+    /// The families that run over video clips (`loadVideoModel`).
+    public static let videoFamilies: [ModelFamily] = [.timesformer, .videomae]
 
     /// "a ViT model", "an ESM-2 model", for messages.
     public var modelPhrase: String { Self.withArticle(displayName) + " model" }

@@ -68,7 +68,7 @@ public func loadTextModel(_ folder: ModelFolder, weights: Checkpoint) throws -> 
     case .gpt2: return try GPT2(config: folder.config, weights: weights)
     case .modernbert: return try ModernBERT(config: folder.config, weights: weights)
     case .qwen3: return try Qwen3(config: folder.config, weights: weights)
-    case .vit, .deit, .whisper, .ast, .esm:
+    case .vit, .deit, .whisper, .ast, .esm, .timesformer, .videomae:
         throw MMAttnError("this is \(family.modelPhrase), not a text model (text commands need \(ModelFamily.listPhrase(ModelFamily.textFamilies)) checkpoint)",
                           file: folder.config.file)
     }

@@ -24,6 +24,12 @@ public struct ModelSummary: Sendable {
         switch family {
         case .vit, .deit:
             keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size", "patch_size", "hidden_act"]
+        case .timesformer:
+            keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size", "patch_size",
+                    "num_frames", "attention_type"]
+        case .videomae:
+            keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size", "patch_size",
+                    "num_frames", "tubelet_size", "use_mean_pooling"]
         case .whisper:
             keys = ["d_model", "encoder_layers", "encoder_attention_heads", "encoder_ffn_dim", "num_mel_bins", "max_source_positions"]
         case .ast:

@@ -103,9 +103,10 @@ public struct ImagePreprocessor: Sendable {
     }
 
     /// The family whose defaults transformers uses for a config: the class named by
-    /// `image_processor_type` (or the older `feature_extractor_type`), ViT when neither says.
+    /// `image_processor_type` (or the older `feature_extractor_type`, or a video processor's
+    /// `video_processor_type`), ViT when none says.
     static func family(of config: JSONFields) throws -> String {
-        let name = (try config.string("image_processor_type", "feature_extractor_type") ?? "").lowercased()
+        let name = (try config.string("image_processor_type", "feature_extractor_type", "video_processor_type") ?? "").lowercased()
         for family in ["deit", "beit", "videomae", "timesformer"] where name.hasPrefix(family) { return family }
         return "vit"
     }

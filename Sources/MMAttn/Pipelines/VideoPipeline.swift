@@ -1,0 +1,96 @@
+import Foundation
+
+/// Clips (PNG frames, or video files through `MMAttnVideo`) → TimeSformer or VideoMAE hidden
+/// states and embeddings. Load once, embed many.
+public final class VideoEncoder: Sendable {
+    public let model: ModelFolder
+    public let backbone: any VideoModel
+    /// Applied to each frame (VideoMAEImageProcessor semantics: shortest-edge resize, center crop,
+    /// rescale, normalize).
+    public let preprocessor: ImagePreprocessor
+
+    /// Load a TimeSformer or VideoMAE model (folder or cached Hub id) and its processor settings:
+    /// `preprocessor_config.json`, else `video_preprocessor_config.json` (transformers 5's video
+    /// processors), else the family's defaults with a warning. Throws when the settings give frames
+    /// of another size than the model takes.
+    public init(model spec: String) throws {
+        let load = try ModelLoad(spec, accepting: ModelFamily.videoFamilies, for: "video commands")
+        model = load.folder
+        backbone = try loadVideoModel(load.folder, weights: load.checkpoint)
+        let family = load.family.rawValue
+        if try load.folder.optionalJSON("preprocessor_config.json") == nil,
+           let video = try load.folder.optionalJSON("video_preprocessor_config.json") {
+            preprocessor = try ImagePreprocessor(config: video)
+        } else {
+            preprocessor = try load.preprocessor({ try ImagePreprocessor(config: $0) },
+                                                 defaults: { ImagePreprocessor.defaults(for: family) }, describe: \.summary)
+        }
+        let size = backbone.frameSize
+        if let fixed = preprocessor.fixedOutputSize, fixed != size {
+            throw MMAttnError("the preprocessing gives \(fixed.width)×\(fixed.height) frames but the model takes "
+                              + "\(size.width)×\(size.height) (config.json's image_size): the two files do not belong together",
+                              file: preprocessor.source ?? load.preprocessorPath)
+        }
+    }
+
+    /// Frames per clip the model takes.
+    public var numFrames: Int { backbone.numFrames }
+
+    /// The frames of `source` the model sees (`FrameSampling`) and their pixel values, [F, 3, H, W]
+    /// as transformers' processor gives them (without the batch axis).
+    public func pixelValues(_ source: FrameSource) throws -> (indices: [Int], pixels: Tensor) {
+        let indices = try FrameSampling.indices(for: source, wanted: numFrames)
+        let frames = try source.frames(at: indices)
+        let (H, W) = backbone.frameSize
+        let pixels = Tensor(uninitialized: [frames.count, 3, H, W])  // [F, 3, H, W], every frame written
+        for (t, frame) in frames.enumerated() {
+            let out = preprocessor.outputSize(height: frame.height, width: frame.width)
+            guard out == (H, W) else {
+                throw MMAttnError("frames of \(frame.width)×\(frame.height) preprocess to \(out.width)×\(out.height), but the model "
+                                  + "takes \(W)×\(H); give larger frames or a preprocessor_config.json with a center crop", file: source.name)
+            }
+            let p = try preprocessor(frame)  // [3, H, W]
+            (pixels.data + t * 3 * H * W).update(from: p.pointer, count: 3 * H * W)
+        }
+        return (indices, pixels)
+    }
+
+    /// The last hidden state of a clip as the family's base model returns it, [T, D] (TimeSformer:
+    /// [CLS], then patch-major, frame-minor; VideoMAE: tubelets in time, row, column order).
+    public func lastHiddenState(_ source: FrameSource) throws -> Tensor {
+        try attributing(to: source.name) {
+            let hidden = try backbone.forward(try pixelValues(source).pixels, options: EncoderOptions()).lastHiddenState
+            try hidden.checkFinite("hidden states", file: model.path)
+            return hidden
+        }
+    }
+
+    /// The embedding of a clip: `pooling` nil takes the vector the classifier reads (TimeSformer
+    /// `cls`, VideoMAE `mean`, the mean then `fc_norm`); `none` gives [T, D].
+    public func embed(_ source: FrameSource, pooling: Pooling? = nil) throws -> Tensor {
+        backbone.pool(try lastHiddenState(source), pooling ?? backbone.classifierPooling)
+    }
+}
+
+/// Clips → labels of a TimeSformer or VideoMAE video classifier. Load once, classify many.
+public final class VideoClassifier: Sendable {
+    public let encoder: VideoEncoder
+
+    public init(model spec: String) throws {
+        encoder = try VideoEncoder(model: spec)
+        guard encoder.backbone.hasClassifier else {
+            throw MMAttnError("the checkpoint has no classification head (classifier.weight): use embed-video", file: encoder.model.path)
+        }
+    }
+
+    public var labels: [String] { encoder.backbone.labels }
+
+    /// The `topK` most likely labels of a clip (softmax scores) and its logits.
+    public func classify(_ source: FrameSource, topK: Int = 5) throws -> Classification {
+        let hidden = try encoder.lastHiddenState(source)
+        let logits = try encoder.backbone.logits(lastHiddenState: hidden)
+        try logits.checkFinite("logits", file: encoder.model.path)
+        return Classification(input: source.name, predictions: Scores.top(topK, logits: logits, labels: labels, scoring: .softmax),
+                              logits: logits)
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+@testable import MMAttn
+
+/// Video: frame sampling, the PNG frame front-end, and TimeSformer / VideoMAE parity with
+/// transformers on the tiny random checkpoints of `Fixtures/models` (`Fixtures/gen_video.py`).
+@Suite struct FrameSamplingTests {
+    /// `np.round(np.linspace(0, n - 1, k)).astype(int)` from NumPy 2.4, halves to even included
+    /// (6 of 3: 2.5 → 2; 8 of 3: 3.5 → 4).
+    @Test func samplingMatchesNumPy() {
+        let cases: [(n: Int, k: Int, expected: [Int])] = [
+            (10, 4, [0, 3, 6, 9]), (6, 4, [0, 2, 3, 5]), (16, 8, [0, 2, 4, 6, 9, 11, 13, 15]), (6, 3, [0, 2, 5]),
+            (8, 3, [0, 4, 7]), (5, 5, [0, 1, 2, 3, 4]), (17, 16, [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16]),
+            (300, 16, [0, 20, 40, 60, 80, 100, 120, 140, 159, 179, 199, 219, 239, 259, 279, 299]), (9, 4, [0, 3, 5, 8]), (7, 1, [0]),
+        ]
+        for c in cases { #expect(FrameSampling.indices(count: c.n, wanted: c.k) == c.expected, "\(c.n) of \(c.k)") }
+    }
+
+    @Test func tooFewFramesSaysHowManyAreNeeded() throws {
+        let frames = try PNGFrames(folder: Paths.fixture("video/frames/fade"))  // 6 frames
+        let error = try #require(throws: MMAttnError.self) { try FrameSampling.indices(for: frames, wanted: 8) }
+        #expect(error.file == Paths.fixture("video/frames/fade"))
+        #expect(error.message.contains("6 frames") && error.message.contains("at least 8"), "\(error)")
+    }
+
+    @Test func folderFramesAreSortedPNGs() throws {
+        let frames = try PNGFrames(folder: Paths.fixture("video/frames/pan"))
+        #expect(try frames.frameCount() == 10)
+        #expect(frames.paths.map { ($0 as NSString).lastPathComponent } == (0..<10).map { String(format: "frame_%02d.png", $0) })
+        #expect((frames.width, frames.height) == (48, 40))
+    }
+
+    @Test func badFrameListsNameTheFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mmattn-frames-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // An empty folder (a non-PNG file does not count as a frame).
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: dir + "/notes.txt"))
+        let empty = try #require(throws: MMAttnError.self) { try PNGFrames(folder: dir) }
+        #expect(empty.file == dir && empty.message.contains("no .png files"), "\(empty)")
+        // Frames of two sizes.
+        let a = Paths.fixture("video/frames/pan/frame_00.png"), b = Paths.fixture("video/frames/fade/frame_00.png")
+        let sizes = try #require(throws: MMAttnError.self) { try PNGFrames(paths: [a, a, b]) }
+        #expect(sizes.file == b && sizes.message.contains("one size"), "\(sizes)")
+        // A file that is not a PNG among them.
+        let fake = dir + "/frame_01.png"
+        try Data("not a png".utf8).write(to: URL(fileURLWithPath: fake))
+        let notPNG = try #require(throws: MMAttnError.self) { try PNGFrames(paths: [a, fake]) }
+        #expect(notPNG.file == fake, "\(notPNG)")
+    }
+}
+
+@Suite struct VideoParityTests {
+    static let models = ["timesformer", "timesformer-joint", "videomae", "videomae-nomean"]
+
+    func reference(_ model: String, _ input: String, _ name: String) throws -> Tensor {
+        try NPY.read(Paths.reference("video/\(model)/\(input)/\(name).npy"))
+    }
+
+    /// Indices the reference sampled, as integers.
+    func indices(_ model: String, _ input: String) throws -> [Int] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.reference("video/\(model)/\(input)/indices.npy")))
+        // int64 little-endian after the header (NumPy format 1.0: header length at bytes 8–9).
+        let header = 10 + Int(data[8]) + Int(data[9]) << 8
+        return stride(from: header, to: data.count, by: 8).map { i in
+            data[i..<(i + 8)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        }
+    }
+
+    @Test(arguments: models, ["pan", "fade"])
+    func framesMatchTransformers(model: String, input: String) throws {
+        let encoder = try VideoEncoder(model: Paths.model(model))
+        let frames = try PNGFrames(folder: Paths.fixture("video/frames/\(input)"))
+        let (sampled, pixels) = try encoder.pixelValues(frames)
+        #expect(sampled == (try indices(model, input)), "sampled frames")
+        expectClose(pixels, try reference(model, input, "pixel_values"), tolerance: 0, "pixel_values")  // measured 0: the same Pillow resize and float32 table
+
+        var attentions: [Int: Tensor] = [:]
+        let options = EncoderOptions(hiddenStates: true, attentionSink: { layer, probs in attentions[layer] = probs.copy() })
+        let out = try encoder.backbone.forward(pixels, options: options)
+        for (i, state) in out.hiddenStates.enumerated() {
+            expectClose(state, try reference(model, input, "hidden_states_\(i)"), tolerance: 2e-5, "\(model) \(input) hidden_states_\(i)")  // measured ≤ 3.4e-6 (values up to 9.4)
+        }
+        expectClose(out.lastHiddenState, try reference(model, input, "last_hidden_state"), tolerance: 2e-5, "last_hidden_state")  // measured ≤ 3.0e-6
+        for (layer, probs) in attentions.sorted(by: { $0.key < $1.key }) {
+            expectClose(probs, try reference(model, input, "attentions_\(layer)"), tolerance: 2e-6, "attentions_\(layer)")  // measured ≤ 4.2e-7
+        }
+        #expect(attentions.count == 2)
+        let logits = try encoder.backbone.logits(lastHiddenState: out.lastHiddenState)
+        expectClose(logits, try reference(model, input, "logits"), tolerance: 5e-6, "logits")  // measured ≤ 5.4e-7
+        if model == "videomae" {
+            expectClose(encoder.backbone.pool(out.lastHiddenState, .mean), try reference(model, input, "pooled"), tolerance: 5e-6, "pooled")  // measured 4.8e-7
+        }
+    }
+
+    /// The pipeline entry points give what the parts give: the classifier's logits, and the
+    /// default pooling is the vector the classifier reads.
+    @Test(arguments: models)
+    func pipelineUsesTheClassifiersPooling(model: String) throws {
+        let classifier = try VideoClassifier(model: Paths.model(model))
+        let frames = try PNGFrames(folder: Paths.fixture("video/frames/pan"))
+        let result = try classifier.classify(frames, topK: 3)
+        expectClose(result.logits, try reference(model, "pan", "logits"), tolerance: 5e-6, "logits")
+        #expect(result.predictions.count == 3)
+        // TimeSformer and VideoMAE without mean pooling classify token 0; VideoMAE with it, fc_norm(mean).
+        let embedding = try classifier.encoder.embed(frames)
+        let expected = model == "videomae" ? try reference(model, "pan", "pooled")
+            : Pooling.cls.apply(try reference(model, "pan", "last_hidden_state"))
+        expectClose(embedding, expected, tolerance: 5e-6, "embedding")  // measured ≤ 4.8e-7
+    }
+}
