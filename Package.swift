@@ -3,13 +3,15 @@ import PackageDescription
 
 /// Layers (imports go one way, bottom to top):
 /// C system libraries -> MMAttn/Core -> IO -> front-ends (Vision, Audio, Protein, Text)
-/// -> Models -> Pipelines -> MMAttnHub (downloads) -> the `mmattn` executable.
+/// -> Models -> Pipelines -> MMAttnHub (downloads), MMAttnVideo (FFmpeg video decoding)
+/// -> the `mmattn` executable.
 let package = Package(
     name: "mmattn",
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "MMAttn", targets: ["MMAttn"]),
         .library(name: "MMAttnHub", targets: ["MMAttnHub"]),
+        .library(name: "MMAttnVideo", targets: ["MMAttnVideo"]),
         .executable(name: "mmattn", targets: ["mmattn"]),
     ],
     dependencies: [
@@ -26,6 +28,11 @@ let package = Package(
                        providers: [.apt(["libfftw3-dev"]), .brew(["fftw"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr",
                        providers: [.apt(["libsoxr-dev"]), .brew(["libsoxr"])]),
+        // FFmpeg: libavformat's pkg-config file gives the include path all four share; the
+        // module map links the four libraries (pkg-config --libs libavformat names only one).
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"]),
+                                   .brew(["ffmpeg"])]),
         // CKernels: the attention kernel's element loops in C, on AVX-512 or AVX2 where the CPU
         // has them (per-function target attributes, chosen at run time; no global flags).
         .target(name: "CKernels"),
@@ -37,13 +44,15 @@ let package = Package(
         // CHubHash: SHA-256 block compression in C, on the CPU's SHA instructions where it has them.
         .target(name: "CHubHash"),
         .target(name: "MMAttnHub", dependencies: ["MMAttn", "CHubHash"]),
+        // Video files through FFmpeg live apart so that `import MMAttn` links no FFmpeg.
+        .target(name: "MMAttnVideo", dependencies: ["MMAttn", "CFFmpeg"]),
         .executableTarget(
             name: "mmattn",
-            dependencies: ["MMAttn", "MMAttnHub", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
         .executableTarget(name: "text-search", dependencies: ["MMAttn"], path: "Examples/TextSearch"),
-        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "mmattn", "CKernels"]),
+        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", "mmattn", "CKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system libraries mmattn links against (Debian/Ubuntu). Idempotent: safe to run again.
 set -euo pipefail
-packages=(pkg-config libpng-dev libopenblas-dev libsndfile1-dev libfftw3-dev libsoxr-dev)
+packages=(pkg-config libpng-dev libopenblas-dev libsndfile1-dev libfftw3-dev libsoxr-dev
+          libavformat-dev libavcodec-dev libswscale-dev libavutil-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
