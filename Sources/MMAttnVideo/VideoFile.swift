@@ -1,0 +1,429 @@
+import CFFmpeg
+import Foundation
+import MMAttn
+
+/// A video file (MP4, MOV, WebM, MKV, or anything else FFmpeg's libavformat opens) as a
+/// `FrameSource`: its best video stream, counted by reading packets and decoded only where frames
+/// are asked for.
+///
+/// Frames are numbered in presentation order, as PyAV's `container.decode(video=0)` yields them,
+/// and converted to RGB as PyAV's `frame.to_ndarray(format="rgb24")` converts them (libswscale,
+/// bilinear, the frame's own colour matrix and range).
+///
+/// Opening a `VideoFile` silences FFmpeg's own log output for the whole process, so stderr carries
+/// only mmattn's messages. A `VideoFile` is not safe to use from several threads at once.
+public final class VideoFile: FrameSource {
+    /// The path the file was opened from; errors name it.
+    public let name: String
+    /// The video stream's frame width in pixels, as its header states it.
+    public let width: Int
+    /// The video stream's frame height in pixels, as its header states it.
+    public let height: Int
+    /// Frames per second as the container states it (average rate, else the base rate), or nil
+    /// when it states neither.
+    public let framesPerSecond: Double?
+
+    /// Frames the decoder has produced since the file was opened, for tests to check that
+    /// sampling decodes only what it needs.
+    internal private(set) var decodedFrames = 0
+
+    private let handles: Handles
+    private let streamIndex: Int32
+    private var cachedIndex: FrameIndex?
+    /// Presentation index of the last frame the decoder produced since the last seek (nil right
+    /// after a seek, or before any).
+    private var position: Int?
+    /// Whether the demuxer reached the end and the decoder was told so (it is draining).
+    private var draining = false
+    /// Packets read since the last seek, bounded by the file's packet count so no loop can run on.
+    private var packetsSinceSeek = 0
+    private var scalerKey: ScalerKey?
+
+    /// Largest frame accepted, in pixels (2^26: 8192 x 8192), checked before anything is allocated
+    /// for a frame.
+    static let maxPixels = 1 << 26
+
+    /// Open `path` and choose its best video stream and decoder. Reads the headers only.
+    public init(path: String) throws {
+        _ = Self.quietLogs
+        name = path
+        handles = Handles()
+        var format: UnsafeMutablePointer<AVFormatContext>?
+        let opened = avformat_open_input(&format, path, nil, nil)
+        guard opened >= 0, let format else {
+            throw MMAttnError("cannot open as a video (\(Self.describe(opened))): give an MP4, MOV, WebM or MKV file that is complete and readable", file: path)
+        }
+        handles.format = format
+        let info = avformat_find_stream_info(format, nil)
+        guard info >= 0 else {
+            throw MMAttnError("cannot read the streams of this file (\(Self.describe(info))): it is truncated or not a video; re-download or re-encode it", file: path)
+        }
+        var decoder: UnsafePointer<AVCodec>?
+        let best = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
+        if best == mmattn_averror_stream_not_found() {
+            throw MMAttnError("has no video stream (audio only?): give a file with video in it", file: path)
+        }
+        guard best >= 0, Int(best) < Int(format.pointee.nb_streams), let stream = format.pointee.streams[Int(best)],
+              let parameters = stream.pointee.codecpar else {
+            if best == mmattn_averror_decoder_not_found(), let stream = format.pointee.streams[0],
+               let parameters = stream.pointee.codecpar {
+                throw MMAttnError("its video codec \(String(cString: avcodec_get_name(parameters.pointee.codec_id))) is not supported by this FFmpeg: re-encode the file as H.264 or VP9", file: path)
+            }
+            throw MMAttnError("cannot choose a video stream (\(Self.describe(best))): re-encode the file as H.264 or VP9", file: path)
+        }
+        if best == mmattn_averror_decoder_not_found() || decoder == nil {
+            throw MMAttnError("its video codec \(String(cString: avcodec_get_name(parameters.pointee.codec_id))) is not supported by this FFmpeg: re-encode the file as H.264 or VP9", file: path)
+        }
+        if stream.pointee.disposition & mmattn_disposition_attached_pic() != 0 {
+            throw MMAttnError("has no video stream, only a cover picture (audio only?): give a file with video in it", file: path)
+        }
+        let w = Int(parameters.pointee.width), h = Int(parameters.pointee.height)
+        guard w > 0, h > 0, w <= Self.maxPixels, h <= Self.maxPixels, w * h <= Self.maxPixels else {
+            throw MMAttnError("its video stream states a frame size of \(w)x\(h), which is \(w > 0 && h > 0 ? "over the limit of \(Self.maxPixels) pixels" : "empty"): the file is corrupt, or scale the video down", file: path)
+        }
+        width = w
+        height = h
+        streamIndex = best
+        let rates: [AVRational] = [stream.pointee.avg_frame_rate, stream.pointee.r_frame_rate]
+        let rate = rates.first { (r: AVRational) -> Bool in r.num > 0 && r.den > 0 }
+        framesPerSecond = rate.map { (r: AVRational) -> Double in Double(r.num) / Double(r.den) }
+
+        guard let codec = avcodec_alloc_context3(decoder) else {
+            throw MMAttnError("out of memory opening the video decoder", file: path)
+        }
+        handles.codec = codec
+        let copied = avcodec_parameters_to_context(codec, parameters)
+        guard copied >= 0 else {
+            throw MMAttnError("cannot set up the \(String(cString: avcodec_get_name(parameters.pointee.codec_id))) decoder (\(Self.describe(copied))): the file is corrupt or the codec unsupported; re-encode it as H.264 or VP9", file: path)
+        }
+        codec.pointee.pkt_timebase = stream.pointee.time_base
+        // As many threads as CPUs (0), decoding several frames at once: results are bit-identical
+        // to single-threaded decoding.
+        codec.pointee.thread_count = 0
+        codec.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
+        let open = avcodec_open2(codec, decoder, nil)
+        guard open >= 0 else {
+            throw MMAttnError("cannot open the \(String(cString: avcodec_get_name(parameters.pointee.codec_id))) decoder (\(Self.describe(open))): this codec is unsupported; re-encode the file as H.264 or VP9", file: path)
+        }
+        guard let packet = av_packet_alloc(), let frame = av_frame_alloc() else {
+            throw MMAttnError("out of memory opening the video decoder", file: path)
+        }
+        handles.packet = packet
+        handles.frame = frame
+    }
+
+    /// How many frames the video stream has: its packets, counted by reading the whole file
+    /// without decoding (WebM and MKV headers do not state a count, and MP4's can disagree with
+    /// what plays). Counted once; later calls return the cached count.
+    public func frameCount() throws -> Int {
+        try frameIndex().timestamps.count
+    }
+
+    /// The frames at `indices` (each in 0..<frameCount(), in any order, repeats allowed), as
+    /// 8-bit RGB, in the order asked. Each distinct frame is decoded once: from the keyframe
+    /// before it, or onward from the previous wanted frame when no keyframe lies between them.
+    public func frames(at indices: [Int]) throws -> [RGBImage] {
+        let index = try frameIndex()
+        let count = index.timestamps.count
+        if let bad = indices.first(where: { $0 < 0 || $0 >= count }) {
+            throw MMAttnError("frame \(bad) asked for, but the video has \(count) frames (0...\(count - 1))", file: name)
+        }
+        var images: [Int: RGBImage] = [:]
+        for i in Set(indices).sorted() {
+            images[i] = try decodeFrame(i, index: index)
+        }
+        return indices.map { images[$0]! }
+    }
+
+    // MARK: - Counting
+
+    /// Where each frame is: presentation timestamps in order (frame index -> pts) and what a seek
+    /// to the keyframe before a frame needs.
+    struct FrameIndex {
+        /// Presentation timestamps, ascending, one per frame, in the stream's time base.
+        var timestamps: [Int64]
+        /// Presentation indices of the keyframes, ascending.
+        var keyframes: [Int]
+        /// Packets of all streams in the file: a bound on any read loop.
+        var packets: Int
+
+        /// The position of `timestamp` in `timestamps`, if a frame has it.
+        func frame(at timestamp: Int64) -> Int? {
+            var lo = 0, hi = timestamps.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if timestamps[mid] < timestamp { lo = mid + 1 } else { hi = mid }
+            }
+            return lo < timestamps.count && timestamps[lo] == timestamp ? lo : nil
+        }
+
+        /// Position in `keyframes` of the last keyframe at or before frame `i` (frames before the
+        /// first keyframe use the first; a stream without keyframe flags, the start).
+        func keyframe(before i: Int) -> Int? {
+            guard let first = keyframes.first, first <= i else { return keyframes.isEmpty ? nil : 0 }
+            var lo = 0, hi = keyframes.count  // invariant: keyframes[lo] <= i
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2
+                if keyframes[mid] <= i { lo = mid } else { hi = mid }
+            }
+            return lo
+        }
+    }
+
+    /// The frame index, counted on first use (internal: tests compare it with PyAV's timestamps).
+    func frameIndex() throws -> FrameIndex {
+        if let cachedIndex { return cachedIndex }
+        guard let format = handles.format, let packet = handles.packet else { throw closed() }
+        let nopts = mmattn_nopts()
+        var entries: [(pts: Int64, key: Bool)] = []
+        var packets = 0
+        while true {
+            let read = av_read_frame(format, packet)
+            if read == mmattn_averror_eof() { break }
+            guard read >= 0 else {
+                throw MMAttnError("cannot read past frame \(entries.count) (\(Self.describe(read))): the file is truncated or corrupt; re-download or re-encode it", file: name)
+            }
+            defer { av_packet_unref(packet) }
+            packets += 1
+            let p = packet.pointee
+            guard p.stream_index == streamIndex, p.flags & AV_PKT_FLAG_DISCARD == 0 else { continue }
+            if p.flags & AV_PKT_FLAG_CORRUPT != 0 {
+                throw MMAttnError("the video stream's packet \(entries.count) (in decoding order) is incomplete: the file is truncated or corrupt; re-download or re-encode it", file: name)
+            }
+            let pts = p.pts != nopts ? p.pts : p.dts
+            guard pts != nopts else {
+                throw MMAttnError("frame \(entries.count) has no timestamp, so frames cannot be found by seeking: remux the file (ffmpeg -i in -c copy out.mkv)", file: name)
+            }
+            entries.append((pts, p.flags & AV_PKT_FLAG_KEY != 0))
+        }
+        guard !entries.isEmpty else {
+            throw MMAttnError("its video stream has no frames: give a video with at least one frame", file: name)
+        }
+        entries.sort { $0.pts < $1.pts }
+        for i in 1..<entries.count where entries[i].pts == entries[i - 1].pts {
+            throw MMAttnError("frames \(i - 1) and \(i) have the same timestamp \(entries[i].pts), so frames cannot be told apart: the file is corrupt; re-encode it", file: name)
+        }
+        let index = FrameIndex(timestamps: entries.map(\.pts), keyframes: entries.indices.filter { entries[$0].key },
+                               packets: packets)
+        cachedIndex = index
+        position = nil  // the demuxer is at the end now
+        return index
+    }
+
+    // MARK: - Decoding
+
+    private func decodeFrame(_ i: Int, index: FrameIndex) throws -> RGBImage {
+        let key = index.keyframe(before: i)
+        if let position, position < i, (key.map { index.keyframes[$0] } ?? 0) <= position + 1 {
+            // Frame i is ahead within the GOP being decoded (or in the GOP that starts with the
+            // next frame): keep going without a seek.
+            if let image = try decodeForward(to: i, index: index, afterSeek: false) { return image }
+        }
+        // Seek to the keyframe before frame i, by its presentation timestamp (MP4, MOV and
+        // Matroska index keyframes by it). A demuxer that lands after frame i instead gets the
+        // keyframe before that one, then the start of the stream.
+        var attempts: [Int64] = []
+        if let key {
+            attempts.append(index.timestamps[index.keyframes[key]])
+            if key > 0 { attempts.append(index.timestamps[index.keyframes[key - 1]]) }
+        }
+        attempts.append(Int64.min)
+        for target in attempts {
+            try seek(to: target)
+            if let image = try decodeForward(to: i, index: index, afterSeek: true) { return image }
+        }
+        throw MMAttnError("frame \(i) could not be decoded: seeking never reached it; the file is corrupt, re-encode it", file: name)
+    }
+
+    /// Decode until frame `i` comes out and return it in RGB. Returns nil only right after a seek
+    /// that landed beyond frame i (the caller seeks earlier); throws when frame i is missing.
+    private func decodeForward(to i: Int, index: FrameIndex, afterSeek: Bool) throws -> RGBImage? {
+        var first = afterSeek
+        while let frame = try nextFrame(index: index) {
+            var ts = frame.pointee.best_effort_timestamp
+            if index.frame(at: ts) == nil { ts = frame.pointee.pts }
+            guard let n = index.frame(at: ts) else { continue }  // a frame the count did not list
+            if first && n > i { return nil }
+            first = false
+            position = n
+            if n == i { return try rgb(frame) }
+            if n > i {
+                throw MMAttnError("frame \(i) could not be decoded (the decoder went from frame \(n - 1 < i ? n - 1 : i - 1) to \(n)): the file is corrupt; re-encode it", file: name)
+            }
+        }
+        if first { return nil }
+        throw MMAttnError("the file ends before frame \(i) could be decoded: it is truncated or corrupt; re-download or re-encode it", file: name)
+    }
+
+    private func seek(to timestamp: Int64) throws {
+        guard let format = handles.format, let codec = handles.codec else { throw closed() }
+        let r = timestamp == Int64.min
+            ? avformat_seek_file(format, streamIndex, Int64.min, Int64.min, Int64.min, 0)
+            : av_seek_frame(format, streamIndex, timestamp, AVSEEK_FLAG_BACKWARD)
+        guard r >= 0 else {
+            throw MMAttnError("cannot seek in this file (\(Self.describe(r))): it is truncated, corrupt or not seekable; remux it (ffmpeg -i in -c copy out.mp4)", file: name)
+        }
+        avcodec_flush_buffers(codec)
+        position = nil
+        draining = false
+        packetsSinceSeek = 0
+    }
+
+    /// The decoder's next frame (in presentation order), reading and sending packets as it needs
+    /// them; nil when the stream has ended. The frame is valid until the next call.
+    private func nextFrame(index: FrameIndex) throws -> UnsafeMutablePointer<AVFrame>? {
+        guard let codec = handles.codec, let frame = handles.frame else { throw closed() }
+        while true {
+            let received = avcodec_receive_frame(codec, frame)
+            if received >= 0 {
+                decodedFrames += 1
+                return frame
+            }
+            if received == mmattn_averror_eof() { return nil }
+            guard received == mmattn_averror_eagain(), !draining else {
+                throw MMAttnError("a frame failed to decode (\(Self.describe(received))): the file is corrupt; re-encode it", file: name)
+            }
+            try sendNextPacket(index: index)
+        }
+    }
+
+    /// Read the next packet of the video stream and send it to the decoder; at the end of the
+    /// file, tell the decoder to drain.
+    private func sendNextPacket(index: FrameIndex) throws {
+        guard let format = handles.format, let codec = handles.codec, let packet = handles.packet else { throw closed() }
+        while true {
+            packetsSinceSeek += 1
+            guard packetsSinceSeek <= index.packets + 1 else {
+                throw MMAttnError("reading did not end after the \(index.packets) packets the file had when counted: the file changed or is corrupt", file: name)
+            }
+            let read = av_read_frame(format, packet)
+            if read == mmattn_averror_eof() {
+                draining = true
+                let sent = avcodec_send_packet(codec, nil)
+                guard sent >= 0 || sent == mmattn_averror_eof() else {
+                    throw MMAttnError("the decoder failed at the end of the stream (\(Self.describe(sent))): the file is corrupt; re-encode it", file: name)
+                }
+                return
+            }
+            guard read >= 0 else {
+                throw MMAttnError("cannot read the file (\(Self.describe(read))): it is truncated or corrupt; re-download or re-encode it", file: name)
+            }
+            defer { av_packet_unref(packet) }
+            guard packet.pointee.stream_index == streamIndex else { continue }
+            let sent = avcodec_send_packet(codec, packet)
+            guard sent >= 0 else {
+                throw MMAttnError("a frame failed to decode (\(Self.describe(sent))): the file is corrupt; re-encode it", file: name)
+            }
+            return
+        }
+    }
+
+    // MARK: - RGB conversion
+
+    /// What the libswscale context was made for; a frame that differs gets a new one.
+    private struct ScalerKey: Equatable {
+        var width: Int32, height: Int32, format: Int32, colorspace: UInt32, fullRange: Bool
+    }
+
+    /// The frame as packed RGB24, converted as PyAV's `to_ndarray(format="rgb24")` does: libswscale
+    /// with SWS_BILINEAR (no resize happens, so it only picks the converter), the frame's colour
+    /// matrix (unspecified -> BT.601) and range (limited unless tagged full or a yuvj format), to
+    /// full-range RGB, into rows padded to 64 bytes as a freshly allocated AVFrame's are.
+    private func rgb(_ frame: UnsafeMutablePointer<AVFrame>) throws -> RGBImage {
+        let w = Int(frame.pointee.width), h = Int(frame.pointee.height)
+        guard w > 0, h > 0, w <= Self.maxPixels, h <= Self.maxPixels, w * h <= Self.maxPixels else {
+            throw MMAttnError("a decoded frame is \(w)x\(h), which is \(w > 0 && h > 0 ? "over the limit of \(Self.maxPixels) pixels" : "empty"): the file is corrupt, or scale the video down", file: name)
+        }
+        let pixelFormat = AVPixelFormat(rawValue: frame.pointee.format)
+        let jpegFormats = [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P, AV_PIX_FMT_YUVJ440P, AV_PIX_FMT_YUVJ411P]
+        let key = ScalerKey(width: frame.pointee.width, height: frame.pointee.height, format: frame.pointee.format,
+                            colorspace: frame.pointee.colorspace.rawValue,
+                            fullRange: frame.pointee.color_range == AVCOL_RANGE_JPEG || jpegFormats.contains(pixelFormat))
+        if key != scalerKey || handles.scaler == nil {
+            sws_freeContext(handles.scaler)
+            handles.scaler = nil
+            scalerKey = nil
+            guard let scaler = sws_getContext(key.width, key.height, pixelFormat, key.width, key.height, AV_PIX_FMT_RGB24,
+                                              SWS_BILINEAR, nil, nil, nil) else {
+                let formatName = av_get_pix_fmt_name(pixelFormat).map { String(cString: $0) } ?? "unknown"
+                throw MMAttnError("its frames' pixel format \(formatName) cannot be converted to RGB: re-encode the file with -pix_fmt yuv420p", file: name)
+            }
+            handles.scaler = scaler
+            // The matrix table is indexed by AVColorSpace values (unknown ones fall back to BT.601).
+            sws_setColorspaceDetails(scaler, sws_getCoefficients(Int32(key.colorspace)), key.fullRange ? 1 : 0,
+                                     sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16)
+            scalerKey = key
+        }
+        guard let scaler = handles.scaler else { throw closed() }
+        let stride = (w * 3 + 63) & ~63
+        let scratch = try handles.scratch(bytes: stride * h + 64)
+        var destination: [UnsafeMutablePointer<UInt8>?] = [scratch, nil, nil, nil]
+        var destinationStrides: [Int32] = [Int32(stride), 0, 0, 0]
+        let rows = withUnsafePointer(to: &frame.pointee.data) { data in
+            withUnsafePointer(to: &frame.pointee.linesize) { linesize in
+                data.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { planes in
+                    linesize.withMemoryRebound(to: Int32.self, capacity: 8) { strides in
+                        sws_scale(scaler, planes, strides, 0, Int32(h), &destination, &destinationStrides)
+                    }
+                }
+            }
+        }
+        guard rows == Int32(h) else {
+            throw MMAttnError("a frame could not be converted to RGB (\(rows < 0 ? Self.describe(rows) : "\(rows) of \(h) rows")): the file is corrupt; re-encode it", file: name)
+        }
+        let pixels = [UInt8](unsafeUninitializedCapacity: w * h * 3) { buffer, initialized in
+            for y in 0..<h {
+                (buffer.baseAddress! + y * w * 3).update(from: scratch + y * stride, count: w * 3)
+            }
+            initialized = w * h * 3
+        }
+        return RGBImage(width: w, height: h, pixels: pixels)
+    }
+
+    // MARK: - Support
+
+    /// FFmpeg's text for an error code.
+    static func describe(_ code: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: 128)
+        if av_strerror(code, &buffer, buffer.count) < 0 { return "FFmpeg error \(code)" }
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func closed() -> MMAttnError {
+        MMAttnError("internal error: the video file's decoder state is missing", file: name)
+    }
+
+    /// FFmpeg logs to stderr by default; mmattn reports problems itself.
+    private static let quietLogs: Void = av_log_set_level(AV_LOG_QUIET)
+}
+
+/// The FFmpeg objects a `VideoFile` owns, freed together (also when `init` fails part way).
+private final class Handles {
+    var format: UnsafeMutablePointer<AVFormatContext>?
+    var codec: UnsafeMutablePointer<AVCodecContext>?
+    var packet: UnsafeMutablePointer<AVPacket>?
+    var frame: UnsafeMutablePointer<AVFrame>?
+    var scaler: OpaquePointer?
+    private var scratchBuffer: UnsafeMutableRawPointer?
+    private var scratchBytes = 0
+
+    /// A reusable, 64-byte-aligned buffer of at least `bytes` bytes for converted frames.
+    func scratch(bytes: Int) throws -> UnsafeMutablePointer<UInt8> {
+        if bytes > scratchBytes {
+            scratchBuffer?.deallocate()
+            scratchBuffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            scratchBytes = bytes
+        }
+        return scratchBuffer!.assumingMemoryBound(to: UInt8.self)
+    }
+
+    deinit {
+        sws_freeContext(scaler)
+        av_frame_free(&frame)
+        av_packet_free(&packet)
+        avcodec_free_context(&codec)
+        avformat_close_input(&format)
+        scratchBuffer?.deallocate()
+    }
+}
