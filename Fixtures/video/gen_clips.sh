@@ -18,14 +18,21 @@ $ff -loop 1 -framerate 10 -i ../images/camera.png -vf "crop=w='512-n*18':h='512-
 # fade.mkv: H.264 in Matroska, 10 frames at 5 fps, 72x48: the cat fading in from black.
 $ff -loop 1 -framerate 5 -i ../images/cat.png -vf "scale=72:48,fade=in:0:10,format=yuv420p" \
     -frames:v 10 -c:v libx264 -preset medium -g 5 -x264-params threads=1 $common fade.mkv
-# Broken files: the first half of pan.mp4; pan.mp4 with 2 kB of its coded frames overwritten;
-# an MP4 holding only audio; a Matroska file whose video stream has no frames.
+# Broken files: the first half of pan.mp4 (its index is at the end, so it does not open);
+# pan.mp4 with its index moved to the front, cut at 70% (it opens; a frame is incomplete);
+# pan.mp4 with 2 kB of its coded frames overwritten; an MP4 holding only audio; a Matroska file
+# whose video stream has no frames (next to an audio stream that has some: every video packet
+# dropped by the noise bitstream filter, so the file itself is well formed).
 mkdir -p bad
 head -c $(( $(wc -c < pan.mp4) / 2 )) pan.mp4 > bad/truncated.mp4
+$ff -i pan.mp4 -c copy -movflags +faststart $common bad/faststart.tmp.mp4
+head -c $(( $(wc -c < bad/faststart.tmp.mp4) * 7 / 10 )) bad/faststart.tmp.mp4 > bad/truncated-faststart.mp4
+rm bad/faststart.tmp.mp4
 cp pan.mp4 bad/corrupt.mp4
 python3 -c "
 import sys; b = bytearray(open('bad/corrupt.mp4','rb').read()); i = b.find(b'mdat') + 64
 b[i:i+2048] = bytes((j * 37 + 11) % 256 for j in range(2048)); open('bad/corrupt.mp4','wb').write(b)"
 $ff -f lavfi -i "sine=frequency=440:duration=1" -c:a aac $common bad/audio-only.mp4
-$ff -f lavfi -i "color=c=gray:s=32x32:r=5" -frames:v 0 -c:v ffv1 $common bad/no-frames.mkv
+$ff -f lavfi -i "color=c=gray:s=32x32:r=5" -f lavfi -i "sine=frequency=440:duration=0.2" -map 0:v -map 1:a \
+    -t 0.2 -c:v libx264 -x264-params threads=1 -c:a flac -bsf:v noise=dropamount=1 $common -flags:a +bitexact bad/no-frames.mkv
 printf 'not a video at all\n' > bad/text.mp4
