@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+@testable import MMAttn
+@testable import MMAttnVideo
+
+/// The FFmpeg video decoder against PyAV: frame counts, presentation order and RGB frames.
+/// References: Fixtures/reference/video-frames, written by Fixtures/gen_video_frames.py from the
+/// clips in Fixtures/video (PyAV with its own FFmpeg; manifest.json says which versions).
+@Suite struct VideoDecoderTests {
+    static let manifest: Manifest = {
+        let url = URL(fileURLWithPath: Paths.reference("video-frames/manifest.json"))
+        return try! JSONDecoder().decode(Manifest.self, from: Data(contentsOf: url))
+    }()
+
+    struct Manifest: Decodable {
+        let clips: [String: Clip]
+    }
+
+    struct Clip: Decodable {
+        let frames: Int
+        let width: Int
+        let height: Int
+        let pts: [Int64]
+        let samples: [String: [Int]]
+        let stored: [Int]
+        let npy: String
+    }
+
+    /// Largest difference allowed between our RGB bytes and PyAV's. Measured: 0 on every frame of
+    /// every clip (PyAV 18.1 bundles FFmpeg 8, libswscale 9.5; Debian 12 has FFmpeg 5.1,
+    /// libswscale 6.7): the decoders are bit-exact by their specifications, and both libswscale
+    /// versions convert BT.601 limited-range 4:2:0 with SWS_BILINEAR the same way. So: exact.
+    static let tolerance = 0
+
+    static func clip(_ name: String) -> String { Paths.fixture("video/\(name)") }
+
+    /// PyAV's frame `index` of `clip` (one of its stored frames), as bytes.
+    static func reference(_ clip: Clip, frame index: Int) throws -> [UInt8] {
+        let all = try NPY.read(Paths.reference("video-frames/\(clip.npy)"))
+        let row = try #require(clip.stored.firstIndex(of: index), "frame \(index) is not stored")
+        let size = clip.height * clip.width * 3
+        #expect(all.shape == [clip.stored.count, clip.height, clip.width, 3])
+        return (0..<size).map { UInt8(all.data[row * size + $0]) }
+    }
+
+    /// Largest absolute difference between two byte arrays of equal length.
+    static func maxDifference(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        zip(a, b).reduce(0) { max($0, abs(Int($1.0) - Int($1.1))) }
+    }
+
+    @Test(arguments: ["pan.mp4", "pan.mov", "zoom.webm", "fade.mkv"])
+    func countsFramesAndOrdersThemAsPyAV(name: String) throws {
+        let clip = try #require(Self.manifest.clips[name])
+        let video = try VideoFile(path: Self.clip(name))
+        #expect(video.width == clip.width && video.height == clip.height)
+        #expect(try video.frameCount() == clip.frames)
+        #expect(try video.frameCount() == clip.frames)  // cached
+        let index = try video.frameIndex()
+        #expect(index.timestamps == clip.pts, "presentation timestamps differ from PyAV's frame.pts")
+        #expect(video.decodedFrames == 0, "counting must not decode")
+    }
+
+    @Test(arguments: ["pan.mp4", "pan.mov", "zoom.webm", "fade.mkv"])
+    func decodesSampledFramesAsPyAV(name: String) throws {
+        let clip = try #require(Self.manifest.clips[name])
+        for (k, indices) in clip.samples.sorted(by: { $0.key < $1.key }) {
+            let video = try VideoFile(path: Self.clip(name))
+            let frames = try video.frames(at: indices)
+            #expect(frames.count == indices.count)
+            for (frame, i) in zip(frames, indices) {
+                #expect(frame.width == clip.width && frame.height == clip.height)
+                let difference = Self.maxDifference(frame.pixels, try Self.reference(clip, frame: i))
+                #expect(difference <= Self.tolerance, "\(name) k=\(k) frame \(i): largest difference \(difference)")
+            }
+        }
+    }
+
+    /// Every frame of the clip with B-frames and two GOPs, asked for one by one and all at once.
+    @Test func decodesEveryFrameOfOneClipAsPyAV() throws {
+        let clip = try #require(Self.manifest.clips["pan.mp4"])
+        let video = try VideoFile(path: Self.clip("pan.mp4"))
+        let all = try video.frames(at: Array(0..<clip.frames))
+        #expect(video.decodedFrames == clip.frames, "one pass, no re-seek")
+        for i in 0..<clip.frames {
+            let reference = try Self.reference(clip, frame: i)
+            #expect(Self.maxDifference(all[i].pixels, reference) <= Self.tolerance, "frame \(i)")
+            let single = try VideoFile(path: Self.clip("pan.mp4")).frames(at: [i])
+            #expect(single == [all[i]], "frame \(i) alone differs from frame \(i) in a full pass")
+        }
+    }
+
+    @Test func framesOutOfOrderAndRepeated() throws {
+        let clip = try #require(Self.manifest.clips["pan.mp4"])
+        let video = try VideoFile(path: Self.clip("pan.mp4"))
+        let indices = [9, 2, 9, 0, 15, 2, 8]
+        let frames = try video.frames(at: indices)
+        #expect(frames.count == indices.count)
+        for (frame, i) in zip(frames, indices) {
+            #expect(Self.maxDifference(frame.pixels, try Self.reference(clip, frame: i)) <= Self.tolerance, "frame \(i)")
+        }
+        // Asking again (the decoder is now at the end of the file) seeks back.
+        #expect(try video.frames(at: [3, 1]) == [try VideoFile(path: Self.clip("pan.mp4")).frames(at: [3])[0],
+                                              try VideoFile(path: Self.clip("pan.mp4")).frames(at: [1])[0]])
+    }
+
+    @Test func samplingDecodesOnlyWhatItNeeds() throws {
+        // zoom.webm: 20 frames, keyframes every 10: the last frame needs at most its own GOP.
+        let zoom = try VideoFile(path: Self.clip("zoom.webm"))
+        _ = try zoom.frames(at: [19])
+        #expect(zoom.decodedFrames <= 10, "decoded \(zoom.decodedFrames) frames for one")
+        // pan.mp4: 16 frames, keyframes at 0 and 8: frames 0 and 15 need 1 + at most 8.
+        let pan = try VideoFile(path: Self.clip("pan.mp4"))
+        _ = try pan.frames(at: [0, 15])
+        #expect(pan.decodedFrames <= 9, "decoded \(pan.decodedFrames) frames for two")
+        // pan.mov: one keyframe: frames 2, 5 and 9 come from one forward pass (0...9), no re-seek.
+        let mov = try VideoFile(path: Self.clip("pan.mov"))
+        _ = try mov.frames(at: [2, 5, 9])
+        #expect(mov.decodedFrames == 10, "decoded \(mov.decodedFrames) frames for 0...9")
+    }
+
+    @Test func refusesFramesOutsideTheClip() throws {
+        let video = try VideoFile(path: Self.clip("fade.mkv"))
+        for bad in [[10], [-1], [0, 3, 11]] {
+            #expect(throws: MMAttnError.self) { try video.frames(at: bad) }
+        }
+        #expect(try video.frames(at: []).isEmpty)
+    }
+
+    /// Each broken file gives an MMAttnError naming it and saying what is wrong; none crashes.
+    @Test(arguments: [
+        ("bad/text.mp4", "cannot open as a video"),
+        ("bad/truncated.mp4", "cannot open as a video"),
+        ("bad/truncated-faststart.mp4", "truncated"),
+        ("bad/corrupt.mp4", "corrupt"),
+        ("bad/audio-only.mp4", "no video stream"),
+        ("bad/no-frames.mkv", "no frames"),
+        ("does-not-exist.mp4", "No such file"),
+    ])
+    func brokenFilesGiveErrorsNamingThem(name: String, says: String) throws {
+        let path = Self.clip(name)
+        do {
+            let video = try VideoFile(path: path)
+            let n = try video.frameCount()
+            _ = try video.frames(at: Array(0..<n))
+            Issue.record("\(name) was decoded")
+        } catch let error as MMAttnError {
+            #expect(error.file == path)
+            #expect(error.message.contains(says), "\(name): \(error.message)")
+        }
+    }
+}
