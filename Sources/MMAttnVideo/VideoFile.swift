@@ -245,11 +245,12 @@ public final class VideoFile: FrameSource {
             guard let n = index.frame(at: ts) else { continue }  // a frame the count did not list
             if first && n > i { return nil }
             first = false
+            if n > i {
+                let from = position.map { "frame \($0)" } ?? "the keyframe"
+                throw MMAttnError("frame \(i) could not be decoded (the decoder went from \(from) to frame \(n)): the file is corrupt; re-encode it", file: name)
+            }
             position = n
             if n == i { return try rgb(frame) }
-            if n > i {
-                throw MMAttnError("frame \(i) could not be decoded (the decoder went from frame \(n - 1 < i ? n - 1 : i - 1) to \(n)): the file is corrupt; re-encode it", file: name)
-            }
         }
         if first { return nil }
         throw MMAttnError("the file ends before frame \(i) could be decoded: it is truncated or corrupt; re-download or re-encode it", file: name)
@@ -356,7 +357,7 @@ public final class VideoFile: FrameSource {
         }
         guard let scaler = handles.scaler else { throw closed() }
         let stride = (w * 3 + 63) & ~63
-        let scratch = try handles.scratch(bytes: stride * h + 64)
+        let scratch = handles.scratch(bytes: stride * h + 64)
         var destination: [UnsafeMutablePointer<UInt8>?] = [scratch, nil, nil, nil]
         var destinationStrides: [Int32] = [Int32(stride), 0, 0, 0]
         let rows = withUnsafePointer(to: &frame.pointee.data) { data in
@@ -409,7 +410,7 @@ private final class Handles {
     private var scratchBytes = 0
 
     /// A reusable, 64-byte-aligned buffer of at least `bytes` bytes for converted frames.
-    func scratch(bytes: Int) throws -> UnsafeMutablePointer<UInt8> {
+    func scratch(bytes: Int) -> UnsafeMutablePointer<UInt8> {
         if bytes > scratchBytes {
             scratchBuffer?.deallocate()
             scratchBuffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
