@@ -65,13 +65,17 @@ public final class VideoFile: FrameSource {
         }
         guard best >= 0, Int(best) < Int(format.pointee.nb_streams), let stream = format.pointee.streams[Int(best)],
               let parameters = stream.pointee.codecpar else {
-            if best == mmattn_averror_decoder_not_found(), let stream = format.pointee.streams[0],
-               let parameters = stream.pointee.codecpar {
-                throw MMAttnError("its video codec \(String(cString: avcodec_get_name(parameters.pointee.codec_id))) is not supported by this FFmpeg: re-encode the file as H.264 or VP9", file: path)
+            if best == mmattn_averror_decoder_not_found() {
+                // Name the codec of the first video stream (the one FFmpeg found no decoder for).
+                let video = (0..<Int(format.pointee.nb_streams)).lazy
+                    .compactMap { format.pointee.streams[$0]?.pointee.codecpar?.pointee }
+                    .first { $0.codec_type == AVMEDIA_TYPE_VIDEO }
+                let codecName = video.map { String(cString: avcodec_get_name($0.codec_id)) } ?? "unknown"
+                throw MMAttnError("its video codec \(codecName) is not supported by this FFmpeg: re-encode the file as H.264 or VP9", file: path)
             }
             throw MMAttnError("cannot choose a video stream (\(Self.describe(best))): re-encode the file as H.264 or VP9", file: path)
         }
-        if best == mmattn_averror_decoder_not_found() || decoder == nil {
+        if decoder == nil {
             throw MMAttnError("its video codec \(String(cString: avcodec_get_name(parameters.pointee.codec_id))) is not supported by this FFmpeg: re-encode the file as H.264 or VP9", file: path)
         }
         if stream.pointee.disposition & mmattn_disposition_attached_pic() != 0 {
