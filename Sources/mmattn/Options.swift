@@ -14,6 +14,9 @@ enum DefaultModel {
     static let audioClassifierReason = "the Audio Spectrogram Transformer fine-tuned on AudioSet (527 sound classes, mAP 0.459), the checkpoint transformers' audio-classification pipeline uses"
     static let protein = "facebook/esm2_t33_650M_UR50D"
     static let proteinReason = "ESM-2 650M, the size fair-esm's esm-extract examples and most published work use: near the largest models' quality at a fraction of their cost"
+    /// classify-video and embed-video.
+    static let video = "MCG-NJU/videomae-base-finetuned-kinetics"
+    static let videoReason = "VideoMAE-B fine-tuned on Kinetics-400 (400 human actions, 87M parameters, 16 frames of 224×224), the checkpoint transformers' video-classification pipeline uses"
     static let text = "sentence-transformers/all-MiniLM-L6-v2"
     static let textReason = "the most used sentence-embedding model: 384 dimensions, 22M parameters, fast on a CPU, good for search and clustering"
 
