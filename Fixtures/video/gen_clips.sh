@@ -13,7 +13,8 @@ $ff -loop 1 -framerate 8 -i ../images/cat.png -vf "crop=240:180:x='n*13':y=60,sc
 $ff -loop 1 -framerate 8 -i ../images/cat.png -vf "crop=240:180:x='n*17':y=40,scale=80:60,format=yuv420p" \
     -frames:v 12 -c:v libx264 -preset fast -g 100 -bf 3 -x264-params threads=1 $common pan.mov
 # zoom.webm: VP9, 20 frames at 10 fps, 64x64: zooming into the camera man's face.
-$ff -loop 1 -framerate 10 -i ../images/camera.png -vf "crop=w='512-n*18':h='512-n*18':x='n*6':y='n*5',scale=64:64,format=yuv420p" \
+# (zoompan: crop's window size is evaluated once, so crop cannot zoom.)
+$ff -loop 1 -framerate 10 -i ../images/camera.png -vf "zoompan=z='1+0.08*on':x='iw*0.45-iw/zoom/2':y='ih*0.3-ih/zoom/2':d=1:s=64x64:fps=10,format=yuv420p" \
     -frames:v 20 -c:v libvpx-vp9 -b:v 0 -crf 30 -g 10 -threads 1 $common zoom.webm
 # fade.mkv: H.264 in Matroska, 10 frames at 5 fps, 72x48: the cat fading in from black.
 $ff -loop 1 -framerate 5 -i ../images/cat.png -vf "scale=72:48,fade=in:0:10,format=yuv420p" \
