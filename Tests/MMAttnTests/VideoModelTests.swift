@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MMAttn
+import MMAttnVideo
 
 /// Video: frame sampling, the PNG frame front-end, and TimeSformer / VideoMAE parity with
 /// transformers on the tiny random checkpoints of `Fixtures/models` (`Fixtures/gen_video.py`).
@@ -69,9 +70,23 @@ import Testing
 
     @Test(arguments: models, ["pan", "fade"])
     func framesMatchTransformers(model: String, input: String) throws {
+        try check(model, input, try PNGFrames(folder: Paths.fixture("video/frames/\(input)")))
+    }
+
+    /// The same from video files, opened as the commands open them: the reference decoded them
+    /// with PyAV (`to_ndarray(format="rgb24")`) and ran transformers' processor and model.
+    @Test(arguments: models, ["pan.mp4", "zoom.webm"])
+    func videoFilesMatchTransformers(model: String, file: String) throws {
+        let clip = try openClip([Paths.fixture("video/\(file)")])
+        #expect(clip is VideoFile)
+        try check(model, file.replacingOccurrences(of: ".", with: "_"), clip)
+    }
+
+    /// Sampled indices, pixel values, every hidden state, attentions, logits (and VideoMAE's
+    /// pooled output) of `model` on `source` against the reference for `input`.
+    func check(_ model: String, _ input: String, _ source: FrameSource) throws {
         let encoder = try VideoEncoder(model: Paths.model(model))
-        let frames = try PNGFrames(folder: Paths.fixture("video/frames/\(input)"))
-        let (sampled, pixels) = try encoder.pixelValues(frames)
+        let (sampled, pixels) = try encoder.pixelValues(source)
         #expect(sampled == (try indices(model, input)), "sampled frames")
         expectClose(pixels, try reference(model, input, "pixel_values"), tolerance: 0, "pixel_values")  // measured 0: the same Pillow resize and float32 table
 
