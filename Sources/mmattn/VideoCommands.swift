@@ -21,10 +21,13 @@ struct ClassifyVideo: ParsableCommand {
 
         Examples (from the repository root; the models in Fixtures are tiny
         and random, so their labels mean nothing):
-          mmattn classify-video Fixtures/video/pan.mp4 --model Fixtures/models/videomae
-          mmattn classify-video Fixtures/video/frames/pan --model Fixtures/models/timesformer \\
-              --top-k 3 --json --output logits.npy
-          mmattn classify-video clip.mp4 --model facebook/timesformer-base-finetuned-k400
+          mmattn classify-video Fixtures/video/pan.mp4 \\
+              --model Fixtures/models/videomae
+          mmattn classify-video Fixtures/video/frames/pan \\
+              --model Fixtures/models/timesformer --top-k 3 --json \\
+              --output logits.npy
+          mmattn classify-video clip.mp4 \\
+              --model facebook/timesformer-base-finetuned-k400
         """
     )
 
@@ -73,11 +76,12 @@ struct EmbedVideo: ParsableCommand {
         \(DefaultModel.help(DefaultModel.video, DefaultModel.videoReason))
 
         Examples (from the repository root):
-          mmattn embed-video Fixtures/video/zoom.webm --model Fixtures/models/videomae
-          mmattn embed-video Fixtures/video/frames/fade --model Fixtures/models/timesformer \\
-              --pooling none --output fade.npy
-          mmattn embed-video clip.mp4 --model MCG-NJU/videomae-base-finetuned-kinetics \\
-              --output clip.npy
+          mmattn embed-video Fixtures/video/zoom.webm \\
+              --model Fixtures/models/videomae
+          mmattn embed-video Fixtures/video/frames/fade \\
+              --model Fixtures/models/timesformer --pooling none --output fade.npy
+          mmattn embed-video clip.mp4 \\
+              --model MCG-NJU/videomae-base-finetuned-kinetics --output clip.npy
         """
     )
 

@@ -17,14 +17,16 @@ import Testing
     }
 
     static let exampleInputs = ["cat.png": "images/cat.png", "clip.wav": "audio/arctic_a0007.wav", "bell.wav": "audio/cards-001.wav",
-                                "seqs.fasta": "protein/LuxC.faa", "notes.txt": "text/corpus.txt"]
+                                "seqs.fasta": "protein/LuxC.faa", "notes.txt": "text/corpus.txt",
+                                "clip.mp4": "video/pan.mp4"]
 
     /// The Hub ids the examples name (the commands' defaults among them), served by a local Hub
     /// stand-in from the tiny fixture models of the same families.
     static let exampleModels = ["google/vit-base-patch16-224": "vit", "openai/whisper-base": "whisper",
                                 "MIT/ast-finetuned-audioset-10-10-0.4593": "ast", "facebook/esm2_t33_650M_UR50D": "esm2",
                                 "facebook/esm2_t6_8M_UR50D": "esm2", "sentence-transformers/all-MiniLM-L6-v2": "st-bert-mean",
-                                "bert-base-uncased": "bert"]
+                                "bert-base-uncased": "bert", "MCG-NJU/videomae-base-finetuned-kinetics": "videomae",
+                                "facebook/timesformer-base-finetuned-k400": "timesformer"]
 
     /// A Hub stand-in serving `exampleModels`, and the environment that points the command at it
     /// with an empty cache.
@@ -108,7 +110,7 @@ import Testing
 
     /// Every command's help, by its words after `mmattn`.
     static let commands = [["classify-image"], ["embed-image"], ["embed-audio"], ["classify-audio"], ["embed-protein"],
-                           ["embed-text"], ["tokenize"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
+                           ["embed-text"], ["tokenize"], ["classify-video"], ["embed-video"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
                            ["bench", "image"], ["bench", "audio"], ["bench", "protein"], ["bench", "text"], ["bench", "tokenize"],
                            ["bench", "model"], ["download"], ["models"]]
 

@@ -347,7 +347,7 @@ struct TextTolerance {
         let folder = try ModelFolder(dir)
         let error = try #require(message { _ = try loadTextModel(folder, weights: try folder.checkpoint()) })
         #expect(error.file == dir + "/config.json", "\(error)")
-        #expect(error.message == "model_type \"\(type)\" is not supported (supported: vit, deit, whisper, audio-spectrogram-transformer, esm, bert, roberta, xlm-roberta, camembert, distilbert, gpt2, modernbert, qwen3)", "\(error)")
+        #expect(error.message == "model_type \"\(type)\" is not supported (supported: vit, deit, whisper, audio-spectrogram-transformer, esm, timesformer, videomae, bert, roberta, xlm-roberta, camembert, distilbert, gpt2, modernbert, qwen3)", "\(error)")
     }
 
     /// Weights that do not match the configuration name the weights file; other families name config.json.

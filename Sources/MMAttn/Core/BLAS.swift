@@ -36,12 +36,16 @@ public enum BLAS {
         }
     }
 
+    /// The kernel set OpenBLAS runs ("Haswell", "SkylakeX", "Cooperlake", ...): its own choice
+    /// for the CPU, made when the process loads it, unless `OPENBLAS_CORETYPE` names one.
+    public static var kernels: String { String(cString: openblas_get_corename()) }
+
     /// The threading in force, fixed by the first BLAS call.
     public static var threading: Threading { applied }
 
     /// The BLAS build and how GEMMs are threaded, for benchmarks.
     public static var description: String {
-        let split = "split over \(Threads.count) library threads"
+        let split = "split over \(Threads.count) library threads, \(kernels) kernels"
         switch applied {
         case .singleThreadedCalls:
             return "\(String(cString: openblas_get_config())), single-threaded calls \(split)"

@@ -239,7 +239,7 @@ public struct Encoder: Sendable {
 
         let pre = config.normPlacement == .pre
         if pre, let first = layers.first { first.attentionNorm.apply(x.data, rows: rows, width: D, into: normed.data) }
-        try positions.withUnsafeBufferPointer { positions in
+        positions.withUnsafeBufferPointer { positions in
             for (index, layer) in layers.enumerated() {
                 let attnIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
                 applyParts(layer.projections, attnIn, rows: rows, into: qkv.data, stride: W)
