@@ -146,6 +146,18 @@ extension JSONFields {
                              activation: activation, normPlacement: normPlacement)
     }
 
+    /// The configuration the patch-based vision families share (ViT, DeiT, TimeSformer, VideoMAE):
+    /// a pre-LN encoder with `layer_norm_eps` (default `eps`), and a square `image_size` cut into
+    /// `patch_size` patches, checked to fit.
+    func patchModel(defaultEps eps: Double) throws -> (encoder: EncoderConfig, imageSize: Int, patchSize: Int) {
+        var encoder = try encoderConfig(normPlacement: .pre)
+        encoder.layerNormEps = Float(try double("layer_norm_eps", default: eps))
+        let imageSize = try int("image_size", default: 224, in: 1...16384)
+        let patchSize = try int("patch_size", default: 16, in: 1...1024)
+        guard patchSize <= imageSize else { throw MMAttnError("patch_size \(patchSize) is larger than image_size \(imageSize)", file: file) }
+        return (encoder, imageSize, patchSize)
+    }
+
     /// A required integer under the first present of several key names.
     func int(anyOf keys: [String], in range: ClosedRange<Int>) throws -> Int {
         for k in keys where has(k) { return try int(k, in: range) }

@@ -57,13 +57,7 @@ public final class TimeSformer: VideoModel {
     public var family: ModelFamily { .timesformer }
 
     public init(config json: JSONFields, weights: Checkpoint) throws {
-        var encoderConfig = try json.encoderConfig(normPlacement: .pre)
-        encoderConfig.layerNormEps = Float(try json.double("layer_norm_eps", default: 1e-6))
-        let imageSize = try json.int("image_size", default: 224, in: 1...16384)
-        let patchSize = try json.int("patch_size", default: 16, in: 1...1024)
-        guard patchSize <= imageSize else {
-            throw MMAttnError("patch_size \(patchSize) is larger than image_size \(imageSize)", file: json.file)
-        }
+        let (encoderConfig, imageSize, patchSize) = try json.patchModel(defaultEps: 1e-6)
         let typeName = try json.string("attention_type") ?? AttentionType.dividedSpaceTime.rawValue
         guard let attentionType = AttentionType(rawValue: typeName) else {
             throw MMAttnError("attention_type \"\(typeName)\" is not supported (supported: divided_space_time, joint_space_time; "
@@ -190,7 +184,8 @@ public final class TimeSformer: VideoModel {
         let normed = Tensor(uninitialized: [T, D])        // norm(x), then the context in token order
         let projected = Tensor(uninitialized: [T, D])
         let hidden = Tensor(uninitialized: [T, I])        // MLP inner activations
-        let probs = options.attentionSink.map { _ in Tensor(uninitialized: [F, H, S, S]) }
+        // [F, H, S, S] spatial probabilities for the sink, reused across layers unless the sink keeps them.
+        var probs: TensorStorage? = options.attentionSink != nil ? TensorStorage(uninitializedCount: F * H * S * S) : nil
         let workspace = AttentionWorkspace()
         var states: [Tensor] = []
         if options.hiddenStates { states.append(x.copy()) }
@@ -215,9 +210,12 @@ public final class TimeSformer: VideoModel {
                 }
             }
             layer.projections[0].apply(gathered.data, rows: F * S, into: qkv.data)
+            if probs != nil && !isKnownUniquelyReferenced(&probs) {
+                probs = TensorStorage(uninitializedCount: F * H * S * S)  // the sink kept the last layer's
+            }
             Attention.compute(q: qkv.data, k: qkv.data + D, v: qkv.data + 2 * D, out: context.data, layout: spatialLayout,
-                              heads: heads, scale: scale, mask: .none, probs: probs?.data, workspace: workspace)
-            if let sink = options.attentionSink, let probs { sink(index, probs) }
+                              heads: heads, scale: scale, mask: .none, probs: probs?.base, workspace: workspace)
+            if let sink = options.attentionSink, let storage = probs { sink(index, Tensor(shape: [F, H, S, S], storage: storage)) }
             // Back to token order; [CLS] gets the mean of its F copies' outputs (the output
             // projection is affine, so averaging before it equals transformers' averaging after).
             let cls = normed.data

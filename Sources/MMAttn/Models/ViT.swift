@@ -47,11 +47,7 @@ public final class ViT: Sendable {
     /// generation of names).
     public init(config json: JSONFields, weights: Checkpoint) throws {
         let weights = try weights.renamed(by: Self.checkpointNames)
-        var encoderConfig = try json.encoderConfig(normPlacement: .pre)
-        encoderConfig.layerNormEps = Float(try json.double("layer_norm_eps", default: 1e-12))
-        let imageSize = try json.int("image_size", default: 224, in: 1...16384)
-        let patchSize = try json.int("patch_size", default: 16, in: 1...1024)
-        guard patchSize <= imageSize else { throw MMAttnError("patch_size \(patchSize) is larger than image_size \(imageSize)", file: json.file) }
+        let (encoderConfig, imageSize, patchSize) = try json.patchModel(defaultEps: 1e-12)
         let config = Config(encoder: encoderConfig, numLayers: try json.layerCount("num_hidden_layers"),
                             imageSize: (imageSize, imageSize), patchSize: patchSize,
                             numChannels: try json.int("num_channels", default: 3, in: 1...16),

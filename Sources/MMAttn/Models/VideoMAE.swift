@@ -30,14 +30,11 @@ public final class VideoMAE: VideoModel {
     public var family: ModelFamily { .videomae }
 
     public init(config json: JSONFields, weights: Checkpoint) throws {
-        var encoderConfig = try json.encoderConfig(normPlacement: .pre)
-        encoderConfig.layerNormEps = Float(try json.double("layer_norm_eps", default: 1e-12))
-        let imageSize = try json.int("image_size", default: 224, in: 1...16384)
-        let patchSize = try json.int("patch_size", default: 16, in: 1...1024)
+        let (encoderConfig, imageSize, patchSize) = try json.patchModel(defaultEps: 1e-12)
         let numFrames = try json.int("num_frames", default: 16, in: 1...4096)
         let tubelet = try json.int("tubelet_size", default: 2, in: 1...4096)
-        guard patchSize <= imageSize, tubelet <= numFrames else {
-            throw MMAttnError("patch_size \(patchSize) and tubelet_size \(tubelet) must fit image_size \(imageSize) and num_frames \(numFrames)", file: json.file)
+        guard tubelet <= numFrames else {
+            throw MMAttnError("tubelet_size \(tubelet) is larger than num_frames \(numFrames)", file: json.file)
         }
         let config = Config(encoder: encoderConfig, numLayers: try json.layerCount("num_hidden_layers"), imageSize: imageSize,
                             patchSize: patchSize, numChannels: try json.int("num_channels", default: 3, in: 1...16),

@@ -42,16 +42,27 @@ public final class VideoEncoder: Sendable {
         let indices = try FrameSampling.indices(for: source, wanted: numFrames)
         let frames = try source.frames(at: indices)
         let (H, W) = backbone.frameSize
-        let pixels = Tensor(uninitialized: [frames.count, 3, H, W])  // [F, 3, H, W], every frame written
-        for (t, frame) in frames.enumerated() {
+        for frame in frames {
             let out = preprocessor.outputSize(height: frame.height, width: frame.width)
             guard out == (H, W) else {
                 throw MMAttnError("frames of \(frame.width)×\(frame.height) preprocess to \(out.width)×\(out.height), but the model "
                                   + "takes \(W)×\(H); give larger frames or a preprocessor_config.json with a center crop", file: source.name)
             }
-            let p = try preprocessor(frame)  // [3, H, W]
-            (pixels.data + t * 3 * H * W).update(from: p.pointer, count: 3 * H * W)
         }
+        // Frames are resized and normalised in parallel, one frame per thread at a time.
+        let pixels = Tensor(uninitialized: [frames.count, 3, H, W])  // [F, 3, H, W], every frame written
+        let failure = FirstError()
+        Threads.parallelFor(frames.count) { start, end in
+            for t in start..<end {
+                do {
+                    let p = try preprocessor(frames[t])  // [3, H, W]
+                    (pixels.data + t * 3 * H * W).update(from: p.pointer, count: 3 * H * W)
+                } catch {
+                    failure.record(error)
+                }
+            }
+        }
+        try failure.rethrow()
         return (indices, pixels)
     }
 
@@ -93,4 +104,15 @@ public final class VideoClassifier: Sendable {
         return Classification(input: source.name, predictions: Scores.top(topK, logits: logits, labels: labels, scoring: .softmax),
                               logits: logits)
     }
+}
+
+/// The first error thrown by any of the threads of a parallel loop, rethrown after it.
+final class FirstError: @unchecked Sendable {
+    /// `@unchecked Sendable` is safe: `error` is only read and written while `lock` is held.
+    private let lock = NSLock()
+    private var error: Error?
+
+    func record(_ error: Error) { lock.withLock { if self.error == nil { self.error = error } } }
+
+    func rethrow() throws { if let error = lock.withLock({ self.error }) { throw error } }
 }
