@@ -123,4 +123,27 @@ import MMAttnVideo
             : Pooling.cls.apply(try reference(model, "pan", "last_hidden_state"))
         expectClose(embedding, expected, tolerance: 5e-6, "embedding")  // measured ≤ 4.8e-7
     }
+
+    /// A copy of a fixture model folder with one JSON file's keys changed.
+    func folder(_ model: String, editing file: String, _ edit: (inout [String: Any]) -> Void) throws -> String {
+        let dir = CLI.tempDir()
+        for name in try FileManager.default.contentsOfDirectory(atPath: Paths.model(model)) {
+            try FileManager.default.copyItem(atPath: Paths.model(model) + "/" + name, toPath: dir + "/" + name)
+        }
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + file))) as! [String: Any]
+        edit(&json)
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/" + file))
+        return dir
+    }
+
+    /// Settings that cannot run are refused at load, naming the file: a crop of another size than
+    /// the model's image_size, and TimeSformer's space_only attention.
+    @Test func unusableSettingsAreRefusedAtLoad() throws {
+        let crop = try folder("timesformer", editing: "preprocessor_config.json") { $0["crop_size"] = ["height": 24, "width": 24] }
+        let cropError = try #require(throws: MMAttnError.self) { try VideoEncoder(model: crop) }
+        #expect(cropError.file == crop + "/preprocessor_config.json" && cropError.message.contains("24×24"), "\(cropError)")
+        let spaceOnly = try folder("timesformer", editing: "config.json") { $0["attention_type"] = "space_only" }
+        let typeError = try #require(throws: MMAttnError.self) { try VideoEncoder(model: spaceOnly) }
+        #expect(typeError.file == spaceOnly + "/config.json" && typeError.message.contains("space_only"), "\(typeError)")
+    }
 }
