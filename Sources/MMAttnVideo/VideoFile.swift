@@ -23,9 +23,9 @@ public final class VideoFile: FrameSource {
     /// when it states neither.
     public let framesPerSecond: Double?
 
-    /// Frames the decoder has produced since the file was opened, for tests to check that
-    /// sampling decodes only what it needs.
-    internal private(set) var decodedFrames = 0
+    /// Frames the decoder has produced since the file was opened (frames it was told to skip are
+    /// not counted): tests check that sampling decodes only what it needs, benchmarks report it.
+    public private(set) var decodedFrames = 0
 
     private let handles: Handles
     private let streamIndex: Int32
@@ -38,6 +38,17 @@ public final class VideoFile: FrameSource {
     /// Packets read since the last seek, bounded by the file's packet count so no loop can run on.
     private var packetsSinceSeek = 0
     private var scalerKey: ScalerKey?
+    /// Whether frames no wanted frame needs may be skipped (H.264 only: its decoder skips
+    /// non-reference pictures exactly, see `Plan`).
+    private let skipsUnneeded: Bool
+    /// The wanted frames of the forward pass under way, or nil: decode every packet.
+    private var plan: Plan?
+    /// Frames whose packets were sent since the last seek, and whether the decoder was told it
+    /// may skip them.
+    private var sentSinceSeek: [Int: Bool] = [:]
+    /// Whether the decoder was told to drain before the end of the file (after the last wanted
+    /// frame's packet): frames after it were never sent, so going on needs a seek.
+    private var drainedEarly = false
 
     /// Largest frame accepted, in pixels (2^26: 8192 x 8192), checked before anything is allocated
     /// for a frame.
@@ -88,6 +99,7 @@ public final class VideoFile: FrameSource {
         width = w
         height = h
         streamIndex = best
+        skipsUnneeded = parameters.pointee.codec_id == AV_CODEC_ID_H264
         let rates: [AVRational] = [stream.pointee.avg_frame_rate, stream.pointee.r_frame_rate]
         let rate = rates.first { (r: AVRational) -> Bool in r.num > 0 && r.den > 0 }
         framesPerSecond = rate.map { (r: AVRational) -> Double in Double(r.num) / Double(r.den) }
@@ -126,17 +138,51 @@ public final class VideoFile: FrameSource {
     /// The frames at `indices` (each in 0..<frameCount(), in any order, repeats allowed), as
     /// 8-bit RGB, in the order asked. Each distinct frame is decoded once: from the keyframe
     /// before it, or onward from the previous wanted frame when no keyframe lies between them.
+    /// In H.264, frames between that no wanted frame needs (non-reference pictures) are skipped,
+    /// and decoding stops once the last wanted frame's packet is in: the wanted frames come out
+    /// bit-identical to decoding everything.
     public func frames(at indices: [Int]) throws -> [RGBImage] {
         let index = try frameIndex()
-        let count = index.timestamps.count
+        try check(indices, count: index.timestamps.count)
+        let wanted = Set(indices).sorted()
+        defer { plan = nil }
+        var images: [Int: RGBImage] = [:]
+        for rank in wanted.indices {
+            images[wanted[rank]] = try decodeFrame(rank: rank, of: wanted, index: index)
+        }
+        return indices.map { images[$0]! }
+    }
+
+    /// The frames at `indices`, as a reader that decodes the video from its start gets them (PyAV
+    /// in transformers' VideoMAE and TimeSformer examples): every frame up to the last one asked
+    /// for is decoded, in order, and only those asked for are converted to RGB. The same frames
+    /// as `frames(at:)`, more slowly: the baseline `mmattn bench video` measures against.
+    public func framesDecodingEveryFrame(at indices: [Int]) throws -> [RGBImage] {
+        let index = try frameIndex()
+        try check(indices, count: index.timestamps.count)
+        guard let last = indices.max() else { return [] }
+        let wanted = Set(indices)
+        plan = nil
+        try seek(to: index.timestamps[0])  // the first frame's packet (PyAV: container.seek(0))
+        var images: [Int: RGBImage] = [:]
+        while images.count < wanted.count, let frame = try nextFrame(index: index) {
+            var ts = frame.pointee.best_effort_timestamp
+            if index.frame(at: ts) == nil { ts = frame.pointee.pts }
+            guard let n = index.frame(at: ts) else { continue }
+            position = n
+            if wanted.contains(n) && images[n] == nil { images[n] = try rgb(frame) }
+            if n >= last { break }
+        }
+        if let missing = wanted.sorted().first(where: { images[$0] == nil }) {
+            throw MMAttnError("frame \(missing) could not be decoded (the decoder reached \(position.map { "frame \($0)" } ?? "no frame")): the file is truncated or corrupt; re-encode it", file: name)
+        }
+        return indices.map { images[$0]! }
+    }
+
+    private func check(_ indices: [Int], count: Int) throws {
         if let bad = indices.first(where: { $0 < 0 || $0 >= count }) {
             throw MMAttnError("frame \(bad) asked for, but the video has \(count) frames (0...\(count - 1))", file: name)
         }
-        var images: [Int: RGBImage] = [:]
-        for i in Set(indices).sorted() {
-            images[i] = try decodeFrame(i, index: index)
-        }
-        return indices.map { images[$0]! }
     }
 
     // MARK: - Counting
@@ -216,11 +262,46 @@ public final class VideoFile: FrameSource {
 
     // MARK: - Decoding
 
-    private func decodeFrame(_ i: Int, index: FrameIndex) throws -> RGBImage {
+    /// The wanted frames one forward pass decodes, from a seek (or the decoder's position) to the
+    /// last wanted frame before a keyframe that a seek reaches sooner; which of them the decoder
+    /// has not been sent yet. While some are unsent, the packets of other frames are sent with
+    /// `skip_frame = AVDISCARD_NONREF`: H.264 then skips their slices when the picture is not a
+    /// reference (nal_ref_idc 0: nothing is predicted from it) and decodes them as usual when it
+    /// is. Once all are sent the decoder is drained at once: packets after them can only be
+    /// needed by frames after them, which are not wanted (the next wanted frame is reached by a
+    /// seek, which flushes the decoder).
+    struct Plan {
+        var members: Set<Int>
+        var unsent: Set<Int>
+    }
+
+    /// The plan for the pass that starts with `wanted[rank]` (nil where frames are not skipped).
+    private func makePlan(from rank: Int, of wanted: [Int], index: FrameIndex) -> Plan? {
+        guard skipsUnneeded else { return nil }
+        var members = [wanted[rank]]
+        for j in wanted[(rank + 1)...] {
+            // The rule `decodeFrame` goes on without a seek by, from the previous wanted frame.
+            let key = index.keyframe(before: j).map { index.keyframes[$0] } ?? 0
+            guard key <= members[members.count - 1] + 1 else { break }
+            members.append(j)
+        }
+        return Plan(members: Set(members), unsent: Set(members.filter { sentSinceSeek[$0] == nil }))
+    }
+
+    /// Whether frame `i` (after `position`) still comes out of the decoder without a seek: its
+    /// packet was sent without permission to skip it, or is still to be read.
+    private func canContinue(to i: Int) -> Bool {
+        if let skippable = sentSinceSeek[i] { return !skippable }
+        return !drainedEarly
+    }
+
+    private func decodeFrame(rank: Int, of wanted: [Int], index: FrameIndex) throws -> RGBImage {
+        let i = wanted[rank]
         let key = index.keyframe(before: i)
-        if let position, position < i, (key.map { index.keyframes[$0] } ?? 0) <= position + 1 {
+        if let position, position < i, (key.map { index.keyframes[$0] } ?? 0) <= position + 1, canContinue(to: i) {
             // Frame i is ahead within the GOP being decoded (or in the GOP that starts with the
             // next frame): keep going without a seek.
+            if plan?.members.contains(i) != true { plan = makePlan(from: rank, of: wanted, index: index) }
             if let image = try decodeForward(to: i, index: index, afterSeek: false) { return image }
         }
         // Seek to the keyframe before frame i, by its presentation timestamp (MP4, MOV and
@@ -234,6 +315,7 @@ public final class VideoFile: FrameSource {
         attempts.append(Int64.min)
         for target in attempts {
             try seek(to: target)
+            plan = makePlan(from: rank, of: wanted, index: index)
             if let image = try decodeForward(to: i, index: index, afterSeek: true) { return image }
         }
         throw MMAttnError("frame \(i) could not be decoded: seeking never reached it; the file is corrupt, re-encode it", file: name)
@@ -271,6 +353,8 @@ public final class VideoFile: FrameSource {
         avcodec_flush_buffers(codec)
         position = nil
         draining = false
+        drainedEarly = false
+        sentSinceSeek = [:]
         packetsSinceSeek = 0
     }
 
@@ -292,10 +376,22 @@ public final class VideoFile: FrameSource {
         }
     }
 
-    /// Read the next packet of the video stream and send it to the decoder; at the end of the
-    /// file, tell the decoder to drain.
+    /// Read the next packet of the video stream and send it to the decoder, telling it whether it
+    /// may skip the frame (see `Plan`); at the end of the file, or once every frame the plan
+    /// wants is sent, tell the decoder to drain.
     private func sendNextPacket(index: FrameIndex) throws {
         guard let format = handles.format, let codec = handles.codec, let packet = handles.packet else { throw closed() }
+        if let plan, plan.unsent.isEmpty {
+            draining = true
+            drainedEarly = true
+            codec.pointee.skip_frame = AVDISCARD_DEFAULT
+            let sent = avcodec_send_packet(codec, nil)
+            guard sent >= 0 || sent == mmattn_averror_eof() else {
+                throw MMAttnError("the decoder failed at the end of the stream (\(Self.describe(sent))): the file is corrupt; re-encode it", file: name)
+            }
+            return
+        }
+        let nopts = mmattn_nopts()
         while true {
             packetsSinceSeek += 1
             guard packetsSinceSeek <= index.packets + 1 else {
@@ -315,6 +411,18 @@ public final class VideoFile: FrameSource {
             }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
+            // The packet is decoded (and skip_frame copied to a frame thread's context) within
+            // avcodec_send_packet: the decoder had no frame waiting, or receive would not have
+            // asked for input.
+            var skippable = false
+            if plan != nil {
+                let p = packet.pointee
+                if let f = index.frame(at: p.pts != nopts ? p.pts : p.dts) {
+                    skippable = plan?.unsent.remove(f) == nil
+                    sentSinceSeek[f] = skippable
+                }
+            }
+            codec.pointee.skip_frame = skippable ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
             let sent = avcodec_send_packet(codec, packet)
             guard sent >= 0 else {
                 throw MMAttnError("a frame failed to decode (\(Self.describe(sent))): the file is corrupt; re-encode it", file: name)

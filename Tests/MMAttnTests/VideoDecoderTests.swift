@@ -112,10 +112,47 @@ import Testing
         let pan = try VideoFile(path: Self.clip("pan.mp4"))
         _ = try pan.frames(at: [0, 15])
         #expect(pan.decodedFrames <= 9, "decoded \(pan.decodedFrames) frames for two")
-        // pan.mov: one keyframe: frames 2, 5 and 9 come from one forward pass (0...9), no re-seek.
+        // pan.mov: one keyframe: frames 2, 5 and 9 come from one forward pass (0...9), no re-seek,
+        // and its non-reference B-frames between them are skipped (decoding all takes 10).
         let mov = try VideoFile(path: Self.clip("pan.mov"))
         _ = try mov.frames(at: [2, 5, 9])
-        #expect(mov.decodedFrames == 10, "decoded \(mov.decodedFrames) frames for 0...9")
+        #expect(mov.decodedFrames < 10, "decoded \(mov.decodedFrames) frames for 0...9")
+        let all = try VideoFile(path: Self.clip("pan.mov"))
+        _ = try all.framesDecodingEveryFrame(at: [2, 5, 9])
+        #expect(all.decodedFrames == 10, "decoding every frame decoded \(all.decodedFrames) for 0...9")
+    }
+
+    /// Skipping frames no wanted frame needs changes no byte: every pair and every run of three
+    /// frames of the H.264 clips (B-frames, one or more GOPs), asked for at once, equal decoding
+    /// every frame up to them (itself equal to PyAV's frames, above).
+    @Test(arguments: ["pan.mp4", "pan.mov", "fade.mkv"])
+    func skippingChangesNoByte(name: String) throws {
+        let clip = try #require(Self.manifest.clips[name])
+        let every = try VideoFile(path: Self.clip(name)).framesDecodingEveryFrame(at: Array(0..<clip.frames))
+        #expect(every.count == clip.frames)
+        for i in 0..<clip.frames {
+            for j in i..<clip.frames {
+                let wanted = [i, j] + (j + 2 < clip.frames ? [j + 2] : [])
+                let got = try VideoFile(path: Self.clip(name)).frames(at: wanted)
+                #expect(got == wanted.map { every[$0] }, "\(name) frames \(wanted)")
+            }
+        }
+    }
+
+    /// One file asked for frames call after call (the decoder goes on or seeks from where the last
+    /// call left it, frames skipped or not), forwards and backwards: the same bytes every time.
+    @Test(arguments: ["pan.mp4", "pan.mov", "fade.mkv", "zoom.webm"])
+    func callAfterCallGivesTheSameFrames(name: String) throws {
+        let clip = try #require(Self.manifest.clips[name])
+        let every = try VideoFile(path: Self.clip(name)).framesDecodingEveryFrame(at: Array(0..<clip.frames))
+        let video = try VideoFile(path: Self.clip(name))
+        let calls = (0..<clip.frames).map { [$0] } + (0..<clip.frames - 1).map { [$0 + 1, $0] }
+            + (0..<clip.frames).reversed().map { [$0] } + [[0, clip.frames - 1], Array(0..<clip.frames)]
+        for wanted in calls {
+            #expect(try video.frames(at: wanted) == wanted.map { every[$0] }, "\(name) frames \(wanted)")
+        }
+        #expect(try video.framesDecodingEveryFrame(at: [3, 1]) == [every[3], every[1]])
+        #expect(try video.frames(at: [2]) == [every[2]], "after decoding every frame")
     }
 
     @Test func refusesFramesOutsideTheClip() throws {
