@@ -155,6 +155,29 @@ import Testing
         #expect(try video.frames(at: [2]) == [every[2]], "after decoding every frame")
     }
 
+    /// `mmattn bench video`: one JSON object with the keys Fixtures/bench_video_decode.py prints too.
+    @Test func benchVideoPrintsItsKeys() throws {
+        let path = Self.clip("pan.mp4")
+        let r = try CLI.run(["bench", "video", path, "--frames", "4,16", "--runs", "1", "--json"])
+        try #require(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasSuffix("}\n") && r.stdout.filter { $0 == "\n" }.count == 1, "not one JSON line: \(r.stdout)")
+        let object = try #require(try JSON.parse(Data(r.stdout.utf8)).object, "not a JSON object: \(r.stdout)")
+        #expect(object.keys == ["file", "frames_total", "results"])
+        #expect(object["file"]?.string == path && object["frames_total"]?.int == 16)
+        let results = try #require(object["results"]?.array)
+        #expect(results.compactMap { $0.object?["frames"]?.int } == [4, 16])
+        for result in results {
+            let o = try #require(result.object)
+            #expect(o.keys == ["frames", "sampled_ms", "sequential_ms", "decoded", "ratio"])
+            for key in ["sampled_ms", "sequential_ms", "ratio"] {
+                #expect(o[key]?.double.map { $0.isFinite && $0 > 0 } == true, "\(key): \(String(describing: o[key]))")
+            }
+            #expect((1...16).contains(o["decoded"]?.int ?? 0))
+        }
+        let refused = try CLI.run(["bench", "video", path, "--frames", "17", "--runs", "1"])
+        #expect(refused.status != 0 && refused.stderr.contains("16 frames"), "\(refused.stderr)")
+    }
+
     @Test func refusesFramesOutsideTheClip() throws {
         let video = try VideoFile(path: Self.clip("fade.mkv"))
         for bad in [[10], [-1], [0, 3, 11]] {
