@@ -163,7 +163,7 @@ public final class VideoFile: FrameSource {
         guard let last = indices.max() else { return [] }
         let wanted = Set(indices)
         plan = nil
-        try seek(to: index.timestamps[0])  // the first frame's packet (PyAV: container.seek(0))
+        try seek(to: index.timestamps[0], index: index)  // the first frame's packet (PyAV: container.seek(0))
         var images: [Int: RGBImage] = [:]
         while images.count < wanted.count, let frame = try nextFrame(index: index) {
             var ts = frame.pointee.best_effort_timestamp
@@ -306,15 +306,16 @@ public final class VideoFile: FrameSource {
         }
         // Seek to the keyframe before frame i, by its presentation timestamp (MP4, MOV and
         // Matroska index keyframes by it). A demuxer that lands after frame i instead gets the
-        // keyframe before that one, then the start of the stream.
+        // keyframe before that one, then the start of the stream (the first frame's timestamp:
+        // MP4 and MOV demuxers take a seek to Int64.min as done but stay where they were).
         var attempts: [Int64] = []
         if let key {
             attempts.append(index.timestamps[index.keyframes[key]])
             if key > 0 { attempts.append(index.timestamps[index.keyframes[key - 1]]) }
         }
-        attempts.append(Int64.min)
+        if attempts.last != index.timestamps[0] { attempts.append(index.timestamps[0]) }
         for target in attempts {
-            try seek(to: target)
+            try seek(to: target, index: index)
             plan = makePlan(from: rank, of: wanted, index: index)
             if let image = try decodeForward(to: i, index: index, afterSeek: true) { return image }
         }
@@ -342,11 +343,14 @@ public final class VideoFile: FrameSource {
         throw MMAttnError("the file ends before frame \(i) could be decoded: it is truncated or corrupt; re-download or re-encode it", file: name)
     }
 
-    private func seek(to timestamp: Int64) throws {
+    /// Seek to the keyframe at or before `timestamp`; for the first frame's, where a demuxer
+    /// refuses that (no keyframe before it), to the start of the file however it gets there.
+    private func seek(to timestamp: Int64, index: FrameIndex) throws {
         guard let format = handles.format, let codec = handles.codec else { throw closed() }
-        let r = timestamp == Int64.min
-            ? avformat_seek_file(format, streamIndex, Int64.min, Int64.min, Int64.min, 0)
-            : av_seek_frame(format, streamIndex, timestamp, AVSEEK_FLAG_BACKWARD)
+        var r = av_seek_frame(format, streamIndex, timestamp, AVSEEK_FLAG_BACKWARD)
+        if r < 0 && timestamp == index.timestamps[0] {
+            r = avformat_seek_file(format, streamIndex, Int64.min, Int64.min, Int64.min, 0)
+        }
         guard r >= 0 else {
             throw MMAttnError("cannot seek in this file (\(Self.describe(r))): it is truncated, corrupt or not seekable; remux it (ffmpeg -i in -c copy out.mp4)", file: name)
         }
