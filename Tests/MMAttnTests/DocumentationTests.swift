@@ -112,7 +112,7 @@ import Testing
     static let commands = [["classify-image"], ["embed-image"], ["embed-audio"], ["classify-audio"], ["embed-protein"],
                            ["embed-text"], ["tokenize"], ["classify-video"], ["embed-video"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
                            ["bench", "image"], ["bench", "audio"], ["bench", "protein"], ["bench", "text"], ["bench", "tokenize"],
-                           ["bench", "model"], ["download"], ["models"]]
+                           ["bench", "model"], ["bench", "video"], ["download"], ["models"]]
 
     @Test(arguments: commands)
     func helpFitsAndDescribesEveryOption(command: [String]) throws {
