@@ -146,4 +146,18 @@ import MMAttnVideo
         let typeError = try #require(throws: MMAttnError.self) { try VideoEncoder(model: spaceOnly) }
         #expect(typeError.file == spaceOnly + "/config.json" && typeError.message.contains("space_only"), "\(typeError)")
     }
+
+    /// A folder saved by transformers 5's video processors has `video_preprocessor_config.json`
+    /// instead; it is read the same way.
+    @Test func videoProcessorConfigIsRead() throws {
+        let dir = try folder("videomae", editing: "preprocessor_config.json") { json in
+            json["feature_extractor_type"] = nil
+            json["video_processor_type"] = "VideoMAEVideoProcessor"
+        }
+        try FileManager.default.moveItem(atPath: dir + "/preprocessor_config.json", toPath: dir + "/video_preprocessor_config.json")
+        let encoder = try VideoEncoder(model: dir)
+        #expect(encoder.preprocessor.source == dir + "/video_preprocessor_config.json")
+        let (_, pixels) = try encoder.pixelValues(try PNGFrames(folder: Paths.fixture("video/frames/pan")))
+        expectClose(pixels, try reference("videomae", "pan", "pixel_values"), tolerance: 0, "pixel_values")
+    }
 }
