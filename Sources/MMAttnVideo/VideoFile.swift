@@ -136,21 +136,22 @@ public final class VideoFile: FrameSource {
     }
 
     /// The frames at `indices` (each in 0..<frameCount(), in any order, repeats allowed), as
-    /// 8-bit RGB, in the order asked. Each distinct frame is decoded once: from the keyframe
-    /// before it, or onward from the previous wanted frame when no keyframe lies between them.
-    /// In H.264, frames between that no wanted frame needs (non-reference pictures) are skipped,
-    /// and decoding stops once the last wanted frame's packet is in: the wanted frames come out
-    /// bit-identical to decoding everything.
-    public func frames(at indices: [Int]) throws -> [RGBImage] {
+    /// 8-bit RGB, handed to `body` in frame order with their positions in `indices`, one frame
+    /// alive at a time. Each distinct frame is decoded once: from the keyframe before it, or
+    /// onward from the previous wanted frame when no keyframe lies between them. In H.264, frames
+    /// between that no wanted frame needs (non-reference pictures) are skipped, and decoding stops
+    /// once the last wanted frame's packet is in: the wanted frames come out bit-identical to
+    /// decoding everything.
+    public func forEachFrame(at indices: [Int], _ body: (Int, RGBImage) throws -> Void) throws {
         let index = try frameIndex()
         try check(indices, count: index.timestamps.count)
         let wanted = Set(indices).sorted()
         defer { plan = nil }
-        var images: [Int: RGBImage] = [:]
+        let positions = Dictionary(grouping: indices.indices, by: { indices[$0] })
         for rank in wanted.indices {
-            images[wanted[rank]] = try decodeFrame(rank: rank, of: wanted, index: index)
+            let image = try decodeFrame(rank: rank, of: wanted, index: index)
+            for position in positions[wanted[rank]] ?? [] { try body(position, image) }
         }
-        return indices.map { images[$0]! }
     }
 
     /// The frames at `indices`, as a reader that decodes the video from its start gets them (PyAV

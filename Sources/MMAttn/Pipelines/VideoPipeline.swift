@@ -40,29 +40,24 @@ public final class VideoEncoder: Sendable {
     /// as transformers' processor gives them (without the batch axis).
     public func pixelValues(_ source: FrameSource) throws -> (indices: [Int], pixels: Tensor) {
         let indices = try FrameSampling.indices(for: source, wanted: numFrames)
-        let frames = try source.frames(at: indices)
         let (H, W) = backbone.frameSize
-        for frame in frames {
+        let pixels = Tensor(uninitialized: [indices.count, 3, H, W])  // [F, 3, H, W], every frame written
+        var size: (width: Int, height: Int)?
+        // Each frame is preprocessed as it is decoded, so a clip holds one full-size frame at a time.
+        try source.forEachFrame(at: indices) { t, frame in
+            if let size, size != (frame.width, frame.height) {
+                throw MMAttnError("frame \(indices[t]) is \(frame.width)×\(frame.height) but others are \(size.width)×\(size.height); "
+                                  + "all frames of a clip must have one size", file: source.name)
+            }
+            size = (frame.width, frame.height)
             let out = preprocessor.outputSize(height: frame.height, width: frame.width)
             guard out == (H, W) else {
                 throw MMAttnError("frames of \(frame.width)×\(frame.height) preprocess to \(out.width)×\(out.height), but the model "
                                   + "takes \(W)×\(H); give larger frames or a preprocessor_config.json with a center crop", file: source.name)
             }
+            let p = try preprocessor(frame)  // [3, H, W]
+            (pixels.data + t * 3 * H * W).update(from: p.pointer, count: 3 * H * W)
         }
-        // Frames are resized and normalised in parallel, one frame per thread at a time.
-        let pixels = Tensor(uninitialized: [frames.count, 3, H, W])  // [F, 3, H, W], every frame written
-        let failure = FirstError()
-        Threads.parallelFor(frames.count) { start, end in
-            for t in start..<end {
-                do {
-                    let p = try preprocessor(frames[t])  // [3, H, W]
-                    (pixels.data + t * 3 * H * W).update(from: p.pointer, count: 3 * H * W)
-                } catch {
-                    failure.record(error)
-                }
-            }
-        }
-        try failure.rethrow()
         return (indices, pixels)
     }
 
@@ -106,13 +101,3 @@ public final class VideoClassifier: Sendable {
     }
 }
 
-/// The first error thrown by any of the threads of a parallel loop, rethrown after it.
-final class FirstError: @unchecked Sendable {
-    /// `@unchecked Sendable` is safe: `error` is only read and written while `lock` is held.
-    private let lock = NSLock()
-    private var error: Error?
-
-    func record(_ error: Error) { lock.withLock { if self.error == nil { self.error = error } } }
-
-    func rethrow() throws { if let error = lock.withLock({ self.error }) { throw error } }
-}

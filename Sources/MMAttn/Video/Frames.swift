@@ -73,13 +73,13 @@ public struct PNGFrames: FrameSource {
 
     public func frameCount() throws -> Int { paths.count }
 
-    public func frames(at indices: [Int]) throws -> [RGBImage] {
-        try indices.map { i in
+    public func forEachFrame(at indices: [Int], _ body: (Int, RGBImage) throws -> Void) throws {
+        for (position, i) in indices.enumerated() {
             let image = try PNGImage.decode(path: paths[i])
             guard image.height == height, image.width == width else {
                 throw MMAttnError("decodes to \(image.width)×\(image.height), not the \(width)×\(height) its header gave", file: paths[i])
             }
-            return image
+            try body(position, image)
         }
     }
 }
