@@ -14,8 +14,10 @@ struct ClassifyVideo: ParsableCommand {
         order. The model takes exactly num_frames frames (config.json): a clip
         with more is sampled at round(linspace(0, n - 1, num_frames)), and only
         those frames are decoded; fewer is an error. Each frame is preprocessed
-        with the checkpoint's preprocessor_config.json. Scores are softmax
-        probabilities; labels come from the checkpoint's id2label.
+        as the checkpoint's preprocessor_config.json (or transformers 5's
+        video_preprocessor_config.json) says, else with the family's defaults.
+        Scores are softmax probabilities; labels come from the checkpoint's
+        id2label.
 
         \(DefaultModel.help(DefaultModel.video, DefaultModel.videoReason))
 
@@ -65,13 +67,13 @@ struct EmbedVideo: ParsableCommand {
         usage: "mmattn embed-video <frames> ... [--model <model>] [options]",
         discussion: """
         The clip and its frames are taken as classify-video takes them. Pooling:
-        cls is the first token of the last hidden state after the final layer
-        norm, [D] (TimeSformer's default: what its classifier reads); mean is the
-        model's pooled output, the mean of the tokens, then fc_norm where the
-        checkpoint has one, [D] (VideoMAE's default); none keeps the whole last
-        hidden state, [T, D] (TimeSformer: [CLS], then each patch's frames in
-        order; VideoMAE: tubelets by time, row, column). Without --output, the
-        shape and first values are printed (--json: the vector).
+        cls is the first token of the last hidden state, [D] (TimeSformer's
+        default: [CLS] after the final layer norm, what its classifier reads);
+        mean is the model's pooled output, the mean of the tokens, then fc_norm
+        where the checkpoint has one, [D] (VideoMAE's default); none keeps the
+        whole last hidden state, [T, D] (TimeSformer: [CLS], then each patch's
+        frames in order; VideoMAE: tubelets by time, row, column). Without
+        --output, the shape and first values are printed (--json: the vector).
 
         \(DefaultModel.help(DefaultModel.video, DefaultModel.videoReason))
 
@@ -87,7 +89,7 @@ struct EmbedVideo: ParsableCommand {
 
     @Argument(help: ArgumentHelp("A video file, a folder of PNG frames, or PNG files.", valueName: "frames")) var frames: [String]
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "How to reduce the last hidden state: cls, mean or none (default: what the model's classifier reads).")
+    @Option(help: "How to reduce the last hidden state: cls, mean or none (default: TimeSformer cls, VideoMAE mean).")
     var pooling: Pooling?
     @OptionGroup var output: EmbeddingOutput
 
@@ -101,7 +103,7 @@ struct EmbedVideo: ParsableCommand {
         let clip = try openClip(frames)
         let model = try modelOptions.resolve(default: DefaultModel.video)
         let encoder = try VideoEncoder(model: model)
-        let pooling = pooling ?? encoder.backbone.classifierPooling
+        let pooling = pooling ?? encoder.backbone.defaultPooling
         var embeddings = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
         embeddings.append(try encoder.embed(clip, pooling: pooling), input: clip.name)
         try output.deliver(embeddings, model: model)

@@ -93,6 +93,7 @@ import MMAttnVideo
         var attentions: [Int: Tensor] = [:]
         let options = EncoderOptions(hiddenStates: true, attentionSink: { layer, probs in attentions[layer] = probs.copy() })
         let out = try encoder.backbone.forward(pixels, options: options)
+        #expect(out.hiddenStates.count == 3, "the embeddings and 2 layers' outputs")
         for (i, state) in out.hiddenStates.enumerated() {
             expectClose(state, try reference(model, input, "hidden_states_\(i)"), tolerance: 2e-5, "\(model) \(input) hidden_states_\(i)")  // measured ≤ 3.4e-6 (values up to 9.4)
         }
@@ -109,7 +110,7 @@ import MMAttnVideo
     }
 
     /// The pipeline entry points give what the parts give: the classifier's logits, and the
-    /// default pooling is the vector the classifier reads.
+    /// default pooling of CONTRACT.md (TimeSformer `cls`, VideoMAE `mean`).
     @Test(arguments: models)
     func pipelineUsesTheClassifiersPooling(model: String) throws {
         let classifier = try VideoClassifier(model: Paths.model(model))
@@ -117,11 +118,20 @@ import MMAttnVideo
         let result = try classifier.classify(frames, topK: 3)
         expectClose(result.logits, try reference(model, "pan", "logits"), tolerance: 5e-6, "logits")
         #expect(result.predictions.count == 3)
-        // TimeSformer and VideoMAE without mean pooling classify token 0; VideoMAE with it, fc_norm(mean).
+        // VideoMAE's mean is fc_norm(mean) where it has fc_norm, else the mean after its final norm.
         let embedding = try classifier.encoder.embed(frames)
+        let last = try reference(model, "pan", "last_hidden_state")
         let expected = model == "videomae" ? try reference(model, "pan", "pooled")
-            : Pooling.cls.apply(try reference(model, "pan", "last_hidden_state"))
+            : model.hasPrefix("videomae") ? Pooling.mean.apply(last) : Pooling.cls.apply(last)
         expectClose(embedding, expected, tolerance: 5e-6, "embedding")  // measured ≤ 4.8e-7
+    }
+
+    /// TimeSformer's divided layers on the scalar reference attention give the same states.
+    @Test func dividedLayersOnTheReferenceAttention() throws {
+        let encoder = try VideoEncoder(model: Paths.model("timesformer"))
+        let (_, pixels) = try encoder.pixelValues(try PNGFrames(folder: Paths.fixture("video/frames/pan")))
+        let out = try encoder.backbone.forward(pixels, options: EncoderOptions(referenceAttention: true))
+        expectClose(out.lastHiddenState, try reference("timesformer", "pan", "last_hidden_state"), tolerance: 2e-5, "last_hidden_state")
     }
 
     /// A copy of a fixture model folder with one JSON file's keys changed.

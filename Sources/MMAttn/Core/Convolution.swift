@@ -98,6 +98,7 @@ public struct Conv3d: Sendable {
         self.stride = stride
     }
 
+    /// Frames, rows and columns the kernel spans.
     public var kernel: (t: Int, h: Int, w: Int) { (weight.shape[2], weight.shape[3], weight.shape[4]) }
 
     /// Output grid for `frames` frames of `height`×`width` (floor, as PyTorch).

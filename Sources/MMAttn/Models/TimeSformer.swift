@@ -23,6 +23,7 @@ public final class TimeSformer: VideoModel {
         case jointSpaceTime = "joint_space_time"
     }
 
+    /// What config.json gives.
     public struct Config: Sendable {
         public var encoder: EncoderConfig
         public var numLayers: Int
@@ -127,11 +128,9 @@ public final class TimeSformer: VideoModel {
     public var frameSize: (height: Int, width: Int) { (config.imageSize, config.imageSize) }
     public var numChannels: Int { config.numChannels }
     public var hiddenSize: Int { config.encoder.hiddenSize }
-    public var classifierPooling: Pooling { .cls }
+    public var defaultPooling: Pooling { .cls }
     /// Patches per frame.
     public var patchesPerFrame: Int { positionEmbeddings.shape[1] - 1 }
-    /// Tokens per clip: 1 + patches × frames.
-    public var tokenCount: Int { 1 + patchesPerFrame * numFrames }
 
     /// Token embeddings of a clip ([F, C, H, W]): [CLS] + its position, then each patch p of each
     /// frame t at row 1 + p·F + t with the patch's position and the frame's time embedding, [T, D].
@@ -187,6 +186,16 @@ public final class TimeSformer: VideoModel {
         // [F, H, S, S] spatial probabilities for the sink, reused across layers unless the sink keeps them.
         var probs: TensorStorage? = options.attentionSink != nil ? TensorStorage(uninitializedCount: F * H * S * S) : nil
         let workspace = AttentionWorkspace()
+        /// q, k, v in `qkv` → `context`, by the fused kernel or (tests) the scalar reference.
+        func attend(_ layout: SequenceLayout, probs: UnsafeMutablePointer<Float>?) {
+            let q = qkv.data, k = qkv.data + D, v = qkv.data + 2 * D
+            if options.referenceAttention {
+                Attention.reference(q: q, k: k, v: v, out: context.data, layout: layout, heads: heads, scale: scale, mask: .none, probs: probs)
+            } else {
+                Attention.compute(q: q, k: k, v: v, out: context.data, layout: layout, heads: heads, scale: scale, mask: .none,
+                                  probs: probs, workspace: workspace)
+            }
+        }
         var states: [Tensor] = []
         if options.hiddenStates { states.append(x.copy()) }
 
@@ -195,8 +204,7 @@ public final class TimeSformer: VideoModel {
             let patches = x.data + D
             temporal.norm.apply(patches, rows: N * F, into: gathered.data)
             temporal.qkv.apply(gathered.data, rows: N * F, into: qkv.data)
-            Attention.compute(q: qkv.data, k: qkv.data + D, v: qkv.data + 2 * D, out: context.data, layout: temporalLayout,
-                              heads: heads, scale: scale, mask: .none, workspace: workspace)
+            attend(temporalLayout, probs: nil)
             temporal.output.apply(context.data, rows: N * F, into: projected.data)
             Kernels.add(projected.pointer, into: patches, count: N * F * D)
 
@@ -213,8 +221,7 @@ public final class TimeSformer: VideoModel {
             if probs != nil && !isKnownUniquelyReferenced(&probs) {
                 probs = TensorStorage(uninitializedCount: F * H * S * S)  // the sink kept the last layer's
             }
-            Attention.compute(q: qkv.data, k: qkv.data + D, v: qkv.data + 2 * D, out: context.data, layout: spatialLayout,
-                              heads: heads, scale: scale, mask: .none, probs: probs?.base, workspace: workspace)
+            attend(spatialLayout, probs: probs?.base)
             if let sink = options.attentionSink, let storage = probs { sink(index, Tensor(shape: [F, H, S, S], storage: storage)) }
             // Back to token order; [CLS] gets the mean of its F copies' outputs (the output
             // projection is affine, so averaging before it equals transformers' averaging after).
@@ -243,6 +250,6 @@ public final class TimeSformer: VideoModel {
     public func pool(_ lastHiddenState: Tensor, _ pooling: Pooling) -> Tensor { pooling.apply(lastHiddenState) }
 
     public func logits(lastHiddenState: Tensor) throws -> Tensor {
-        try classify(classifier, pool(lastHiddenState, .cls))
+        try classifierLogits(classifier, pool(lastHiddenState, .cls))
     }
 }

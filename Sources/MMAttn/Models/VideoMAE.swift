@@ -6,6 +6,7 @@ import Foundation
 /// encoder without key bias, then either the mean of the tokens and `fc_norm` (`use_mean_pooling`)
 /// or a final layer norm and the first token, and a linear classifier.
 public final class VideoMAE: VideoModel {
+    /// What config.json gives.
     public struct Config: Sendable {
         public var encoder: EncoderConfig
         public var numLayers: Int
@@ -108,9 +109,7 @@ public final class VideoMAE: VideoModel {
     public var frameSize: (height: Int, width: Int) { (config.imageSize, config.imageSize) }
     public var numChannels: Int { config.numChannels }
     public var hiddenSize: Int { config.encoder.hiddenSize }
-    public var classifierPooling: Pooling { config.useMeanPooling ? .mean : .cls }
-    /// Tokens per clip: (frames / tubelet) × grid rows × grid columns.
-    public var tokenCount: Int { positionEmbeddings.shape[0] }
+    public var defaultPooling: Pooling { .mean }
 
     /// Token embeddings of a clip ([F, C, H, W]): tubelets in (time, row, column) order plus the
     /// sinusoidal positions, [T, D].
@@ -134,6 +133,7 @@ public final class VideoMAE: VideoModel {
     }
 
     public func logits(lastHiddenState: Tensor) throws -> Tensor {
-        try classify(classifier, pool(lastHiddenState, classifierPooling))
+        // With mean pooling: fc_norm(mean); without: the first token after the final layer norm.
+        try classifierLogits(classifier, pool(lastHiddenState, config.useMeanPooling ? .mean : .cls))
     }
 }

@@ -3,21 +3,26 @@ import Foundation
 /// What the video families share: a clip of `numFrames` frames of one size in, token states out,
 /// and the vector their classifier reads.
 public protocol VideoModel: Sendable {
+    /// TimeSformer or VideoMAE.
     var family: ModelFamily { get }
     /// Frames the model takes (config.json's `num_frames`).
     var numFrames: Int { get }
     /// The frame size the model takes (config.json's `image_size`).
     var frameSize: (height: Int, width: Int) { get }
+    /// Channels per frame (config.json's `num_channels`, 3).
     var numChannels: Int { get }
+    /// Width of the token states, D.
     var hiddenSize: Int { get }
     /// Names of the classifier's outputs (empty without a classification head).
     var labels: [String] { get }
-    /// The pooling whose vector the classifier reads (and `embed-video`'s default).
-    var classifierPooling: Pooling { get }
+    /// `embed-video`'s default pooling (CONTRACT.md): TimeSformer `cls`, VideoMAE `mean`.
+    var defaultPooling: Pooling { get }
 
     /// The forward pass on one clip, `pixels` [F, C, H, W] as transformers' `pixel_values` (without
     /// the batch axis): the last hidden state as the family's base model returns it, [T, D], and
-    /// with `options.hiddenStates` the embeddings and every layer's output.
+    /// with `options.hiddenStates` the embeddings and every layer's output (`keptStates` is not
+    /// used). An attention sink gets each layer's probabilities as transformers' `attentions`
+    /// holds them (TimeSformer's divided layers: the spatial ones, [F, H, 1 + N, 1 + N]).
     func forward(_ pixels: Tensor, options: EncoderOptions) throws -> (lastHiddenState: Tensor, hiddenStates: [Tensor])
     /// `pooling` applied to a last hidden state: `cls` row 0, `mean` the model's pooled output
     /// (VideoMAE: the mean, then `fc_norm` where it has one), `none` the states themselves.
@@ -50,7 +55,7 @@ public func loadVideoModel(_ folder: ModelFolder, weights: Checkpoint) throws ->
 }
 
 /// A classification head on a pooled vector [D]: [L].
-func classify(_ classifier: Linear?, _ pooled: Tensor) throws -> Tensor {
+func classifierLogits(_ classifier: Linear?, _ pooled: Tensor) throws -> Tensor {
     guard let classifier else {
         throw MMAttnError("this checkpoint has no classification head (classifier.weight); use embed-video instead")
     }

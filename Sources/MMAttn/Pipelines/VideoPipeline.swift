@@ -71,10 +71,10 @@ public final class VideoEncoder: Sendable {
         }
     }
 
-    /// The embedding of a clip: `pooling` nil takes the vector the classifier reads (TimeSformer
-    /// `cls`, VideoMAE `mean`, the mean then `fc_norm`); `none` gives [T, D].
+    /// The embedding of a clip: `pooling` nil takes the family's default (TimeSformer `cls`;
+    /// VideoMAE `mean`: the mean, then `fc_norm` where the checkpoint has one); `none` gives [T, D].
     public func embed(_ source: FrameSource, pooling: Pooling? = nil) throws -> Tensor {
-        backbone.pool(try lastHiddenState(source), pooling ?? backbone.classifierPooling)
+        backbone.pool(try lastHiddenState(source), pooling ?? backbone.defaultPooling)
     }
 }
 
