@@ -2,7 +2,7 @@
 import PackageDescription
 
 /// Layers (imports go one way, bottom to top):
-/// C system libraries -> MMAttn/Core -> IO -> front-ends (Vision, Audio, Protein, Text)
+/// C system libraries -> MMAttn/Core -> IO -> front-ends (Vision, Audio, Video, Protein, Text)
 /// -> Models -> Pipelines -> MMAttnHub (downloads), MMAttnVideo (FFmpeg video decoding)
 /// -> the `mmattn` executable.
 let package = Package(
