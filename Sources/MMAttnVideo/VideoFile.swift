@@ -19,9 +19,6 @@ public final class VideoFile: FrameSource {
     public let width: Int
     /// The video stream's frame height in pixels, as its header states it.
     public let height: Int
-    /// Frames per second as the container states it (average rate, else the base rate), or nil
-    /// when it states neither.
-    public let framesPerSecond: Double?
 
     /// Frames the decoder has produced since the file was opened (frames it was told to skip are
     /// not counted): tests check that sampling decodes only what it needs, benchmarks report it.
@@ -100,9 +97,6 @@ public final class VideoFile: FrameSource {
         height = h
         streamIndex = best
         skipsUnneeded = parameters.pointee.codec_id == AV_CODEC_ID_H264
-        let rates: [AVRational] = [stream.pointee.avg_frame_rate, stream.pointee.r_frame_rate]
-        let rate = rates.first { (r: AVRational) -> Bool in r.num > 0 && r.den > 0 }
-        framesPerSecond = rate.map { (r: AVRational) -> Double in Double(r.num) / Double(r.den) }
 
         guard let codec = avcodec_alloc_context3(decoder) else {
             throw MMAttnError("out of memory opening the video decoder", file: path)
