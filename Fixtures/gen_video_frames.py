@@ -9,7 +9,7 @@ converts each with `frame.to_ndarray(format="rgb24")`, the way transformers' vid
 clips. It writes to Fixtures/reference/video-frames/:
 
 - `<clip>.npy`: uint8 [m, H, W, 3], the frames at the indices listed under "stored" in the
-  manifest: the union of the sampling indices for k = 4 and k = 8, or every frame for the clip
+  manifest: the union of the sampling indices for k = 4 and k = 8, or every frame for the clips
   named in ALL_FRAMES;
 - `manifest.json`: per clip the frame count, size, every frame's pts (presentation order), the
   sampling indices per k, the stored indices, and the versions of PyAV and of the FFmpeg
@@ -29,8 +29,8 @@ import av
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent
-CLIPS = ["pan.mp4", "pan.mov", "zoom.webm", "fade.mkv"]
-ALL_FRAMES = "pan.mp4"
+CLIPS = ["pan.mp4", "pan.mov", "zoom.webm", "fade.mkv", "pan.ts", "pan.avi"]
+ALL_FRAMES = {"pan.mp4", "pan.ts", "pan.avi"}
 KS = [4, 8]
 OUT = ROOT / "reference" / "video-frames"
 
@@ -54,7 +54,7 @@ def main():
         pts, frames = decode(ROOT / "video" / name)
         n = len(frames)
         samples = {str(k): np.round(np.linspace(0, n - 1, k)).astype(int).tolist() for k in KS}
-        stored = list(range(n)) if name == ALL_FRAMES else sorted({i for v in samples.values() for i in v})
+        stored = list(range(n)) if name in ALL_FRAMES else sorted({i for v in samples.values() for i in v})
         np.save(OUT / f"{name}.npy", np.stack([frames[i] for i in stored]).astype(np.uint8))
         height, width, _ = frames[0].shape
         manifest["clips"][name] = {

@@ -19,6 +19,14 @@ $ff -loop 1 -framerate 10 -i ../images/camera.png -vf "zoompan=z='1+0.08*on':x='
 # fade.mkv: H.264 in Matroska, 10 frames at 5 fps, 72x48: the cat fading in from black.
 $ff -loop 1 -framerate 5 -i ../images/cat.png -vf "scale=72:48,fade=in:0:10,format=yuv420p" \
     -frames:v 10 -c:v libx264 -preset medium -g 5 -x264-params threads=1 $common fade.mkv
+# pan.ts: the pan of pan.mp4 at 10 fps in MPEG-TS (x264, B-frames): its timestamps start at 1.6 s and
+# its demuxer lands a seek to the first frame's pts after that frame's packet.
+$ff -loop 1 -framerate 10 -i ../images/cat.png -vf "crop=240:180:x='n*13':y=60,scale=80:60,format=yuv420p" \
+    -frames:v 16 -c:v libx264 -preset medium -g 8 -bf 2 -x264-params threads=1 $common -f mpegts pan.ts
+# pan.avi: MPEG-4 Part 2 with B-frames in AVI, 14 frames, keyframes every 6: AVI stores no
+# presentation times (packets carry decoding times, some none), so frames are numbered as decoded.
+$ff -loop 1 -framerate 10 -i ../images/cat.png -vf "crop=240:180:x='n*11':y=50,scale=80:60,format=yuv420p" \
+    -frames:v 14 -c:v mpeg4 -g 6 -bf 2 -q:v 5 -threads 1 $common pan.avi
 # Broken files: the first half of pan.mp4 (its index is at the end, so it does not open);
 # pan.mp4 with its index moved to the front, cut at 70% (it opens; a frame is incomplete);
 # pan.mp4 with 2 kB of its coded frames overwritten; an MP4 holding only audio; a Matroska file

@@ -38,6 +38,16 @@ public final class VideoFile: FrameSource {
     /// Whether frames no wanted frame needs may be skipped (H.264 only: its decoder skips
     /// non-reference pictures exactly, see `Plan`).
     private let skipsUnneeded: Bool
+    /// Whether the codec may output frames in another order than their packets come in (B-frames:
+    /// the stream's stated decoder delay): with every packet's pts equal to its dts, such a stream's
+    /// timestamps are decoding times, not presentation times (AVI).
+    private let reorders: Bool
+    /// Whether `handles.pending` holds the video packet a seek to the start read to check where
+    /// it landed: the next packet to send.
+    private var hasPending = false
+    /// Whether packets are dropped, unsent, until a keyframe's (after a seek to a keyframe: some
+    /// demuxers, MPEG-TS's, land on a packet near it).
+    private var awaitingKeyframe = false
     /// The wanted frames of the forward pass under way, or nil: decode every packet.
     private var plan: Plan?
     /// Frames whose packets were sent since the last seek, and whether the decoder was told it
@@ -97,6 +107,7 @@ public final class VideoFile: FrameSource {
         height = h
         streamIndex = best
         skipsUnneeded = parameters.pointee.codec_id == AV_CODEC_ID_H264
+        reorders = parameters.pointee.video_delay > 0
 
         guard let codec = avcodec_alloc_context3(decoder) else {
             throw MMAttnError("out of memory opening the video decoder", file: path)
@@ -115,10 +126,11 @@ public final class VideoFile: FrameSource {
         guard open >= 0 else {
             throw MMAttnError("cannot open the \(String(cString: avcodec_get_name(parameters.pointee.codec_id))) decoder (\(Self.describe(open))): this codec is unsupported; re-encode the file as H.264 or VP9", file: path)
         }
-        guard let packet = av_packet_alloc(), let frame = av_frame_alloc() else {
+        guard let packet = av_packet_alloc(), let pending = av_packet_alloc(), let frame = av_frame_alloc() else {
             throw MMAttnError("out of memory opening the video decoder", file: path)
         }
         handles.packet = packet
+        handles.pending = pending
         handles.frame = frame
     }
 
@@ -126,7 +138,7 @@ public final class VideoFile: FrameSource {
     /// without decoding (WebM and MKV headers do not state a count, and MP4's can disagree with
     /// what plays). Counted once; later calls return the cached count.
     public func frameCount() throws -> Int {
-        try frameIndex().timestamps.count
+        try frameIndex().count
     }
 
     /// The frames at `indices` (each in 0..<frameCount(), in any order, repeats allowed), as
@@ -138,7 +150,7 @@ public final class VideoFile: FrameSource {
     /// decoding everything.
     public func forEachFrame(at indices: [Int], _ body: (Int, RGBImage) throws -> Void) throws {
         let index = try frameIndex()
-        try check(indices, count: index.timestamps.count)
+        try check(indices, count: index.count)
         let wanted = Set(indices).sorted()
         defer { plan = nil }
         let positions = Dictionary(grouping: indices.indices, by: { indices[$0] })
@@ -154,22 +166,20 @@ public final class VideoFile: FrameSource {
     /// as `frames(at:)`, more slowly: the baseline `mmattn bench video` measures against.
     public func framesDecodingEveryFrame(at indices: [Int]) throws -> [RGBImage] {
         let index = try frameIndex()
-        try check(indices, count: index.timestamps.count)
+        try check(indices, count: index.count)
         guard let last = indices.max() else { return [] }
         let wanted = Set(indices)
         plan = nil
-        try seek(to: index.timestamps[0], index: index)  // the first frame's packet (PyAV: container.seek(0))
+        try seekToStart(index: index)  // the first frame's packet (PyAV: container.seek(0))
         var images: [Int: RGBImage] = [:]
         while images.count < wanted.count, let frame = try nextFrame(index: index) {
-            var ts = frame.pointee.best_effort_timestamp
-            if index.frame(at: ts) == nil { ts = frame.pointee.pts }
-            guard let n = index.frame(at: ts) else { continue }
+            guard let n = number(of: frame, index: index) else { continue }
             position = n
             if wanted.contains(n) && images[n] == nil { images[n] = try rgb(frame) }
             if n >= last { break }
         }
         if let missing = wanted.sorted().first(where: { images[$0] == nil }) {
-            throw MMAttnError("frame \(missing) could not be decoded (the decoder reached \(position.map { "frame \($0)" } ?? "no frame")): the file is truncated or corrupt; re-encode it", file: name)
+            throw MMAttnError("frame \(missing) could not be decoded: decoding from the start \(position.map { "reached frame \($0) without it" } ?? "gave no frame"); re-encode the file", file: name)
         }
         return indices.map { images[$0]! }
     }
@@ -183,14 +193,29 @@ public final class VideoFile: FrameSource {
     // MARK: - Counting
 
     /// Where each frame is: presentation timestamps in order (frame index -> pts) and what a seek
-    /// to the keyframe before a frame needs.
+    /// to the keyframe before a frame needs; or, where the container's timestamps do not say where
+    /// a frame is, only how many there are.
     struct FrameIndex {
-        /// Presentation timestamps, ascending, one per frame, in the stream's time base.
+        /// Frames: the video stream's packets.
+        var count: Int
+        /// Presentation timestamps, ascending, one per frame, in the stream's time base; empty
+        /// when `sequential`.
         var timestamps: [Int64]
-        /// Presentation indices of the keyframes, ascending.
+        /// Presentation indices of the keyframes, ascending; empty when `sequential`.
         var keyframes: [Int]
+        /// The keyframes' decoding timestamps (AV_NOPTS_VALUE where a packet has none), as
+        /// `keyframes` orders them.
+        var keyframeDecodingTimes: [Int64]
         /// Packets of all streams in the file: a bound on any read loop.
         var packets: Int
+        /// The video stream's first packet, as reading from the start of the file finds it.
+        var first: PacketMark
+        /// Whether frames are numbered as the decoder outputs them from the start of the stream,
+        /// not by timestamp: some packet has no pts, two share one, or every pts equals its dts
+        /// in a stream whose codec reorders frames (AVI: libavformat derives a pts from the
+        /// decoding time, so a frame's pts is not its place). Every read then decodes from the
+        /// start.
+        var sequential: Bool
 
         /// The position of `timestamp` in `timestamps`, if a frame has it.
         func frame(at timestamp: Int64) -> Int? {
@@ -215,12 +240,25 @@ public final class VideoFile: FrameSource {
         }
     }
 
+    /// What tells a packet apart: where it is in the file, its timestamps and size.
+    struct PacketMark: Equatable {
+        var pos: Int64, pts: Int64, dts: Int64, size: Int32
+
+        init(_ p: AVPacket) {
+            pos = p.pos
+            pts = p.pts
+            dts = p.dts
+            size = p.size
+        }
+    }
+
     /// The frame index, counted on first use (internal: tests compare it with PyAV's timestamps).
     func frameIndex() throws -> FrameIndex {
         if let cachedIndex { return cachedIndex }
         guard let format = handles.format, let packet = handles.packet else { throw closed() }
         let nopts = mmattn_nopts()
-        var entries: [(pts: Int64, key: Bool)] = []
+        var entries: [(pts: Int64, dts: Int64, key: Bool)] = []
+        var first: PacketMark?
         var packets = 0
         while true {
             let read = av_read_frame(format, packet)
@@ -235,21 +273,21 @@ public final class VideoFile: FrameSource {
             if p.flags & AV_PKT_FLAG_CORRUPT != 0 {
                 throw MMAttnError("the video stream's packet \(entries.count) (in decoding order) is incomplete: the file is truncated or corrupt; re-download or re-encode it", file: name)
             }
-            let pts = p.pts != nopts ? p.pts : p.dts
-            guard pts != nopts else {
-                throw MMAttnError("frame \(entries.count) has no timestamp, so frames cannot be found by seeking: remux the file (ffmpeg -i in -c copy out.mkv)", file: name)
-            }
-            entries.append((pts, p.flags & AV_PKT_FLAG_KEY != 0))
+            if first == nil { first = PacketMark(p) }
+            entries.append((p.pts, p.dts, p.flags & AV_PKT_FLAG_KEY != 0))
         }
-        guard !entries.isEmpty else {
+        guard let first, !entries.isEmpty else {
             throw MMAttnError("its video stream has no frames: give a video with at least one frame", file: name)
         }
-        entries.sort { $0.pts < $1.pts }
-        for i in 1..<entries.count where entries[i].pts == entries[i - 1].pts {
-            throw MMAttnError("frames \(i - 1) and \(i) have the same timestamp \(entries[i].pts), so frames cannot be told apart: the file is corrupt; re-encode it", file: name)
+        var sequential = entries.contains { $0.pts == nopts } || (reorders && entries.allSatisfy { $0.pts == $0.dts })
+        if !sequential {
+            entries.sort { $0.pts < $1.pts }
+            sequential = entries.indices.dropFirst().contains { entries[$0].pts == entries[$0 - 1].pts }
         }
-        let index = FrameIndex(timestamps: entries.map(\.pts), keyframes: entries.indices.filter { entries[$0].key },
-                               packets: packets)
+        let keyframes = sequential ? [] : entries.indices.filter { entries[$0].key }
+        let index = FrameIndex(count: entries.count, timestamps: sequential ? [] : entries.map(\.pts),
+                               keyframes: keyframes, keyframeDecodingTimes: keyframes.map { entries[$0].dts },
+                               packets: packets, first: first, sequential: sequential)
         cachedIndex = index
         position = nil  // the demuxer is at the end now
         return index
@@ -272,7 +310,7 @@ public final class VideoFile: FrameSource {
 
     /// The plan for the pass that starts with `wanted[rank]` (nil where frames are not skipped).
     private func makePlan(from rank: Int, of wanted: [Int], index: FrameIndex) -> Plan? {
-        guard skipsUnneeded else { return nil }
+        guard skipsUnneeded, !index.sequential else { return nil }
         var members = [wanted[rank]]
         for j in wanted[(rank + 1)...] {
             // The rule `decodeFrame` goes on without a seek by, from the previous wanted frame.
@@ -295,26 +333,38 @@ public final class VideoFile: FrameSource {
         let key = index.keyframe(before: i)
         if let position, position < i, (key.map { index.keyframes[$0] } ?? 0) <= position + 1, canContinue(to: i) {
             // Frame i is ahead within the GOP being decoded (or in the GOP that starts with the
-            // next frame): keep going without a seek.
+            // next frame; numbered in output order, anywhere ahead): keep going without a seek.
             if plan?.members.contains(i) != true { plan = makePlan(from: rank, of: wanted, index: index) }
             if let image = try decodeForward(to: i, index: index, afterSeek: false) { return image }
         }
         // Seek to the keyframe before frame i, by its presentation timestamp (MP4, MOV and
-        // Matroska index keyframes by it). A demuxer that lands after frame i instead gets the
-        // keyframe before that one, then the start of the stream (the first frame's timestamp:
-        // MP4 and MOV demuxers take a seek to Int64.min as done but stay where they were).
-        var attempts: [Int64] = []
-        if let key {
-            attempts.append(index.timestamps[index.keyframes[key]])
-            if key > 0 { attempts.append(index.timestamps[index.keyframes[key - 1]]) }
+        // Matroska index keyframes by it), else by its decoding timestamp (MPEG-TS's demuxer
+        // searches by that, and lands after the keyframe when given its pts). A demuxer that
+        // lands after frame i instead gets the keyframe before that one, then the start of the
+        // stream. Frames numbered in output order are found from the start only.
+        var attempts: [Int64?] = []  // nil: the start
+        if !index.sequential, let key, index.keyframes[key] > 0 {
+            let pts = index.timestamps[index.keyframes[key]], dts = index.keyframeDecodingTimes[key]
+            attempts.append(pts)
+            if dts != mmattn_nopts() && dts != pts { attempts.append(dts) }
+            if key > 0, index.keyframes[key - 1] > 0 { attempts.append(index.timestamps[index.keyframes[key - 1]]) }
         }
-        if attempts.last != index.timestamps[0] { attempts.append(index.timestamps[0]) }
+        attempts.append(nil)
         for target in attempts {
-            try seek(to: target, index: index)
+            if let target { try seek(to: target) } else { try seekToStart(index: index) }
             plan = makePlan(from: rank, of: wanted, index: index)
             if let image = try decodeForward(to: i, index: index, afterSeek: true) { return image }
         }
-        throw MMAttnError("frame \(i) could not be decoded: seeking never reached it; the file is corrupt, re-encode it", file: name)
+        throw MMAttnError("frame \(i) could not be located: decoding from the start of the video stream gives a later frame first (\(position.map { "frame \($0)" } ?? "none")); re-encode the file", file: name)
+    }
+
+    /// The number of a frame the decoder just output: its presentation index by timestamp, or,
+    /// numbered in output order, the one after `position` (nil after a seek: the start).
+    private func number(of frame: UnsafeMutablePointer<AVFrame>, index: FrameIndex) -> Int? {
+        if index.sequential { return (position ?? -1) + 1 }
+        var ts = frame.pointee.best_effort_timestamp
+        if index.frame(at: ts) == nil { ts = frame.pointee.pts }
+        return index.frame(at: ts)
     }
 
     /// Decode until frame `i` comes out and return it in RGB. Returns nil only right after a seek
@@ -322,37 +372,87 @@ public final class VideoFile: FrameSource {
     private func decodeForward(to i: Int, index: FrameIndex, afterSeek: Bool) throws -> RGBImage? {
         var first = afterSeek
         while let frame = try nextFrame(index: index) {
-            var ts = frame.pointee.best_effort_timestamp
-            if index.frame(at: ts) == nil { ts = frame.pointee.pts }
-            guard let n = index.frame(at: ts) else { continue }  // a frame the count did not list
-            if first && n > i { return nil }
+            guard let n = number(of: frame, index: index) else { continue }  // a frame the count did not list
+            if first && n > i {
+                position = n
+                return nil
+            }
             first = false
             if n > i {
                 let from = position.map { "frame \($0)" } ?? "the keyframe"
-                throw MMAttnError("frame \(i) could not be decoded (the decoder went from \(from) to frame \(n)): the file is corrupt; re-encode it", file: name)
+                throw MMAttnError("frame \(i) could not be decoded: the decoder went from \(from) to frame \(n) without it; re-encode the file", file: name)
             }
             position = n
             if n == i { return try rgb(frame) }
         }
         if first { return nil }
-        throw MMAttnError("the file ends before frame \(i) could be decoded: it is truncated or corrupt; re-download or re-encode it", file: name)
+        throw MMAttnError("the file ends before frame \(i) could be decoded\(index.sequential ? " (the decoder gave fewer frames than the video stream has packets)" : ""): it is truncated or damaged; re-download or re-encode it", file: name)
     }
 
-    /// Seek to the keyframe at or before `timestamp`; for the first frame's, where a demuxer
-    /// refuses that (no keyframe before it), to the start of the file however it gets there.
-    private func seek(to timestamp: Int64, index: FrameIndex) throws {
-        guard let format = handles.format, let codec = handles.codec else { throw closed() }
-        var r = av_seek_frame(format, streamIndex, timestamp, AVSEEK_FLAG_BACKWARD)
-        if r < 0 && timestamp == index.timestamps[0] {
-            r = avformat_seek_file(format, streamIndex, Int64.min, Int64.min, Int64.min, 0)
-        }
+    /// Seek to the keyframe at or before `timestamp` (presentation time); packets before the
+    /// first keyframe packet the demuxer then gives are dropped.
+    private func seek(to timestamp: Int64) throws {
+        guard let format = handles.format else { throw closed() }
+        let r = av_seek_frame(format, streamIndex, timestamp, AVSEEK_FLAG_BACKWARD)
         guard r >= 0 else {
-            throw MMAttnError("cannot seek in this file (\(Self.describe(r))): it is truncated, corrupt or not seekable; remux it (ffmpeg -i in -c copy out.mp4)", file: name)
+            throw MMAttnError("cannot seek in this file (\(Self.describe(r))): it is truncated, damaged or not seekable; remux it (ffmpeg -i in -c copy out.mkv)", file: name)
         }
+        try resetDecoder()
+        awaitingKeyframe = true
+    }
+
+    /// Go back to the video stream's first packet, as reading the file from its start finds it.
+    /// Demuxers differ in which request gets there (MP4 and MOV take a seek to Int64.min as done
+    /// but stay where they were; MPEG-TS lands a seek to the first frame's pts after its packet,
+    /// which starts earlier; AVI's first packet has no pts), so each is tried until the packet
+    /// read next is that first packet, which is then kept to be sent first.
+    private func seekToStart(index: FrameIndex) throws {
+        guard let format = handles.format, let packet = handles.packet, let pending = handles.pending else { throw closed() }
+        let nopts = mmattn_nopts()
+        let earliest = index.timestamps.first ?? (index.first.dts != nopts ? index.first.dts : index.first.pts)
+        let byteSeeks = format.pointee.iformat.map { $0.pointee.flags & AVFMT_NO_BYTE_SEEK == 0 } ?? false
+        let start = format.pointee.start_time
+        var requests: [() -> Int32] = []
+        if earliest != nopts {
+            requests.append { av_seek_frame(format, self.streamIndex, earliest, AVSEEK_FLAG_BACKWARD) }
+        }
+        requests.append { avformat_seek_file(format, self.streamIndex, Int64.min, Int64.min, Int64.min, 0) }
+        requests.append { av_seek_frame(format, -1, start != nopts ? start : 0, AVSEEK_FLAG_BACKWARD) }
+        if byteSeeks && index.first.pos >= 0 {
+            requests.append { av_seek_frame(format, self.streamIndex, index.first.pos, AVSEEK_FLAG_BYTE) }
+        }
+        hasPending = false
+        av_packet_unref(pending)
+        for request in requests where request() >= 0 {
+            // The next video packet (reading at most the file's packets), or none.
+            var packetsRead = 0
+            while packetsRead <= index.packets, av_read_frame(format, packet) >= 0 {
+                packetsRead += 1
+                guard packet.pointee.stream_index == streamIndex else {
+                    av_packet_unref(packet)
+                    continue
+                }
+                if PacketMark(packet.pointee) == index.first {
+                    av_packet_move_ref(pending, packet)
+                    try resetDecoder()
+                    hasPending = true
+                    return
+                }
+                av_packet_unref(packet)
+                break
+            }
+        }
+        throw MMAttnError("cannot go back to the start of the video stream: no way of seeking this file's demuxer offers reaches its first packet; remux it (ffmpeg -i in -c copy out.mkv)", file: name)
+    }
+
+    /// Flush the decoder after a seek: it starts again from the packets read next.
+    private func resetDecoder() throws {
+        guard let codec = handles.codec else { throw closed() }
         avcodec_flush_buffers(codec)
         position = nil
         draining = false
         drainedEarly = false
+        awaitingKeyframe = false
         sentSinceSeek = [:]
         packetsSinceSeek = 0
     }
@@ -396,7 +496,13 @@ public final class VideoFile: FrameSource {
             guard packetsSinceSeek <= index.packets + 1 else {
                 throw MMAttnError("reading did not end after the \(index.packets) packets the file had when counted: the file changed or is corrupt", file: name)
             }
-            let read = av_read_frame(format, packet)
+            var read: Int32 = 0
+            if hasPending {
+                av_packet_move_ref(packet, handles.pending)
+                hasPending = false
+            } else {
+                read = av_read_frame(format, packet)
+            }
             if read == mmattn_averror_eof() {
                 draining = true
                 let sent = avcodec_send_packet(codec, nil)
@@ -410,6 +516,18 @@ public final class VideoFile: FrameSource {
             }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
+            if awaitingKeyframe {
+                if packet.pointee.flags & AV_PKT_FLAG_KEY == 0 {
+                    // Dropped: its frame does not come out until the next seek.
+                    let p = packet.pointee
+                    if let f = index.frame(at: p.pts != nopts ? p.pts : p.dts) {
+                        plan?.unsent.remove(f)
+                        sentSinceSeek[f] = true
+                    }
+                    continue
+                }
+                awaitingKeyframe = false
+            }
             // The packet is decoded (and skip_frame copied to a frame thread's context) within
             // avcodec_send_packet: the decoder had no frame waiting, or receive would not have
             // asked for input.
@@ -515,6 +633,7 @@ private final class Handles {
     var format: UnsafeMutablePointer<AVFormatContext>?
     var codec: UnsafeMutablePointer<AVCodecContext>?
     var packet: UnsafeMutablePointer<AVPacket>?
+    var pending: UnsafeMutablePointer<AVPacket>?
     var frame: UnsafeMutablePointer<AVFrame>?
     var scaler: OpaquePointer?
     private var scratchBuffer: UnsafeMutableRawPointer?
@@ -534,6 +653,7 @@ private final class Handles {
         sws_freeContext(scaler)
         av_frame_free(&frame)
         av_packet_free(&packet)
+        av_packet_free(&pending)
         avcodec_free_context(&codec)
         avformat_close_input(&format)
         scratchBuffer?.deallocate()

@@ -48,7 +48,14 @@ import Testing
         zip(a, b).reduce(0) { max($0, abs(Int($1.0) - Int($1.1))) }
     }
 
-    @Test(arguments: ["pan.mp4", "pan.mov", "zoom.webm", "fade.mkv"])
+    /// Every clip: MP4, MOV, WebM, Matroska, MPEG-TS (timestamps not starting at 0, a seek to the
+    /// first frame's pts lands after its packet) and AVI (MPEG-4 with B-frames: no presentation
+    /// timestamps, frames numbered as decoded).
+    static let clips = ["pan.mp4", "pan.mov", "zoom.webm", "fade.mkv", "pan.ts", "pan.avi"]
+    /// The clips whose every frame PyAV's reference holds.
+    static let fullyStored = ["pan.mp4", "pan.ts", "pan.avi"]
+
+    @Test(arguments: clips)
     func countsFramesAndOrdersThemAsPyAV(name: String) throws {
         let clip = try #require(Self.manifest.clips[name])
         let video = try VideoFile(path: Self.clip(name))
@@ -56,11 +63,16 @@ import Testing
         #expect(try video.frameCount() == clip.frames)
         #expect(try video.frameCount() == clip.frames)  // cached
         let index = try video.frameIndex()
-        #expect(index.timestamps == clip.pts, "presentation timestamps differ from PyAV's frame.pts")
+        // AVI's packets carry decoding times (PyAV's frame.pts there is the decoder's guess):
+        // its frames are numbered in output order, the others by presentation timestamp.
+        #expect(index.sequential == (name == "pan.avi"))
+        if !index.sequential {
+            #expect(index.timestamps == clip.pts, "presentation timestamps differ from PyAV's frame.pts")
+        }
         #expect(video.decodedFrames == 0, "counting must not decode")
     }
 
-    @Test(arguments: ["pan.mp4", "pan.mov", "zoom.webm", "fade.mkv"])
+    @Test(arguments: clips)
     func decodesSampledFramesAsPyAV(name: String) throws {
         let clip = try #require(Self.manifest.clips[name])
         for (k, indices) in clip.samples.sorted(by: { $0.key < $1.key }) {
@@ -75,17 +87,19 @@ import Testing
         }
     }
 
-    /// Every frame of the clip with B-frames and two GOPs, asked for one by one and all at once.
-    @Test func decodesEveryFrameOfOneClipAsPyAV() throws {
-        let clip = try #require(Self.manifest.clips["pan.mp4"])
-        let video = try VideoFile(path: Self.clip("pan.mp4"))
+    /// Every frame of the clips with B-frames and several GOPs, asked for one by one and all at
+    /// once.
+    @Test(arguments: fullyStored)
+    func decodesEveryFrameAsPyAV(name: String) throws {
+        let clip = try #require(Self.manifest.clips[name])
+        let video = try VideoFile(path: Self.clip(name))
         let all = try video.frames(at: Array(0..<clip.frames))
         #expect(video.decodedFrames == clip.frames, "one pass, no re-seek")
         for i in 0..<clip.frames {
             let reference = try Self.reference(clip, frame: i)
-            #expect(Self.maxDifference(all[i].pixels, reference) <= Self.tolerance, "frame \(i)")
-            let single = try VideoFile(path: Self.clip("pan.mp4")).frames(at: [i])
-            #expect(single == [all[i]], "frame \(i) alone differs from frame \(i) in a full pass")
+            #expect(Self.maxDifference(all[i].pixels, reference) <= Self.tolerance, "\(name) frame \(i)")
+            let single = try VideoFile(path: Self.clip(name)).frames(at: [i])
+            #expect(single == [all[i]], "\(name) frame \(i) alone differs from frame \(i) in a full pass")
         }
     }
 
@@ -112,6 +126,15 @@ import Testing
         let pan = try VideoFile(path: Self.clip("pan.mp4"))
         _ = try pan.frames(at: [0, 15])
         #expect(pan.decodedFrames <= 9, "decoded \(pan.decodedFrames) frames for two")
+        // pan.ts: keyframes at 0 and 8 too, found by their decoding timestamps (a seek to a
+        // keyframe's pts lands after it): as few frames as pan.mp4's.
+        let ts = try VideoFile(path: Self.clip("pan.ts"))
+        _ = try ts.frames(at: [0, 15])
+        #expect(ts.decodedFrames <= 9, "decoded \(ts.decodedFrames) frames for two")
+        // pan.avi: frames numbered as decoded are found by decoding from the start.
+        let avi = try VideoFile(path: Self.clip("pan.avi"))
+        _ = try avi.frames(at: [5])
+        #expect(avi.decodedFrames == 6, "decoded \(avi.decodedFrames) frames for 0...5")
         // pan.mov: one keyframe: frames 2, 5 and 9 come from one forward pass (0...9), no re-seek,
         // and its non-reference B-frames between them are skipped (decoding all takes 10).
         let mov = try VideoFile(path: Self.clip("pan.mov"))
@@ -125,7 +148,7 @@ import Testing
     /// Skipping frames no wanted frame needs changes no byte: every pair and every run of three
     /// frames of the H.264 clips (B-frames, one or more GOPs), asked for at once, equal decoding
     /// every frame up to them (itself equal to PyAV's frames, above).
-    @Test(arguments: ["pan.mp4", "pan.mov", "fade.mkv"])
+    @Test(arguments: ["pan.mp4", "pan.mov", "fade.mkv", "pan.ts", "pan.avi"])
     func skippingChangesNoByte(name: String) throws {
         let clip = try #require(Self.manifest.clips[name])
         let every = try VideoFile(path: Self.clip(name)).framesDecodingEveryFrame(at: Array(0..<clip.frames))
@@ -141,7 +164,7 @@ import Testing
 
     /// One file asked for frames call after call (the decoder goes on or seeks from where the last
     /// call left it, frames skipped or not), forwards and backwards: the same bytes every time.
-    @Test(arguments: ["pan.mp4", "pan.mov", "fade.mkv", "zoom.webm"])
+    @Test(arguments: clips)
     func callAfterCallGivesTheSameFrames(name: String) throws {
         let clip = try #require(Self.manifest.clips[name])
         let every = try VideoFile(path: Self.clip(name)).framesDecodingEveryFrame(at: Array(0..<clip.frames))
