@@ -62,12 +62,22 @@ public final class VideoFile: FrameSource {
     static let maxPixels = 1 << 26
 
     /// Open `path` and choose its best video stream and decoder. Reads the headers only.
+    ///
+    /// Only local files are opened: a URL (`http://...`, `tcp://...`, `pipe:`) is refused before
+    /// FFmpeg sees it, and FFmpeg may use no protocol but `file` (so a local playlist cannot
+    /// reach the network either).
     public init(path: String) throws {
         _ = Self.quietLogs
         name = path
         handles = Handles()
+        let url = try Self.localURL(path)
         var format: UnsafeMutablePointer<AVFormatContext>?
-        let opened = avformat_open_input(&format, path, nil, nil)
+        var options: OpaquePointer?
+        defer { av_dict_free(&options) }
+        guard av_dict_set(&options, "protocol_whitelist", "file", 0) >= 0 else {
+            throw MMAttnError("out of memory opening the video", file: path)
+        }
+        let opened = avformat_open_input(&format, url, nil, &options)
         guard opened >= 0, let format else {
             throw MMAttnError("cannot open as a video (\(Self.describe(opened))): give an MP4, MOV, WebM or MKV file that is complete and readable", file: path)
         }
@@ -132,6 +142,19 @@ public final class VideoFile: FrameSource {
         handles.packet = packet
         handles.pending = pending
         handles.frame = frame
+    }
+
+    /// What FFmpeg is given to open `path`: the path itself, or `file:` and the path where the
+    /// path exists but would read as a URL (`a:b.mp4`: FFmpeg takes anything before a colon for a
+    /// protocol). A path that is a URL and no local file is refused.
+    static func localURL(_ path: String) throws -> String {
+        let schemeCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.")
+        guard let colon = path.firstIndex(of: ":"), colon != path.startIndex,
+              path[..<colon].allSatisfy({ schemeCharacters.contains($0) }) else { return path }
+        let scheme = path[..<colon]
+        if FileManager.default.fileExists(atPath: path) { return "file:" + path }
+        if scheme.lowercased() == "file" { return path }
+        throw MMAttnError("is a URL (\(scheme):), not a local file: mmattn opens only video files on this machine; download it first", file: path)
     }
 
     /// How many frames the video stream has: its packets, counted by reading the whole file

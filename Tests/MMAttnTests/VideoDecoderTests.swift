@@ -209,6 +209,54 @@ import Testing
         #expect(try video.frames(at: []).isEmpty)
     }
 
+    /// Only local files are opened: a URL is refused before FFmpeg sees it (nothing connects to a
+    /// port listening for it); a local HLS playlist naming a network segment does not reach the
+    /// network either; and FFmpeg may use no protocol but `file` (its `subfile,` prefix, which
+    /// reads as no URL, is refused by that whitelist alone).
+    @Test func refusesURLsWithoutNetworkIO() throws {
+        let listener = try LocalListener()
+        let urls = ["http://127.0.0.1:9/x.mp4", "http://127.0.0.1:\(listener.port)/x.mp4", "tcp://127.0.0.1:\(listener.port)",
+                    "pipe:0", "HTTPS://example.invalid/clip.webm"]
+        for url in urls {
+            do {
+                _ = try VideoFile(path: url)
+                Issue.record("\(url) was opened")
+            } catch let error as MMAttnError {
+                #expect(error.file == url)
+                #expect(error.message.contains("not a local file"), "\(url): \(error.message)")
+            }
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mmattn-video-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let playlist = folder.appendingPathComponent("clip.m3u8").path
+        try """
+        #EXTM3U
+        #EXT-X-TARGETDURATION:2
+        #EXTINF:2.0,
+        http://127.0.0.1:\(listener.port)/segment.ts
+        #EXT-X-ENDLIST
+
+        """.write(toFile: playlist, atomically: true, encoding: .utf8)
+        do {
+            let video = try VideoFile(path: playlist)
+            _ = try video.frameCount()
+            Issue.record("the playlist was read")
+        } catch let error as MMAttnError {
+            #expect(error.file == playlist)
+        }
+        #expect(!listener.wasConnected(), "something connected to 127.0.0.1:\(listener.port)")
+        let subfile = "subfile,,start,0,end,0,,:" + URL(fileURLWithPath: Self.clip("zoom.webm")).path
+        #expect(throws: MMAttnError.self, "the subfile protocol was used") { try VideoFile(path: subfile) }
+        // A path with a colon after a slash is no URL; one naming an existing file is opened.
+        let colon = folder.appendingPathComponent("a:b.webm").path
+        try FileManager.default.copyItem(atPath: Self.clip("zoom.webm"), toPath: colon)
+        #expect(try VideoFile.localURL(colon) == colon)
+        #expect(try VideoFile(path: colon).frameCount() == 20)
+        #expect(try VideoFile.localURL("dir/a:b.mp4") == "dir/a:b.mp4")
+        #expect(try VideoFile.localURL("file:clip.mp4") == "file:clip.mp4")
+    }
+
     /// Each broken file gives an MMAttnError naming it and saying what is wrong; none crashes.
     @Test(arguments: [
         ("bad/text.mp4", "cannot open as a video"),
@@ -231,4 +279,41 @@ import Testing
             #expect(error.message.contains(says), "\(name): \(error.message)")
         }
     }
+}
+
+/// A TCP socket listening on 127.0.0.1 (a free port), to tell whether anything connected to it.
+private final class LocalListener {
+    let socket: Int32
+    let port: Int
+
+    init() throws {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw MMAttnError("cannot create a socket") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(socket, pointer, length) == 0 && listen(socket, 4) == 0 && getsockname(socket, pointer, &length) == 0
+            }
+        }
+        guard bound else {
+            close(socket)
+            throw MMAttnError("cannot listen on 127.0.0.1")
+        }
+        self.socket = socket
+        port = Int(UInt16(bigEndian: address.sin_port))
+        _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
+    }
+
+    /// Whether a connection is waiting to be accepted (the listener never accepts one).
+    func wasConnected() -> Bool {
+        let client = accept(socket, nil, nil)
+        if client >= 0 { close(client) }
+        return client >= 0
+    }
+
+    deinit { close(socket) }
 }
