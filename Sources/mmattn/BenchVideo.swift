@@ -70,7 +70,12 @@ struct BenchVideo: ParsableCommand {
         Diagnostics.warn("this is a debug build: times are many times slower than a release build's (swift build -c release)")
         #endif
         let total = try VideoFile(path: file).frameCount()
-        let results = try (sampleCounts() ?? []).map { try measure(k: $0, total: total) }
+        let counts = sampleCounts() ?? []
+        // Every K is checked before any is measured: a bad one is not found after minutes of runs.
+        if let k = counts.first(where: { $0 > total }) {
+            throw MMAttnError("\(total) frames, but --frames asks for \(k): give K up to \(total)", file: file)
+        }
+        let results = try counts.map { try measure(k: $0, total: total) }
         if json {
             print("{\"file\": \(JSON.quote(file)), \"frames_total\": \(total), \"results\": ["
                   + results.map(\.json).joined(separator: ", ") + "]}")
@@ -83,11 +88,9 @@ struct BenchVideo: ParsableCommand {
         }
     }
 
-    /// Both reads of the K sampled frames, alternating, `runs` times after one warm-up each.
+    /// Both reads of the K sampled frames (K up to `total`), alternating, `runs` times after one
+    /// warm-up each.
     func measure(k: Int, total: Int) throws -> Result {
-        guard total >= k else {
-            throw MMAttnError("\(total) frames, but --frames asks for \(k): give K up to \(total)", file: file)
-        }
         let indices = FrameSampling.indices(count: total, wanted: k)
         var sampled: [Double] = [], sequential: [Double] = []
         var decoded = 0
@@ -111,7 +114,13 @@ struct BenchVideo: ParsableCommand {
                 sequential.append(tb)
             }
         }
-        let a = sampled.sorted()[sampled.count / 2], b = sequential.sorted()[sequential.count / 2]
-        return Result(frames: k, sampledMilliseconds: a * 1e3, sequentialMilliseconds: b * 1e3, decoded: decoded)
+        return Result(frames: k, sampledMilliseconds: Self.median(sampled) * 1e3,
+                      sequentialMilliseconds: Self.median(sequential) * 1e3, decoded: decoded)
+    }
+
+    /// The middle value, or the mean of the two middle values of an even number of them.
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted(), mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
     }
 }

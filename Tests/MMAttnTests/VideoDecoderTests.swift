@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import MMAttn
 @testable import MMAttnVideo
+@testable import mmattn
 
 /// The FFmpeg video decoder against PyAV: frame counts, presentation order and RGB frames.
 /// References: Fixtures/reference/video-frames, written by Fixtures/gen_video_frames.py from the
@@ -199,6 +200,19 @@ import Testing
         }
         let refused = try CLI.run(["bench", "video", path, "--frames", "17", "--runs", "1"])
         #expect(refused.status != 0 && refused.stderr.contains("16 frames"), "\(refused.stderr)")
+        // Every K is checked before K = 8 is measured: 2000 runs of it would take seconds.
+        let started = Date()
+        let late = try CLI.run(["bench", "video", path, "--frames", "8,999", "--runs", "2000", "--json"])
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(late.status != 0 && late.stderr.contains("asks for 999") && late.stdout.isEmpty, "\(late.stderr)")
+        #expect(elapsed < 3, "refusing --frames 8,999 took \(elapsed) s: K = 8 was measured first")
+    }
+
+    @Test func benchVideoMedianOfAnEvenNumberOfRunsIsTheMeanOfTheMiddleTwo() {
+        #expect(BenchVideo.median([4, 1, 3, 2]) == 2.5)
+        #expect(BenchVideo.median([3, 1, 2]) == 2)
+        #expect(BenchVideo.median([7]) == 7)
+        #expect(BenchVideo.median([2, 1]) == 1.5)
     }
 
     @Test func refusesFramesOutsideTheClip() throws {
