@@ -14,26 +14,17 @@ public func openClip(_ inputs: [String]) throws -> any FrameSource {
             throw MMAttnError("no such file or folder", file: first)
         }
         if isFolder.boolValue { return try PNGFrames(folder: first) }
-        if !startsWithPNGSignature(first) { return try VideoFile(path: first) }
+        if !PNGImage.hasSignature(path: first) { return try VideoFile(path: first) }
         return try PNGFrames(paths: inputs)
     }
     for path in inputs {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
             throw MMAttnError("is a folder; give one folder of frames alone, or PNG files", file: path)
         }
-        if FileManager.default.fileExists(atPath: path), !startsWithPNGSignature(path) {
+        if FileManager.default.fileExists(atPath: path), !PNGImage.hasSignature(path: path) {
             throw MMAttnError("is not a PNG file; several inputs are the frames of one clip, each a PNG "
                               + "(give a video file alone)", file: path)
         }
     }
     return try PNGFrames(paths: inputs)
-}
-
-/// Whether the file's first 8 bytes are PNG's signature (false when it cannot be read: the
-/// decoder that opens it then says why).
-private func startsWithPNGSignature(_ path: String) -> Bool {
-    guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-    defer { try? handle.close() }
-    let head = (try? handle.read(upToCount: 8)) ?? Data()
-    return Array(head) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 }

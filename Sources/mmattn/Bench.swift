@@ -47,6 +47,12 @@ struct Bench: ParsableCommand {
     )
 }
 
+/// The middle value, or the mean of the two middle values of an even number of them.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted(), mid = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
 /// Median wall time in seconds of `runs` calls after one warm-up call.
 func medianSeconds(runs: Int, _ body: () throws -> Void) rethrows -> Double {
     try body()
@@ -56,7 +62,7 @@ func medianSeconds(runs: Int, _ body: () throws -> Void) rethrows -> Double {
         try body()
         times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
-    return times.sorted()[times.count / 2]
+    return median(times)
 }
 
 /// The result of `body` and its wall time in seconds (one run: load times).

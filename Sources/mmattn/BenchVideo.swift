@@ -32,8 +32,9 @@ struct BenchVideo: ParsableCommand {
         """
     )
     @Argument(help: "A video file (MP4, MOV, WebM, MKV).") var file: String
-    @Option(help: ArgumentHelp("Frames sampled per read, comma-separated.", valueName: "K,..."))
-    var frames = "8,16"
+    @Option(help: ArgumentHelp("Frames sampled per read: repeat the option or separate with commas (8,16 unless given).",
+                               valueName: "K,..."))
+    var frames: [String] = []
     @Option(help: "Timed runs of each read (the median is printed).") var runs = 5
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -51,17 +52,19 @@ struct BenchVideo: ParsableCommand {
         }
     }
 
-    func sampleCounts() -> [Int]? {
-        let counts = frames.split(separator: ",", omittingEmptySubsequences: false)
-            .map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !counts.isEmpty, counts.allSatisfy({ ($0 ?? 0) >= 1 }) else { return nil }
-        return counts.compactMap { $0 }
+    /// The frame counts `--frames` gives (8 and 16 without it).
+    func sampleCounts() throws -> [Int] {
+        guard !frames.isEmpty else { return [8, 16] }
+        return try parseList(frames, option: "--frames", expected: "frame counts such as 8,16").map { text in
+            guard let k = Int(text), k >= 1 else {
+                throw ValidationError("--frames takes frame counts of at least 1 (for example 8,16), not \"\(text)\"")
+            }
+            return k
+        }
     }
 
     func validate() throws {
-        guard sampleCounts() != nil else {
-            throw ValidationError("--frames takes frame counts of at least 1, comma-separated (for example 8,16), not \"\(frames)\"")
-        }
+        _ = try sampleCounts()
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
     }
 
@@ -70,7 +73,7 @@ struct BenchVideo: ParsableCommand {
         Diagnostics.warn("this is a debug build: times are many times slower than a release build's (swift build -c release)")
         #endif
         let total = try VideoFile(path: file).frameCount()
-        let counts = sampleCounts() ?? []
+        let counts = try sampleCounts()
         // Every K is checked before any is measured: a bad one is not found after minutes of runs.
         if let k = counts.first(where: { $0 > total }) {
             throw MMAttnError("\(total) frames, but --frames asks for \(k): give K up to \(total)", file: file)
@@ -114,13 +117,7 @@ struct BenchVideo: ParsableCommand {
                 sequential.append(tb)
             }
         }
-        return Result(frames: k, sampledMilliseconds: Self.median(sampled) * 1e3,
-                      sequentialMilliseconds: Self.median(sequential) * 1e3, decoded: decoded)
-    }
-
-    /// The middle value, or the mean of the two middle values of an even number of them.
-    static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted(), mid = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+        return Result(frames: k, sampledMilliseconds: median(sampled) * 1e3,
+                      sequentialMilliseconds: median(sequential) * 1e3, decoded: decoded)
     }
 }

@@ -51,11 +51,7 @@ struct ClassifyVideo: ParsableCommand {
         let model = try modelOptions.resolve(default: DefaultModel.video)
         let classifier = try VideoClassifier(model: model)
         let result = try classifier.classify(clip, topK: topK)
-        if let output {
-            var logits = Embeddings(name: "logits")
-            logits.append(result.logits, input: result.input)
-            reportWritten(output, try logits.write(to: output))
-        }
+        try writeLogits([result], to: output)
         Stdout.write(json ? predictionsJSON(model: model, results: [result]) : predictionsTable(results: [result]))
     }
 }

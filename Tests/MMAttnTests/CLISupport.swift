@@ -172,6 +172,13 @@ enum CLI {
     }
 
     /// A fresh empty folder for a command's output.
+    /// Run `arguments` with `--output` into a fresh folder (none when `name` is nil); the result and
+    /// that folder.
+    static func run(_ arguments: [String], output name: String?) throws -> (Result, String) {
+        let dir = tempDir()
+        return (try run(name.map { arguments + ["--output", dir + "/" + $0] } ?? arguments, timeout: 60), dir)
+    }
+
     static func tempDir() -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mmattn-test-\(UUID().uuidString)").path
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -205,11 +205,11 @@ import Testing
         #expect(late.status == 1 && late.stderr.contains("asks for 999") && late.stdout.isEmpty, "\(late.stderr)")
     }
 
-    @Test func benchVideoMedianOfAnEvenNumberOfRunsIsTheMeanOfTheMiddleTwo() {
-        #expect(BenchVideo.median([4, 1, 3, 2]) == 2.5)
-        #expect(BenchVideo.median([3, 1, 2]) == 2)
-        #expect(BenchVideo.median([7]) == 7)
-        #expect(BenchVideo.median([2, 1]) == 1.5)
+    @Test func benchMedianOfAnEvenNumberOfRunsIsTheMeanOfTheMiddleTwo() {
+        #expect(median([4, 1, 3, 2]) == 2.5)
+        #expect(median([3, 1, 2]) == 2)
+        #expect(median([7]) == 7)
+        #expect(median([2, 1]) == 1.5)
     }
 
     @Test func refusesFramesOutsideTheClip() throws {

@@ -86,7 +86,8 @@ public struct Conv1d: Sendable {
     }
 }
 
-/// A 3-D convolution without padding over a clip (VideoMAE's tubelet embedding), as im2col + GEMM.
+/// A 3-D convolution without padding over a clip (VideoMAE's tubelets; TimeSformer's per-frame patches as a
+/// one-frame kernel), as im2col + GEMM.
 public struct Conv3d: Sendable {
     public let weight: Tensor  // [O, C, kt, kh, kw]
     public let bias: Tensor?   // [O]

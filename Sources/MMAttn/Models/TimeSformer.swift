@@ -45,7 +45,9 @@ public final class TimeSformer: VideoModel {
     public let config: Config
     public let labels: [String]
 
-    let projection: Conv2d               // embeddings.patch_embeddings.projection: [D, C, P, P]
+    /// embeddings.patch_embeddings.projection ([D, C, P, P]) seen as a one-frame 3-D convolution,
+    /// [D, C, 1, P, P], so all frames' patches are one GEMM.
+    let projection: Conv3d
     let clsToken: Tensor                 // embeddings.cls_token: [1, 1, D]
     let positionEmbeddings: Tensor       // embeddings.position_embeddings: [1, 1 + N, D]
     let timeEmbeddings: Tensor           // embeddings.time_embeddings: [1, F, D]
@@ -77,8 +79,8 @@ public final class TimeSformer: VideoModel {
 
         let prefix = try weights.prefix(among: ["timesformer.", ""], probing: "embeddings.cls_token")
         let w = weights.scoped(prefix)
-        projection = Conv2d(weight: try w.tensor("embeddings.patch_embeddings.projection.weight", shape: [D, C, P, P]),
-                            bias: try w.tensor("embeddings.patch_embeddings.projection.bias", shape: [D]), stride: (P, P))
+        projection = Conv3d(weight: try w.tensor("embeddings.patch_embeddings.projection.weight", shape: [D, C, P, P]).reshaped([D, C, 1, P, P]),
+                            bias: try w.tensor("embeddings.patch_embeddings.projection.bias", shape: [D]), stride: (1, P, P))
         clsToken = try w.tensor("embeddings.cls_token", shape: [1, 1, D])
         positionEmbeddings = try w.tensor("embeddings.position_embeddings", shape: [1, 1 + N, D])
         timeEmbeddings = try w.tensor("embeddings.time_embeddings", shape: [1, F, D])
@@ -137,16 +139,14 @@ public final class TimeSformer: VideoModel {
     public func embed(_ pixels: Tensor) throws -> Tensor {
         try checkClip(pixels)
         let D = hiddenSize, F = numFrames, N = patchesPerFrame
-        let C = numChannels, H = frameSize.height, W = frameSize.width
+        let patches = projection.tokens(pixels)        // [F·N, D], frame-major
         let x = Tensor(uninitialized: [1 + N * F, D])  // [T, D], every row written below
         let pos = positionEmbeddings.pointer, time = timeEmbeddings.pointer
         for d in 0..<D { x.data[d] = clsToken.pointer[d] + pos[d] }
         for t in 0..<F {
-            let frame = Tensor(shape: [C, H, W], storage: TensorStorage(borrowing: pixels.pointer + t * C * H * W,
-                                                                          count: C * H * W, owner: pixels.storage))
-            let patches = projection.tokens(frame)  // [N, D]
             for p in 0..<N {
-                let row = x.data + (1 + p * F + t) * D, src = patches.pointer + p * D, pp = pos + (1 + p) * D, tt = time + t * D
+                let row = x.data + (1 + p * F + t) * D, src = patches.pointer + (t * N + p) * D
+                let pp = pos + (1 + p) * D, tt = time + t * D
                 for d in 0..<D { row[d] = (src[d] + pp[d]) + tt[d] }
             }
         }

@@ -21,10 +21,13 @@ struct ModelLoad {
     /// The path of `preprocessor_config.json` in the folder (whether or not it exists).
     var preprocessorPath: String { folder.file("preprocessor_config.json") }
 
-    /// The folder's preprocessor settings read by `parse`, or `defaults` with a warning that says
-    /// what was assumed when the folder has no preprocessor_config.json.
-    func preprocessor<P>(_ parse: (JSONFields) throws -> P, defaults: () throws -> P, describe: (P) -> String) throws -> P {
-        if let json = try folder.optionalJSON("preprocessor_config.json") { return try parse(json) }
+    /// The folder's preprocessor settings read by `parse` from the first of `files` it has, or
+    /// `defaults` with a warning that says what was assumed when it has none of them.
+    func preprocessor<P>(_ parse: (JSONFields) throws -> P, defaults: () throws -> P, describe: (P) -> String,
+                         files: [String] = ["preprocessor_config.json"]) throws -> P {
+        for file in files {
+            if let json = try folder.optionalJSON(file) { return try parse(json) }
+        }
         let p = try defaults()
         Diagnostics.warn("\(preprocessorPath): not found; using the \(family.displayName) defaults (\(describe(p)))")
         return p

@@ -18,13 +18,9 @@ public final class VideoEncoder: Sendable {
         model = load.folder
         backbone = try loadVideoModel(load.folder, weights: load.checkpoint)
         let family = load.family.rawValue
-        if try load.folder.optionalJSON("preprocessor_config.json") == nil,
-           let video = try load.folder.optionalJSON("video_preprocessor_config.json") {
-            preprocessor = try ImagePreprocessor(config: video)
-        } else {
-            preprocessor = try load.preprocessor({ try ImagePreprocessor(config: $0) },
-                                                 defaults: { ImagePreprocessor.defaults(for: family) }, describe: \.summary)
-        }
+        preprocessor = try load.preprocessor({ try ImagePreprocessor(config: $0) },
+                                             defaults: { ImagePreprocessor.defaults(for: family) }, describe: \.summary,
+                                             files: ["preprocessor_config.json", "video_preprocessor_config.json"])
         let size = backbone.frameSize
         if let fixed = preprocessor.fixedOutputSize, fixed != size {
             throw MMAttnError("the preprocessing gives \(fixed.width)×\(fixed.height) frames but the model takes "
@@ -55,8 +51,7 @@ public final class VideoEncoder: Sendable {
                 throw MMAttnError("frames of \(frame.width)×\(frame.height) preprocess to \(out.width)×\(out.height), but the model "
                                   + "takes \(W)×\(H); give larger frames or a preprocessor_config.json with a center crop", file: source.name)
             }
-            let p = try preprocessor(frame)  // [3, H, W]
-            (pixels.data + t * 3 * H * W).update(from: p.pointer, count: 3 * H * W)
+            preprocessor.normalize(try preprocessor.resized(frame), into: pixels.data + t * 3 * H * W)  // [3, H, W]
         }
         return (indices, pixels)
     }

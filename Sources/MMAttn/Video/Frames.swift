@@ -63,7 +63,7 @@ public struct PNGFrames: FrameSource {
             throw MMAttnError("cannot list the folder: \((error as NSError).localizedDescription)", file: folder)
         }
         let pngs = names.filter { !$0.hasPrefix(".") && $0.lowercased().hasSuffix(".png") }
-            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         guard !pngs.isEmpty else {
             throw MMAttnError("the folder has no .png files; give a folder of PNG frames, PNG files or a video file", file: folder)
         }

@@ -290,9 +290,15 @@ public struct ImagePreprocessor: Sendable {
     /// does (uint8 -> float64 * rescale_factor -> float32, then float32 (x - mean) / std), through a
     /// 256-entry table per channel.
     public func normalized(_ image: RGBImage) -> Tensor {
+        let out = Tensor(uninitialized: [3, image.height, image.width])  // [3, H, W], every value written
+        normalize(image, into: out.data)
+        return out
+    }
+
+    /// `normalized` written to `out`, 3·H·W floats channels first (a frame of a clip's tensor).
+    public func normalize(_ image: RGBImage, into out: UnsafeMutablePointer<Float>) {
         precondition(imageMean.count == 3 && imageStd.count == 3, "imageMean and imageStd need 3 values (R, G, B)")
         let plane = image.width * image.height
-        let out = Tensor(zeros: [3, image.height, image.width])  // [3, H, W]
         var table = [Float](repeating: 0, count: 3 * 256)
         for c in 0..<3 {
             let mean = Float(imageMean[c]), std = Float(imageStd[c])
@@ -305,7 +311,7 @@ public struct ImagePreprocessor: Sendable {
         image.pixels.withUnsafeBufferPointer { src in
             table.withUnsafeBufferPointer { t in
                 let p = src.baseAddress!, t = t.baseAddress!
-                let r = out.data, g = out.data + plane, b = out.data + 2 * plane
+                let r = out, g = out + plane, b = out + 2 * plane
                 for i in 0..<plane {
                     r[i] = t[Int(p[3 * i])]
                     g[i] = t[256 + Int(p[3 * i + 1])]
@@ -313,7 +319,6 @@ public struct ImagePreprocessor: Sendable {
                 }
             }
         }
-        return out
     }
 }
 

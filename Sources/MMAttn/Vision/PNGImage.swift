@@ -20,9 +20,18 @@ public enum PNGImage {
 
     /// The size the PNG file's header declares, checked as `decode` checks it, without decoding.
     public static func size(path: String, maxPixels: Int = defaultMaxPixels) throws -> (height: Int, width: Int) {
-        let (width, height) = try checkHeader(readFile(path), file: path, maxPixels: maxPixels)
+        let (width, height) = try checkHeader(readFile(path, upTo: headerBytes), file: path, maxPixels: maxPixels)
         return (height, width)
     }
+
+    /// Whether the file starts with PNG's signature (false when it cannot be read).
+    public static func hasSignature(path: String) -> Bool {
+        guard let head = try? readFile(path, upTo: signature.count) else { return false }
+        return head.withUnsafeBytes { isPNG($0) }
+    }
+
+    /// The bytes `checkHeader` reads: the signature, the IHDR chunk's length and type, width, height.
+    static let headerBytes = 24
 
     /// Decode PNG bytes; `file` names them in error messages.
     public static func decode(data: Data, file: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
@@ -41,9 +50,9 @@ public enum PNGImage {
 
     // MARK: - Reading the file
 
-    /// The file's bytes, refusing what is not a regular file, too large, or not PNG (after reading
-    /// only its first 8 bytes).
-    static func readFile(_ path: String) throws -> Data {
+    /// The file's bytes (its first `limit` bytes at most), refusing what is not a regular file,
+    /// too large, or not PNG (after reading only its first 8 bytes).
+    static func readFile(_ path: String, upTo limit: Int = .max) throws -> Data {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // O_NONBLOCK: a FIFO must not block the open
         guard fd >= 0 else {
             let reason = String(cString: strerror(errno))
@@ -57,11 +66,11 @@ public enum PNGImage {
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw MMAttnError("not a regular file; give the path of a PNG image", file: path)
         }
-        let size = Int(info.st_size)
-        guard size <= maxFileBytes else {
-            throw MMAttnError("the file has \(size) bytes, more than the \(maxFileBytes >> 20) MiB accepted for a PNG image; "
+        guard Int(info.st_size) <= maxFileBytes else {
+            throw MMAttnError("the file has \(info.st_size) bytes, more than the \(maxFileBytes >> 20) MiB accepted for a PNG image; "
                               + "downscale or recompress it", file: path)
         }
+        let size = min(Int(info.st_size), limit)
         var data = Data(count: size)
         let got = try data.withUnsafeMutableBytes { raw -> Int in
             guard let base = raw.baseAddress else { return 0 }
@@ -103,7 +112,7 @@ public enum PNGImage {
             if raw.count == 0 { throw MMAttnError("the file is empty (0 bytes); it is not a PNG image", file: file) }
             guard isPNG(UnsafeRawBufferPointer(rebasing: raw.prefix(signature.count))) else { throw notPNG(file) }
             // Signature (8), IHDR length (4) and type (4), width (4), height (4).
-            guard raw.count >= 24 else {
+            guard raw.count >= headerBytes else {
                 throw MMAttnError("truncated PNG: the file ends before its header is complete; the file is incomplete, "
                                   + "download or export it again", file: file)
             }
