@@ -119,6 +119,45 @@ import CKernels
         }
     }
 
+    /// Keys laid out apart from the queries: cross-attention (queries from one sequence, keys and
+    /// values from another, of other lengths) and a decoder's cache (the queries are the last
+    /// positions of the keys' sequences, so a causal mask lets them see every earlier key).
+    @Test(arguments: [
+        ("cross, packed [3, 1] over [300, 17]", SequenceLayout.packed(lengths: [3, 1]), SequenceLayout.packed(lengths: [300, 17]), AttentionMask.none),
+        ("cross, more queries than keys", SequenceLayout.uniform(batch: 1, tokens: 40), SequenceLayout.uniform(batch: 1, tokens: 5), AttentionMask.none),
+        ("cache: 1 new of 10 positions", SequenceLayout.uniform(batch: 2, tokens: 1), SequenceLayout.padded(tokens: 16, lengths: [10, 10]), AttentionMask.causal),
+        ("cache: 4 new of 300 positions", SequenceLayout.uniform(batch: 1, tokens: 4), SequenceLayout.padded(tokens: 448, lengths: [300]), AttentionMask.causal),
+        ("cache: prefill of 3", SequenceLayout.uniform(batch: 1, tokens: 3), SequenceLayout.padded(tokens: 8, lengths: [3]), AttentionMask.causal),
+    ])
+    func separateKeysMatchReference(_ name: String, _ queries: SequenceLayout, _ keys: SequenceLayout, _ mask: AttentionMask) {
+        var rng = TestRandom(seed: 47)
+        let H = 4, G = 2, dh = 8
+        let q = rng.tensor([queries.rows, H * dh], scale: 2)   // [query rows, H·dh]
+        let kv = rng.tensor([keys.rows, 2 * G * dh], scale: 2)  // [key rows, k | v]
+        let g = AttentionHeads(heads: H, keyValueHeads: G, headDim: dh, queryStride: H * dh, keyValueStride: 2 * G * dh)
+        let S = queries.count, Tq = queries.maxLength, Tk = keys.maxLength
+        let slow = Tensor(zeros: [queries.rows, H * dh]), slowP = Tensor(zeros: [S, H, Tq, Tk])
+        Attention.reference(q: q.data, k: kv.data, v: kv.data + G * dh, out: slow.data, layout: queries, keys: keys, heads: g,
+                            scale: 0.35, mask: mask, probs: slowP.data)
+        let fast = Tensor(zeros: slow.shape), withP = Tensor(zeros: slow.shape), fastP = Tensor(zeros: slowP.shape)
+        fast.data.update(repeating: .nan, count: fast.count)
+        fastP.data.update(repeating: .nan, count: fastP.count)
+        Attention.compute(q: q.data, k: kv.data, v: kv.data + G * dh, out: fast.data, layout: queries, keys: keys, heads: g,
+                          scale: 0.35, mask: mask)
+        Attention.compute(q: q.data, k: kv.data, v: kv.data + G * dh, out: withP.data, layout: queries, keys: keys, heads: g,
+                          scale: 0.35, mask: mask, probs: fastP.data)
+        // Same bound as the self-attention cases above.
+        #expect(maxAbsDiff(fast, slow) <= 2e-6, "\(name): outputs")
+        #expect(maxAbsDiff(withP, slow) <= 2e-6, "\(name): outputs of the probabilities path")
+        #expect(maxAbsDiff(fastP, slowP) <= 2e-6, "\(name): probabilities")
+        if mask.causal {
+            // The last query sees every key; the one before it all but the last.
+            let last = Tq - 1, n = keys.lengths[0]
+            #expect(fastP.data[last * Tk + n - 1] > 0)
+            if Tq > 1 { #expect(fastP.data[(last - 1) * Tk + n - 1] == 0) }
+        }
+    }
+
     @Test func layoutsNumberRowsAndPositions() {
         let padded = SequenceLayout.padded(tokens: 4, lengths: [4, 2, 7, -1])
         #expect(padded.rows == 16 && padded.starts == [0, 4, 8, 12] && padded.lengths == [4, 2, 4, 0])
@@ -267,5 +306,63 @@ import CKernels
             expectClose(alone, fast.rows(row..<(row + n)), tolerance: 5e-5, "sequence of \(n) alone")
             row += n
         }
+    }
+}
+
+/// A causal decoder run token by token through a key/value cache gives, row for row, what one
+/// pass over the whole sequence gives; layers with cross-attention see the memory either way.
+@Suite struct DecoderCacheTests {
+    static func decoder(cross: Bool) -> Encoder {
+        var rng = TestRandom(seed: 53)
+        let D = 16, I = 24
+        func linear(_ o: Int, _ i: Int, bias: Bool = true) -> Linear {
+            Linear(weight: rng.tensor([o, i], scale: 0.3), bias: bias ? rng.tensor([o], scale: 0.1) : nil)
+        }
+        func norm() -> LayerNorm {
+            let weight = rng.tensor([D], scale: 0.2)  // [D], around 1
+            for i in 0..<D { weight.data[i] += 1 }
+            return LayerNorm(weight: weight, bias: rng.tensor([D], scale: 0.1), eps: 1e-5)
+        }
+        let config = EncoderConfig(hiddenSize: D, numHeads: 4, intermediateSize: I, layerNormEps: 1e-5, activation: .gelu,
+                                   normPlacement: .pre, causal: true)
+        return Encoder(config: config, layers: (0..<2).map { _ in
+            EncoderLayer(attentionNorm: norm(), query: linear(D, D), key: linear(D, D, bias: false), value: linear(D, D),
+                         attentionOutput: linear(D, D),
+                         crossAttention: cross ? CrossAttention(norm: .layerNorm(norm()), query: linear(D, D), key: linear(D, D, bias: false),
+                                                                value: linear(D, D), output: linear(D, D)) : nil,
+                         mlpNorm: norm(), intermediate: linear(I, D), output: linear(D, I))
+        })
+    }
+
+    @Test(arguments: [false, true])
+    func stepsEqualOnePass(cross: Bool) throws {
+        let encoder = Self.decoder(cross: cross)
+        var rng = TestRandom(seed: 59)
+        let T = 9, D = 16, B = 2
+        let x = rng.tensor([B, T, D])                      // [B, T, D]
+        let memory = cross ? encoder.crossMemory(rng.tensor([B, 30, D])) : nil
+        let whole = try encoder(x, memory: memory).lastHiddenState  // [B, T, D]
+        let cache = KeyValueCache(config: encoder.config, layers: 2, batch: B, capacity: 12)
+        // A prefill of 4 positions, then one at a time.
+        var t = 0
+        for n in [4, 1, 1, 1, 1, 1] {
+            let part = Tensor(zeros: [B, n, D])  // positions t..<t+n of each sequence
+            for b in 0..<B { (part.data + b * n * D).update(from: x.pointer + (b * T + t) * D, count: n * D) }
+            let out = try encoder(part, memory: memory, cache: cache).lastHiddenState
+            var worst: Float = 0
+            for b in 0..<B {
+                for i in 0..<(n * D) { worst = max(worst, abs(out.data[b * n * D + i] - whole.data[(b * T + t) * D + i])) }
+            }
+            #expect(worst <= 2e-6)  // measured 4.8e-7
+            t += n
+        }
+        #expect(cache.length == T)
+        // A step past the capacity is refused before it runs.
+        #expect(throws: MMAttnError.self) { try encoder(rng.tensor([B, 4, D]), memory: memory, cache: cache) }
+    }
+
+    @Test func decoderLayersNeedTheirMemory() {
+        let encoder = Self.decoder(cross: true)
+        #expect(throws: MMAttnError.self) { try encoder(Tensor(zeros: [1, 3, 16])) }
     }
 }

@@ -258,17 +258,25 @@ public enum Attention {
     /// job list, whatever the length (in `workspace` when given, reused across calls).
     ///
     /// `out` receives [rows, H·dh] at `outputStride`; padding rows of a padded layout get zeros.
-    /// `probs`, when given ([S, H, Tmax, Tmax], S sequences of at most Tmax = `layout.maxLength`
-    /// tokens; it need not be initialised), receives the probabilities, zeros where masked or
+    /// `probs`, when given ([S, H, Tq, Tk], S sequences of at most Tq = `layout.maxLength` queries
+    /// and Tk keys; it need not be initialised), receives the probabilities, zeros where masked or
     /// past a sequence's end: that path computes each block's full score rows with the same tile
     /// GEMM and mask, then one softmax per row. Its outputs may differ from the online path's in
     /// the last bits (sums are taken in another order; about 1e-7 on the fixtures).
+    ///
+    /// `keys`, when given, lays out the rows of k and v apart from the queries' (same number of
+    /// sequences): cross-attention (queries from the decoder, keys from the encoder) and a decoder's
+    /// key/value cache (the new queries are the last `layout.lengths[s]` of `keys.lengths[s]`
+    /// positions, so a causal mask lets query i see keys 0...past+i). Without it keys are the
+    /// queries' own rows.
     public static func compute(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                               out: UnsafeMutablePointer<Float>, layout: SequenceLayout, heads g: AttentionHeads,
-                               scale: Float, mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil,
-                               workspace: AttentionWorkspace? = nil) {
+                               out: UnsafeMutablePointer<Float>, layout: SequenceLayout, keys: SequenceLayout? = nil,
+                               heads g: AttentionHeads, scale: Float, mask: AttentionMask,
+                               probs: UnsafeMutablePointer<Float>? = nil, workspace: AttentionWorkspace? = nil) {
+        let keys = keys ?? layout
+        precondition(keys.count == layout.count, "\(layout.count) query sequences but \(keys.count) key sequences")
         // (sequence, query block) pairs; a job is one pair and one head, heads innermost.
-        let bq = queryBlock(for: mask, length: layout.maxLength)
+        let bq = queryBlock(for: mask, length: keys.maxLength)
         let space = workspace ?? AttentionWorkspace()
         let pairs = space.jobs(layout, block: bq)
         let jobs = pairs.count * g.heads
@@ -279,10 +287,10 @@ public enum Attention {
                 var job = w
                 while job < jobs {
                     let (s, block) = pairs[job / g.heads], h = job % g.heads
-                    let tile = Tile(layout: layout, heads: g, sequence: s, block: block, rows: bq, head: h)
+                    let tile = Tile(layout: layout, keys: keys, heads: g, sequence: s, block: block, rows: bq, head: h)
                     if let probs {
-                        tile.runWithProbabilities(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
-                                                  probs: probs, maxLength: layout.maxLength)
+                        tile.runWithProbabilities(q: q, k: k, v: v, out: out, scale: scale, mask: mask, probs: probs,
+                                                  queries: layout.maxLength, keys: keys.maxLength)
                     } else {
                         tile.run(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
                                  scores: space.scores + w * queryBlock * keyBlock,
@@ -300,50 +308,55 @@ public enum Attention {
                 }
             }
         }
-        if let probs { zeroEmptySequences(probs, layout: layout, heads: g.heads) }
+        if let probs { zeroEmptySequences(probs, layout: layout, keys: keys, heads: g.heads) }
         withExtendedLifetime(space) {}
     }
 
     /// Bytes `compute` allocates besides its inputs and outputs when given no workspace: one tile
     /// per worker and the job list. Nothing in it grows with the square of the length.
     public static func scratchBytes(layout: SequenceLayout, mask: AttentionMask, workers: Int = Threads.count) -> Int {
-        let bq = queryBlock(for: mask, length: layout.maxLength)
+        let bq = queryBlock(for: mask, length: layout.maxLength)  // keys = queries here
         let pairs = layout.lengths.reduce(0) { $0 + ($1 + bq - 1) / bq }
         return AttentionWorkspace.bytes(workers: workers) + pairs * MemoryLayout<(seq: Int, block: Int)>.stride
     }
 
-    /// Sequences without tokens have no query block: their probability rows are zeroed here.
-    private static func zeroEmptySequences(_ probs: UnsafeMutablePointer<Float>, layout: SequenceLayout, heads: Int) {
-        let T = layout.maxLength
+    /// Sequences without queries have no query block: their probability rows are zeroed here.
+    private static func zeroEmptySequences(_ probs: UnsafeMutablePointer<Float>, layout: SequenceLayout,
+                                           keys: SequenceLayout, heads: Int) {
+        let plane = layout.maxLength * keys.maxLength
         for (s, n) in layout.lengths.enumerated() where n == 0 {
-            (probs + s * heads * T * T).update(repeating: 0, count: heads * T * T)
+            (probs + s * heads * plane).update(repeating: 0, count: heads * plane)
         }
     }
 
     /// One job: a block of up to `queryBlock` queries of one sequence and one head.
     private struct Tile {
         let dh: Int, ldq: Int, ldkv: Int, ldo: Int
-        let n: Int        // tokens in the sequence
-        let i0: Int, m: Int  // first query (within the sequence) and number of queries
+        let n: Int        // keys of the sequence
+        let queries: Int  // queries of the sequence
+        let past: Int     // keys before the first query: query i sits at position past + i
+        let i0: Int, m: Int  // first query (position past + i0) and number of queries
         let qOffset: Int, kvOffset: Int, oOffset: Int
         let seq: Int, head: Int, heads: Int
 
-        init(layout: SequenceLayout, heads g: AttentionHeads, sequence s: Int, block: Int, rows bq: Int, head h: Int) {
+        init(layout: SequenceLayout, keys: SequenceLayout, heads g: AttentionHeads, sequence s: Int, block: Int,
+             rows bq: Int, head h: Int) {
             dh = g.headDim; ldq = g.queryStride; ldkv = g.keyValueStride; ldo = g.outputStride
-            n = layout.lengths[s]
+            n = keys.lengths[s]
+            queries = layout.lengths[s]
+            past = max(0, n - queries)
             i0 = block * bq
-            m = min(bq, n - i0)
-            let row0 = layout.starts[s]
+            m = min(bq, queries - i0)
             let kvHead = h / (g.heads / g.keyValueHeads)
-            qOffset = (row0 + i0) * ldq + h * dh
-            kvOffset = row0 * ldkv + kvHead * dh
-            oOffset = (row0 + i0) * ldo + h * dh
+            qOffset = (layout.starts[s] + i0) * ldq + h * dh
+            kvOffset = keys.starts[s] * ldkv + kvHead * dh
+            oOffset = (layout.starts[s] + i0) * ldo + h * dh
             seq = s; head = h; heads = g.heads
         }
 
         /// The keys any query of the block may see, lo..<hi.
         func keyRange(_ mask: AttentionMask) -> (lo: Int, hi: Int) {
-            (mask.band(i0, n).lo, mask.band(i0 + m - 1, n).hi + 1)
+            (mask.band(past + i0, n).lo, mask.band(past + i0 + m - 1, n).hi + 1)
         }
 
         /// Set the scores the mask forbids to −∞ in rows 0..<m, columns j0..<j0+nk of `s` (row stride ld).
@@ -352,7 +365,7 @@ public enum Attention {
         func applyMask(_ s: UnsafeMutablePointer<Float>, ld: Int, j0: Int, nk: Int, _ mask: AttentionMask) -> Bool {
             var kept = false
             for r in 0..<m {
-                let i = i0 + r, row = s + r * ld
+                let i = past + i0 + r, row = s + r * ld
                 let (lo, hi) = mask.band(i, n)
                 let a = min(max(lo - j0, 0), nk), b = min(max(hi + 1 - j0, a), nk)  // allowed columns a..<b
                 if a > 0 { row.update(repeating: -.infinity, count: a) }
@@ -372,7 +385,7 @@ public enum Attention {
         func isFull(j0: Int, nk: Int, _ mask: AttentionMask) -> Bool {
             guard mask.grid == nil else { return false }
             // Bands are monotone: the first row has the smallest hi, the last the largest lo.
-            return mask.band(i0 + m - 1, n).lo <= j0 && mask.band(i0, n).hi >= j0 + nk - 1
+            return mask.band(past + i0 + m - 1, n).lo <= j0 && mask.band(past + i0, n).hi >= j0 + nk - 1
         }
 
         func run(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
@@ -387,7 +400,7 @@ public enum Attention {
             var j0 = lo
             while j0 < hi {
                 let nk = min(bk, hi - j0)
-                if let grid = mask.grid, grid.excludes(queries: i0, i0 + m, keys: j0, j0 + nk) {
+                if let grid = mask.grid, grid.excludes(queries: past + i0, past + i0 + m, keys: j0, j0 + nk) {
                     j0 += nk
                     continue
                 }
@@ -423,13 +436,13 @@ public enum Attention {
 
         func runWithProbabilities(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                   out: UnsafeMutablePointer<Float>, scale: Float, mask: AttentionMask,
-                                  probs: UnsafeMutablePointer<Float>, maxLength T: Int) {
-            let p = probs + ((seq * heads + head) * T + i0) * T  // [m, T] rows of this block
+                                  probs: UnsafeMutablePointer<Float>, queries Tq: Int, keys T: Int) {
+            let p = probs + ((seq * heads + head) * Tq + i0) * T  // [m, T] rows of this block
             let o = out + oOffset
             let (lo, hi) = keyRange(mask)
             for r in 0..<m { (p + r * T).update(repeating: 0, count: T) }
-            if i0 + m == n && n < T {  // the sequence's last block also clears the padding rows
-                (p + m * T).update(repeating: 0, count: (T - n) * T)
+            if i0 + m == queries && queries < Tq {  // the sequence's last block also clears the padding rows
+                (p + m * T).update(repeating: 0, count: (Tq - queries) * T)
             }
             guard lo < hi else {
                 for r in 0..<m { (o + r * ldo).update(repeating: 0, count: dh) }
@@ -449,25 +462,27 @@ public enum Attention {
     /// The textbook definition with scalar loops in Double, kept as the reference the fused kernel is
     /// tested against. Same arguments as `compute`.
     public static func reference(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                 out: UnsafeMutablePointer<Float>, layout: SequenceLayout, heads g: AttentionHeads,
-                                 scale: Float, mask: AttentionMask, probs: UnsafeMutablePointer<Float>? = nil) {
-        let dh = g.headDim, T = layout.maxLength, group = g.heads / g.keyValueHeads
+                                 out: UnsafeMutablePointer<Float>, layout: SequenceLayout, keys: SequenceLayout? = nil,
+                                 heads g: AttentionHeads, scale: Float, mask: AttentionMask,
+                                 probs: UnsafeMutablePointer<Float>? = nil) {
+        let keys = keys ?? layout
+        let dh = g.headDim, Tq = layout.maxLength, T = keys.maxLength, group = g.heads / g.keyValueHeads
         for r in 0..<layout.rows {
             (out + r * g.outputStride).update(repeating: 0, count: g.heads * dh)
         }
-        if let probs { probs.update(repeating: 0, count: layout.count * g.heads * T * T) }
+        if let probs { probs.update(repeating: 0, count: layout.count * g.heads * Tq * T) }
         var row = [Double](repeating: 0, count: T)
-        for (s, n) in layout.lengths.enumerated() {
-            let r0 = layout.starts[s]
+        for (s, nq) in layout.lengths.enumerated() {
+            let r0 = layout.starts[s], k0 = keys.starts[s], n = keys.lengths[s], past = max(0, n - nq)
             for h in 0..<g.heads {
                 let kvh = h / group
-                for i in 0..<n {
+                for i in 0..<nq {
                     let qi = q + (r0 + i) * g.queryStride + h * dh
                     let o = out + (r0 + i) * g.outputStride + h * dh
                     var best = -Double.infinity
                     for j in 0..<n {
-                        guard mask.allows(i, j, n) else { row[j] = -.infinity; continue }
-                        let kj = k + (r0 + j) * g.keyValueStride + kvh * dh
+                        guard mask.allows(past + i, j, n) else { row[j] = -.infinity; continue }
+                        let kj = k + (k0 + j) * g.keyValueStride + kvh * dh
                         var dot = 0.0
                         for d in 0..<dh { dot += Double(qi[d]) * Double(kj[d]) }
                         row[j] = dot * Double(scale)
@@ -479,8 +494,8 @@ public enum Attention {
                     var acc = [Double](repeating: 0, count: dh)
                     for j in 0..<n where row[j] != 0 {
                         let pj = row[j] / sum
-                        if let probs { probs[((s * g.heads + h) * T + i) * T + j] = Float(pj) }
-                        let vj = v + (r0 + j) * g.keyValueStride + kvh * dh
+                        if let probs { probs[((s * g.heads + h) * Tq + i) * T + j] = Float(pj) }
+                        let vj = v + (k0 + j) * g.keyValueStride + kvh * dh
                         for d in 0..<dh { acc[d] += pj * Double(vj[d]) }
                     }
                     for d in 0..<dh { o[d] = Float(acc[d]) }

@@ -55,6 +55,58 @@ public struct EncoderConfig: Sendable {
     public var projectionWidth: Int { (numHeads + 2 * keyValueHeads) * headDim }
 }
 
+/// A decoder layer's attention to another sequence (the encoder's output, the "memory"): its
+/// queries come from the layer's own stream, its keys and values from the memory, projected once
+/// per memory (`Encoder.crossMemory`). Whisper's `encoder_attn`, BART's `encoder_attn`.
+public struct CrossAttention: Sendable {
+    /// Pre-LN: applied before the sub-layer. Post-LN: after its residual.
+    public var norm: Norm
+    public var query: Linear          // [H·dh, D]
+    /// k and v side by side, [2·G·dh] columns of the memory's width, in one or more parts.
+    public var keyValue: [Linear]
+    public var output: Linear         // [D, H·dh]
+
+    public init(norm: Norm, query: Linear, key: Linear, value: Linear, output: Linear) {
+        self.norm = norm
+        self.query = query
+        self.keyValue = [key, value]
+        self.output = output
+    }
+}
+
+/// The keys and values of a memory (an encoder's output) for every decoder layer, computed once
+/// and attended by each new decoder token.
+public struct CrossMemory: @unchecked Sendable {
+    /// How the memory's rows group into sequences (one per decoder sequence).
+    public let layout: SequenceLayout
+    /// Per layer: [memory rows, 2·G·dh], k | v.
+    public let keyValues: [Tensor]
+}
+
+/// What a decoder keeps between steps: every layer's self-attention keys and values of the
+/// positions decoded so far, so a step costs its new rows, not the whole prefix again.
+public final class KeyValueCache: @unchecked Sendable {
+    // One decoding loop owns a cache; it is not shared between threads.
+    /// Sequences decoded side by side.
+    public let batch: Int
+    /// Positions each sequence may hold.
+    public let capacity: Int
+    /// Positions cached so far (the same for every sequence).
+    public internal(set) var length = 0
+    /// Per layer: [batch·capacity, 2·G·dh], k | v, sequence b's positions from row b·capacity.
+    let layers: [Tensor]
+
+    public init(config: EncoderConfig, layers: Int, batch: Int = 1, capacity: Int) {
+        self.batch = batch
+        self.capacity = capacity
+        let width = 2 * config.keyValueHeads * config.headDim
+        self.layers = (0..<layers).map { _ in Tensor(uninitialized: [batch * capacity, width]) }
+    }
+
+    /// Forget every position (the buffers are kept).
+    public func reset() { length = 0 }
+}
+
 /// One transformer layer's weights, named by role. Each family maps its checkpoint names onto these
 /// (ViT: `layernorm_before` → `attentionNorm`; BERT: `attention.output.LayerNorm` → `attentionNorm`).
 public struct EncoderLayer: Sendable {
@@ -76,17 +128,20 @@ public struct EncoderLayer: Sendable {
     public var mask: AttentionMask
     /// This layer's rotary embedding when it differs from the config's (ModernBERT: two bases).
     public var rotary: Rotary?
+    /// Attention to a memory between self-attention and the MLP (decoders: Whisper).
+    public var crossAttention: CrossAttention?
 
     /// A layer with separate q, k and v projections, layer norms and a plain MLP.
     public init(attentionNorm: LayerNorm, query: Linear, key: Linear, value: Linear, attentionOutput: Linear,
-                mlpNorm: LayerNorm, intermediate: Linear, output: Linear) {
+                crossAttention: CrossAttention? = nil, mlpNorm: LayerNorm, intermediate: Linear, output: Linear) {
         self.init(attentionNorm: .layerNorm(attentionNorm), projections: [query, key, value],
-                  attentionOutput: attentionOutput, mlpNorm: .layerNorm(mlpNorm), intermediate: [intermediate], output: output)
+                  attentionOutput: attentionOutput, crossAttention: crossAttention, mlpNorm: .layerNorm(mlpNorm),
+                  intermediate: [intermediate], output: output)
     }
 
     public init(attentionNorm: Norm, projections: [Linear], queryNorm: RMSNorm? = nil, keyNorm: RMSNorm? = nil,
-                attentionOutput: Linear, mlpNorm: Norm, intermediate: [Linear], output: Linear,
-                mask: AttentionMask = .none, rotary: Rotary? = nil) {
+                attentionOutput: Linear, crossAttention: CrossAttention? = nil, mlpNorm: Norm, intermediate: [Linear],
+                output: Linear, mask: AttentionMask = .none, rotary: Rotary? = nil) {
         self.attentionNorm = attentionNorm
         self.projections = projections
         self.queryNorm = queryNorm
@@ -97,6 +152,7 @@ public struct EncoderLayer: Sendable {
         self.output = output
         self.mask = mask
         self.rotary = rotary
+        self.crossAttention = crossAttention
     }
 }
 
@@ -122,14 +178,22 @@ public struct EncoderOptions {
     /// reduce attention maps (ESM contacts) without keeping all layers in memory. The encoder reuses
     /// the buffer for the next layer unless the sink keeps a reference to the tensor.
     public var attentionSink: ((Int, Tensor) -> Void)?
+    /// Called with (layer index, cross-attention probabilities [B, H, T, memory tokens]) in decoder
+    /// layers, the buffer reused as for `attentionSink`. Only the layers in `crossAttentionLayers`
+    /// (all when nil) compute probabilities; the others keep the fused kernel.
+    public var crossAttentionSink: ((Int, Tensor) -> Void)?
+    public var crossAttentionLayers: Set<Int>?
     /// Use the scalar reference attention instead of the fast kernel (tests only).
     public var referenceAttention: Bool
 
     public init(hiddenStates: Bool = false, keptStates: Set<Int> = [], attentionSink: ((Int, Tensor) -> Void)? = nil,
+                crossAttentionSink: ((Int, Tensor) -> Void)? = nil, crossAttentionLayers: Set<Int>? = nil,
                 referenceAttention: Bool = false) {
         self.hiddenStates = hiddenStates
         self.keptStates = keptStates
         self.attentionSink = attentionSink
+        self.crossAttentionSink = crossAttentionSink
+        self.crossAttentionLayers = crossAttentionLayers
         self.referenceAttention = referenceAttention
     }
 }
@@ -187,8 +251,13 @@ public struct Encoder: Sendable {
     /// `layout` says), [T, D] (one sequence), or a packed [rows, D] with its `layout`. A causal
     /// config makes every layer causal. Throws, before allocating, for the inputs `refusal` names
     /// and for sequences that do not fit a layer's attention grid.
-    public func callAsFunction(_ embeddings: Tensor, layout: SequenceLayout? = nil,
-                               options: EncoderOptions = EncoderOptions()) throws -> EncoderOutput {
+    ///
+    /// Decoders: layers with cross-attention attend to `memory` (from `crossMemory`). With a
+    /// `cache`, `embeddings` are each sequence's next tokens (a uniform [B, n, D]): their keys and
+    /// values join the cache and self-attention sees every cached position, so each step costs its
+    /// own rows; the cache's length grows by n.
+    public func callAsFunction(_ embeddings: Tensor, layout: SequenceLayout? = nil, memory: CrossMemory? = nil,
+                               cache: KeyValueCache? = nil, options: EncoderOptions = EncoderOptions()) throws -> EncoderOutput {
         let D = config.hiddenSize, H = config.numHeads, G = config.keyValueHeads, dh = config.headDim
         // Without a layout: [B, T, D] is B sequences of T tokens, [T, D] one sequence.
         let layout = layout ?? (embeddings.shape.count == 3 ? .uniform(batch: embeddings.shape[0], tokens: embeddings.shape[1])
@@ -202,14 +271,37 @@ public struct Encoder: Sendable {
                 throw MMAttnError("a sequence of \(n) tokens does not fit the attention grid of \(grid.tokens) tokens")
             }
         }
+        if layers.contains(where: { $0.crossAttention != nil }) {
+            guard let memory, memory.layout.count == layout.count, memory.keyValues.count == layers.count else {
+                throw MMAttnError("decoder layers attend to an encoder output: pass one memory per sequence")
+            }
+        }
+        // With a cache: the new rows' keys go to cache rows past..<past+n of each sequence, and
+        // self-attention reads the cache (keys laid out as a padded batch of `capacity` rows).
+        let past = cache?.length ?? 0
+        var cachedKeys: SequenceLayout?
+        if let cache {
+            let n = layout.lengths.first ?? 0
+            guard layout == .uniform(batch: cache.batch, tokens: n), cache.layers.count == layers.count else {
+                throw MMAttnError("a cached step takes the same number of new tokens for each of the cache's \(cache.batch) sequences")
+            }
+            guard past + n <= cache.capacity else {
+                throw MMAttnError("\(past + n) positions do not fit the cache of \(cache.capacity)")
+            }
+            cachedKeys = .padded(tokens: cache.capacity, lengths: Array(repeating: past + n, count: cache.batch))
+        }
         let rows = layout.rows, W = config.projectionWidth, I = config.intermediateSize
-        let heads = AttentionHeads(heads: H, keyValueHeads: G, headDim: dh, queryStride: W, keyValueStride: W, outputStride: H * dh)
+        let kvWidth = 2 * G * dh
+        let heads = AttentionHeads(heads: H, keyValueHeads: G, headDim: dh, queryStride: W,
+                                   keyValueStride: cachedKeys == nil ? W : kvWidth, outputStride: H * dh)
+        let crossHeads = AttentionHeads(heads: H, keyValueHeads: G, headDim: dh, queryStride: H * dh,
+                                        keyValueStride: kvWidth, outputStride: H * dh)
         let scale = 1 / Float(dh).squareRoot()
-        let positions = layout.positions  // [rows]
+        let positions = past == 0 ? layout.positions : layout.positions.map { $0 + Int32(past) }  // [rows]
         var rotaryTables: [(Rotary, Rotary.Tables)] = []
         for rotary in [config.rotary] + layers.map(\.rotary) {
             if let rotary, !rotaryTables.contains(where: { $0.0 == rotary }) {
-                rotaryTables.append((rotary, rotary.tables(tokens: layout.paddedTokens ?? max(layout.maxLength, 1))))
+                rotaryTables.append((rotary, rotary.tables(tokens: past + (layout.paddedTokens ?? max(layout.maxLength, 1)))))
             }
         }
 
@@ -219,13 +311,16 @@ public struct Encoder: Sendable {
         let qkv = Tensor(uninitialized: [rows, W])                     // [rows, (H + 2G)·dh]: q | k | v
         let context = Tensor(uninitialized: [rows, H * dh])            // attention output before the projection
         let projected = Tensor(uninitialized: [rows, D])               // [rows, D]
+        let crossQuery = memory == nil ? nil : Tensor(uninitialized: [rows, H * dh])  // cross-attention queries
         let gated = config.mlp == .gated
         let hidden = Tensor(uninitialized: [rows, gated ? 2 * I : I])  // MLP inner activations
         let gatedOut = gated ? Tensor(uninitialized: [rows, I]) : nil  // act(a)·b
         let workspace = AttentionWorkspace()
-        // [S, H, T, T] attention probabilities for the sink, reused across layers unless the sink keeps them.
-        let T = layout.maxLength
-        var probs: TensorStorage? = options.attentionSink != nil ? TensorStorage(uninitializedCount: layout.count * H * T * T) : nil
+        // [S, H, T, Tk] attention probabilities for the sinks, reused across layers unless a sink keeps them.
+        let T = layout.maxLength, Tk = cachedKeys?.maxLength ?? T, Tm = memory?.layout.maxLength ?? 0
+        var probs: TensorStorage? = options.attentionSink != nil ? TensorStorage(uninitializedCount: layout.count * H * T * Tk) : nil
+        var crossProbs: TensorStorage? = options.crossAttentionSink != nil && memory != nil
+            ? TensorStorage(uninitializedCount: layout.count * H * T * Tm) : nil
 
         var states: [Tensor] = []
         var kept: [Int: Tensor] = [:]
@@ -250,25 +345,56 @@ public struct Encoder: Sendable {
                     rotary.apply(q, rows: rows, stride: W, heads: H, positions: positions.baseAddress!, tables: tables)
                     rotary.apply(k, rows: rows, stride: W, heads: G, positions: positions.baseAddress!, tables: tables)
                 }
+                // Keys and values: the new rows', or the cache's after the new rows join it.
+                var keys: UnsafePointer<Float> = UnsafePointer(k), values: UnsafePointer<Float> = UnsafePointer(v)
+                if let cache, let cachedKeys {
+                    let stored = cache.layers[index].data  // [B·capacity, 2·G·dh]
+                    for b in 0..<cache.batch {
+                        for i in 0..<(rows / cache.batch) {
+                            let r = layout.starts[b] + i, to = stored + (cachedKeys.starts[b] + past + i) * kvWidth
+                            to.update(from: qkv.data + r * W + H * dh, count: kvWidth)
+                        }
+                    }
+                    keys = UnsafePointer(stored)
+                    values = UnsafePointer(stored + G * dh)
+                }
                 if probs != nil && !isKnownUniquelyReferenced(&probs) {
-                    probs = TensorStorage(uninitializedCount: layout.count * H * T * T)  // the sink kept the last layer's
+                    probs = TensorStorage(uninitializedCount: layout.count * H * T * Tk)  // the sink kept the last layer's
                 }
                 let mask = config.causal ? layer.mask.addingCausal : layer.mask
-                if options.referenceAttention {
-                    Attention.reference(q: q, k: k, v: v, out: context.data, layout: layout, heads: heads,
-                                        scale: scale, mask: mask, probs: probs?.base)
-                } else {
-                    Attention.compute(q: q, k: k, v: v, out: context.data, layout: layout, heads: heads,
-                                      scale: scale, mask: mask, probs: probs?.base, workspace: workspace)
-                }
+                attend(q: q, k: keys, v: values, out: context.data, layout: layout, keys: cachedKeys, heads: heads,
+                       scale: scale, mask: mask, probs: probs?.base, workspace: workspace, options: options)
                 if let sink = options.attentionSink, let storage = probs {
-                    sink(index, Tensor(shape: [layout.count, H, T, T], storage: storage))
+                    sink(index, Tensor(shape: [layout.count, H, T, Tk], storage: storage))
                 }
                 layer.attentionOutput.apply(context.data, rows: rows, into: projected.data)
+                // The residual add, fused with the next sub-layer's norm (pre-LN) or this one's (post-LN).
                 if pre {
-                    layer.mlpNorm.addThenApply(projected.pointer, to: x.data, rows: rows, width: D, into: normed.data)
+                    (layer.crossAttention?.norm ?? layer.mlpNorm).addThenApply(projected.pointer, to: x.data, rows: rows, width: D, into: normed.data)
                 } else {
                     layer.attentionNorm.addThenApply(projected.pointer, to: x.data, rows: rows, width: D, into: x.data)
+                }
+
+                if let cross = layer.crossAttention, let memory, let crossQuery {
+                    let crossIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
+                    cross.query.apply(crossIn, rows: rows, into: crossQuery.data)
+                    let kv = memory.keyValues[index].pointer  // [memory rows, 2·G·dh]
+                    let wanted = options.crossAttentionLayers?.contains(index) ?? true
+                    if crossProbs != nil && wanted && !isKnownUniquelyReferenced(&crossProbs) {
+                        crossProbs = TensorStorage(uninitializedCount: layout.count * H * T * Tm)
+                    }
+                    let sinkProbs = wanted ? crossProbs : nil
+                    attend(q: crossQuery.data, k: kv, v: kv + G * dh, out: context.data, layout: layout, keys: memory.layout,
+                           heads: crossHeads, scale: scale, mask: .none, probs: sinkProbs?.base, workspace: workspace, options: options)
+                    if let sink = options.crossAttentionSink, let storage = sinkProbs {
+                        sink(index, Tensor(shape: [layout.count, H, T, Tm], storage: storage))
+                    }
+                    cross.output.apply(context.data, rows: rows, into: projected.data)
+                    if pre {
+                        layer.mlpNorm.addThenApply(projected.pointer, to: x.data, rows: rows, width: D, into: normed.data)
+                    } else {
+                        cross.norm.addThenApply(projected.pointer, to: x.data, rows: rows, width: D, into: x.data)
+                    }
                 }
 
                 let mlpIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
@@ -293,7 +419,36 @@ public struct Encoder: Sendable {
                 record(index + 1)
             }
         }
+        if let cache { cache.length += layout.lengths.first ?? 0 }
         return EncoderOutput(lastHiddenState: x, hiddenStates: states, keptStates: kept)
+    }
+
+    /// Attention through the fused kernel, or the scalar reference when the options ask for it.
+    private func attend(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                        layout: SequenceLayout, keys: SequenceLayout?, heads: AttentionHeads, scale: Float, mask: AttentionMask,
+                        probs: UnsafeMutablePointer<Float>?, workspace: AttentionWorkspace, options: EncoderOptions) {
+        if options.referenceAttention {
+            Attention.reference(q: q, k: k, v: v, out: out, layout: layout, keys: keys, heads: heads, scale: scale, mask: mask, probs: probs)
+        } else {
+            Attention.compute(q: q, k: k, v: v, out: out, layout: layout, keys: keys, heads: heads, scale: scale, mask: mask,
+                              probs: probs, workspace: workspace)
+        }
+    }
+
+    /// Project a memory (an encoder's output: [B, Tm, D] or [Tm, D], or packed rows with `layout`)
+    /// to every decoder layer's cross-attention keys and values, once per memory.
+    public func crossMemory(_ memory: Tensor, layout: SequenceLayout? = nil) -> CrossMemory {
+        let G = config.keyValueHeads, dh = config.headDim
+        let width = memory.shape[memory.shape.count - 1]
+        let layout = layout ?? (memory.shape.count == 3 ? .uniform(batch: memory.shape[0], tokens: memory.shape[1])
+                                                        : .uniform(batch: 1, tokens: memory.count / width))
+        let keyValues = layers.map { layer -> Tensor in
+            guard let cross = layer.crossAttention else { return Tensor(zeros: [0, 2 * G * dh]) }
+            let kv = Tensor(uninitialized: [layout.rows, 2 * G * dh])  // [memory rows, k | v]
+            applyParts(cross.keyValue, memory.pointer, rows: layout.rows, into: kv.data, stride: 2 * G * dh)
+            return kv
+        }
+        return CrossMemory(layout: layout, keyValues: keyValues)
     }
 }
 

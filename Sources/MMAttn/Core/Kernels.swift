@@ -145,6 +145,9 @@ public struct Linear: Sendable {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
+    /// Up to this many rows are multiplied as matrix-vector products (see `apply`).
+    static let vectorRows = 2
+
     /// Apply to `rows` rows of `x` ([rows, in]) writing `out` ([rows, out] at row stride
     /// `outStride`, default `out`), then `activation` on the result while it is in cache. `out`
     /// need not be initialised (every element of the written columns is overwritten).
@@ -163,8 +166,17 @@ public struct Linear: Sendable {
             if let bias {
                 for r in 0..<rows { (out + r * ldo + j0).update(from: bias + j0, count: j1 - j0) }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(j1 - j0), Int32(k),
-                        1, x, Int32(k), weight.pointer + j0 * k, Int32(k), bias == nil ? 0 : 1, out + j0, Int32(ldo))
+            if rows <= Linear.vectorRows {
+                // A few rows (a decoder step): matrix-vector products read the weight once per row
+                // without packing it, which a GEMM does on every call.
+                for r in 0..<rows {
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(j1 - j0), Int32(k), 1, weight.pointer + j0 * k, Int32(k),
+                                x + r * k, 1, bias == nil ? 0 : 1, out + r * ldo + j0, 1)
+                }
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(j1 - j0), Int32(k),
+                            1, x, Int32(k), weight.pointer + j0 * k, Int32(k), bias == nil ? 0 : 1, out + j0, Int32(ldo))
+            }
             if let activation {
                 for r in 0..<rows { Kernels.activateSerially(out + r * ldo + j0, count: j1 - j0, activation) }
             }

@@ -102,3 +102,139 @@ public final class WhisperEncoder: Sendable {
         return x2
     }
 }
+
+/// The Whisper decoder, as transformers' `WhisperDecoder` with the output projection of
+/// `WhisperForConditionalGeneration`: token and learned position embeddings, pre-LN layers with
+/// causal self-attention (key projection without bias), cross-attention to the encoder output
+/// (`encoder_attn`, the same form), an MLP, a final layer norm, and logits through `proj_out`
+/// (tied to the token embeddings in every published checkpoint). Loads `model.decoder.*`
+/// (`WhisperForConditionalGeneration`) or `decoder.*` (`WhisperModel`).
+public final class WhisperDecoder: Sendable {
+    public let config: EncoderConfig
+    public let vocabSize: Int
+    /// Positions the decoder has (448): prompt and generated tokens together.
+    public let maxTargetPositions: Int
+
+    let embedTokens: Tensor         // embed_tokens.weight: [V, D]
+    let embedPositions: Tensor      // embed_positions.weight: [448, D]
+    let embedScale: Float           // √D with scale_embedding, else 1
+    let decoder: Encoder            // layers.*, causal, with encoder_attn
+    let layerNorm: LayerNorm        // layer_norm: [D]
+    let projOut: Linear             // proj_out.weight: [V, D] (tied: embed_tokens.weight)
+
+    public init(config json: JSONFields, weights: Checkpoint) throws {
+        let weights = try weights.renamed(by: WhisperEncoder.checkpointNames)
+        var c = try json.encoderConfig(normPlacement: .pre, hiddenKeys: ["d_model"], headKeys: ["decoder_attention_heads"],
+                                       intermediateKeys: ["decoder_ffn_dim"], activationKeys: ["activation_function"],
+                                       epsKeys: [], defaultEps: 1e-5)
+        c.layerNormEps = 1e-5  // nn.LayerNorm's default: Whisper configs carry no eps
+        c.causal = true
+        config = c
+        vocabSize = try json.int("vocab_size", default: 51865, in: 1...JSONFields.Limits.vocabulary)
+        maxTargetPositions = try json.int("max_target_positions", default: 448, in: 1...JSONFields.Limits.positions)
+        embedScale = try json.bool("scale_embedding", default: false) ? Float(c.hiddenSize).squareRoot() : 1
+        let layers = try json.layerCount("decoder_layers")
+        let D = c.hiddenSize, I = c.intermediateSize, eps = c.layerNormEps
+
+        guard let scope = ["model.decoder.", "decoder."].first(where: { weights.contains($0 + "embed_tokens.weight") }) else {
+            throw MMAttnError("the checkpoint has no Whisper decoder (no model.decoder.* or decoder.* tensors): transcription needs "
+                              + "a WhisperForConditionalGeneration checkpoint such as openai/whisper-tiny", file: weights.source)
+        }
+        let w = weights.scoped(scope)
+        embedTokens = try w.tensor("embed_tokens.weight", shape: [vocabSize, D])
+        embedPositions = try w.tensor("embed_positions.weight", shape: [maxTargetPositions, D])
+        decoder = Encoder(config: c, layers: try (0..<layers).map { i in
+            let n = "layers.\(i)"
+            return EncoderLayer(
+                attentionNorm: try w.layerNorm("\(n).self_attn_layer_norm", width: D, eps: eps),
+                query: try w.linear("\(n).self_attn.q_proj", out: D, in: D),
+                key: try w.linear("\(n).self_attn.k_proj", out: D, in: D, bias: false),
+                value: try w.linear("\(n).self_attn.v_proj", out: D, in: D),
+                attentionOutput: try w.linear("\(n).self_attn.out_proj", out: D, in: D),
+                crossAttention: CrossAttention(
+                    norm: .layerNorm(try w.layerNorm("\(n).encoder_attn_layer_norm", width: D, eps: eps)),
+                    query: try w.linear("\(n).encoder_attn.q_proj", out: D, in: D),
+                    key: try w.linear("\(n).encoder_attn.k_proj", out: D, in: D, bias: false),
+                    value: try w.linear("\(n).encoder_attn.v_proj", out: D, in: D),
+                    output: try w.linear("\(n).encoder_attn.out_proj", out: D, in: D)),
+                mlpNorm: try w.layerNorm("\(n).final_layer_norm", width: D, eps: eps),
+                intermediate: try w.linear("\(n).fc1", out: I, in: D),
+                output: try w.linear("\(n).fc2", out: D, in: I))
+        })
+        layerNorm = try w.layerNorm("layer_norm", width: D, eps: eps)
+        let tied = try json.bool("tie_word_embeddings", default: true)
+        let untied = tied ? nil : try weights.tensorIfPresent("proj_out.weight", shape: [vocabSize, D])
+        projOut = Linear(weight: untied ?? embedTokens, bias: nil)
+    }
+
+    /// Transformer layers.
+    public var numLayers: Int { decoder.layers.count }
+    /// Attention heads per layer.
+    public var numHeads: Int { config.numHeads }
+
+    /// An empty key/value cache for `batch` sequences of up to `maxTargetPositions` tokens.
+    public func makeCache(batch: Int = 1) -> KeyValueCache {
+        KeyValueCache(config: config, layers: numLayers, batch: batch, capacity: maxTargetPositions)
+    }
+
+    /// Every layer's cross-attention keys and values of encoder outputs ([1500, D] each, one per
+    /// sequence), computed once per window.
+    public func memory(_ encoderOutputs: [Tensor]) -> CrossMemory {
+        let D = config.hiddenSize
+        let rows = encoderOutputs.map { $0.count / D }
+        let x = Tensor(uninitialized: [rows.reduce(0, +), D])  // [Σ frames, D]
+        var row = 0
+        for (e, n) in zip(encoderOutputs, rows) {
+            (x.data + row * D).update(from: e.pointer, count: n * D)
+            row += n
+        }
+        return decoder.crossMemory(x, layout: .packed(lengths: rows))
+    }
+
+    /// Feed each sequence's next tokens (`tokens`: B rows of n ids; the cache holds their
+    /// prefix) and return the logits of every new position, [B, n, V], or of the last one only,
+    /// [B, V], with `lastOnly`.
+    public func step(_ tokens: [[Int32]], memory: CrossMemory, cache: KeyValueCache, lastOnly: Bool = true,
+                     options: EncoderOptions = EncoderOptions()) throws -> Tensor {
+        let D = config.hiddenSize, B = tokens.count, n = tokens.first?.count ?? 0, past = cache.length
+        guard B == cache.batch, tokens.allSatisfy({ $0.count == n }), n > 0 else {
+            throw MMAttnError("a decoder step takes the same number (≥ 1) of new tokens for each of the \(cache.batch) sequences")
+        }
+        guard past + n <= maxTargetPositions else {
+            throw MMAttnError("\(past + n) decoder positions are more than the model's \(maxTargetPositions)")
+        }
+        let x = Tensor(uninitialized: [B, n, D])  // token + position embeddings
+        for (b, ids) in tokens.enumerated() {
+            for (i, id) in ids.enumerated() {
+                guard id >= 0 && Int(id) < vocabSize else { throw MMAttnError("token id \(id) is outside the vocabulary of \(vocabSize)") }
+                let row = x.data + (b * n + i) * D, e = embedTokens.pointer + Int(id) * D, p = embedPositions.pointer + (past + i) * D
+                for d in 0..<D { row[d] = e[d] * embedScale + p[d] }
+            }
+        }
+        let hidden = try decoder(x, memory: memory, cache: cache, options: options).lastHiddenState  // [B, n, D]
+        let rows = lastOnly ? B : B * n
+        let last = Tensor(uninitialized: [rows, D])  // the positions whose logits are wanted
+        for r in 0..<rows {
+            let source = lastOnly ? r * n + n - 1 : r
+            layerNorm.apply(hidden.pointer + source * D, rows: 1, into: last.data + r * D)
+        }
+        let logits = Tensor(uninitialized: lastOnly ? [B, vocabSize] : [B, n, vocabSize])
+        projOut.apply(last.data, rows: rows, into: logits.data)
+        return logits
+    }
+}
+
+/// A Whisper checkpoint for transcription: the encoder and the decoder of
+/// `WhisperForConditionalGeneration`.
+public final class WhisperSpeechModel: Sendable {
+    public let encoder: WhisperEncoder
+    public let decoder: WhisperDecoder
+
+    public init(config json: JSONFields, weights: Checkpoint) throws {
+        encoder = try WhisperEncoder(config: json, weights: weights)
+        decoder = try WhisperDecoder(config: json, weights: weights)
+        guard encoder.config.hiddenSize == decoder.config.hiddenSize else {
+            throw MMAttnError("the encoder is \(encoder.config.hiddenSize) wide but the decoder \(decoder.config.hiddenSize)", file: json.file)
+        }
+    }
+}
