@@ -130,6 +130,30 @@ import Testing
         }
     }
 
+    /// Word timestamps as the ASR pipeline with `return_timestamps="word"` gives them (greedy):
+    /// the alignment heads' cross-attention, normalised, median-filtered and aligned by DTW, words
+    /// built from tokens; text and times exactly.
+    @Test(arguments: shortClips)
+    func wordsOfThePipeline(_ input: String) throws {
+        let t = try Self.transcriber(Self.english)
+        let c = try Case("whisper-gen", input, "words")
+        let expected = try #require(c.result.object["words"]?.array).map { try JSONFields($0, file: c.folder) }
+        let transcript = try t.transcribe(samples: try Self.samples(input), options: TranscriptionOptions(wordTimestamps: true))
+        // The pipeline's words, each moved into its segment's times (mmattn keeps every word inside
+        // its segment; the random model's alignment often puts them outside).
+        let segmentOfWord = transcript.segments.flatMap { s in s.words.map { _ in s } }
+        let words = transcript.segments.flatMap(\.words)
+        #expect(words.map(\.text) == (try expected.map { try #require(try $0.string("word")) }), "\(input): words")
+        for ((mine, theirs), segment) in zip(zip(words, expected), segmentOfWord) {
+            let word = WhisperTranscript.Word(text: mine.text, start: try theirs.double("start", default: .nan),
+                                              end: try theirs.double("end", default: .nan))
+                .clamped(to: segment.start...max(segment.start, segment.end))
+            #expect(abs(mine.start - word.start) < 1e-9, "\(input) \(mine.text): start")
+            #expect(abs(mine.end - word.end) < 1e-9, "\(input) \(mine.text): end")
+            #expect(mine.start >= segment.start && mine.end <= segment.end)
+        }
+    }
+
     /// Multilingual prompts: a language given (`<|de|>`, `<|en|>`), translation, and detection
     /// from the first window when no language is given.
     @Test(arguments: [("arctic_a0007_wav", "detect_language", nil, nil, false), ("arctic_a0007_wav", "language_de", "de", nil, false),

@@ -4,6 +4,9 @@ import Foundation
 public protocol LogMelWindows {
     /// Mel frames of the whole input (3000 for one padded window).
     var frameCount: Int { get }
+    /// Mel frames that cover real audio (transformers' attention mask): word timestamps align
+    /// tokens to these only.
+    var audioFrames: Int { get }
     /// The features from frame `seek` on, [mels, 3000], zero past the end of the input.
     func window(at seek: Int) throws -> Tensor
 }
@@ -12,6 +15,7 @@ public protocol LogMelWindows {
 /// transformers' feature extractor pads it).
 struct PaddedWindow: LogMelWindows {
     let features: Tensor  // [mels, 3000]
+    let audioFrames: Int
 
     var frameCount: Int { features.shape[1] }
 
@@ -50,6 +54,8 @@ public final class Transcriber: Sendable {
     public let tokenizer: Tokenizer
     /// Width of the median filter over the alignment heads' attention (config `median_filter_width`).
     public let medianFilterWidth: Int
+    /// Which ids are timestamps, special or languages, for building words.
+    let wordRoles: WhisperTokenRoles?
 
     /// Seconds per timestamp token, and per mel frame.
     static let timePrecision = 0.02
@@ -69,6 +75,7 @@ public final class Transcriber: Sendable {
         }
         tokenizer = try Tokenizer(folder: load.folder.path)
         medianFilterWidth = try load.folder.config.int("median_filter_width", default: 7, in: 1...1001)
+        wordRoles = WhisperTokenRoles(tokenizer: tokenizer)
         guard generation.eosTokenId < Int32(whisper.decoder.vocabSize), generation.decoderStartTokenId < Int32(whisper.decoder.vocabSize) else {
             throw MMAttnError("decoder_start_token_id or eos_token_id is outside the vocabulary of \(whisper.decoder.vocabSize)", file: generation.source)
         }
@@ -80,7 +87,8 @@ public final class Transcriber: Sendable {
     /// Transcribe mono samples at `samplingRate`.
     public func transcribe(samples: [Float], options: TranscriptionOptions = TranscriptionOptions()) throws -> Transcript {
         guard samples.count > featureExtractor.nSamples else {
-            return try transcribe(PaddedWindow(features: featureExtractor.features(samples)), longForm: false, options: options)
+            return try transcribe(PaddedWindow(features: featureExtractor.features(samples),
+                                                audioFrames: featureExtractor.validFrames(sampleCount: samples.count)), longForm: false, options: options)
         }
         fatalError("long-form from samples: not wired yet")
     }
@@ -99,7 +107,8 @@ public final class Transcriber: Sendable {
                            onSegments: (([TranscriptSegment]) -> Void)? = nil) throws -> Transcript {
         let samples = try samples(path: path)
         guard samples.count > featureExtractor.nSamples else {
-            return try transcribe(PaddedWindow(features: featureExtractor.features(samples)), longForm: false, options: options,
+            return try transcribe(PaddedWindow(features: featureExtractor.features(samples),
+                                                audioFrames: featureExtractor.validFrames(sampleCount: samples.count)), longForm: false, options: options,
                                   progress: progress, onSegments: onSegments)
         }
         fatalError("long-form: not wired yet")
@@ -114,6 +123,9 @@ public final class Transcriber: Sendable {
         }
         if options.wordTimestamps && generation.alignmentHeads == nil {
             throw MMAttnError("missing \"alignment_heads\", which word timestamps need; use the generation_config.json of the checkpoint's Hub repository", file: generation.source)
+        }
+        if options.wordTimestamps && wordRoles == nil {
+            throw MMAttnError("the tokenizer has no <|notimestamps|> or <|endoftext|> token, which word timestamps need", file: model.path)
         }
         let prompt = try initialTokens(options: options, timestamps: timestamps, firstWindow: { try windows.window(at: 0) })
         let rules = WhisperLogitsRules(config: generation, timestamps: timestamps, begin: prompt.count)
@@ -134,10 +146,25 @@ public final class Transcriber: Sendable {
                                            alignment: options.wordTimestamps)
             let (found, advance) = split(decoded.tokens, timestampBegin: timestamps ? generation.timestampBegin! : Int32.max,
                                          timeOffset: timeOffset, seekFrames: seekFrames)
+            // Word timestamps: each generated token's time from the alignment heads, plus the window's offset.
+            var times: [Float]?
+            if let alignment = decoded.alignment {
+                let frames = WhisperAlignment.maskedNumFrames(audioFrames: windows.audioFrames, seek: seek,
+                                                              encoderFrames: alignment.shape[2])
+                let all = WhisperAlignment.tokenTimestamps(crossAttention: alignment, numFrames: frames,
+                                                           medianFilterWidth: medianFilterWidth, promptLength: prompt.count)
+                times = all[prompt.count...].map { $0 + Float(timeOffset) }
+            }
             var finished: [TranscriptSegment] = []
-            for var s in found {
+            for (var s, range) in found {
                 s.text = tokenizer.decode(s.tokens.filter { $0 < generation.eosTokenId })
                 textTokens += s.tokens.filter { $0 < generation.eosTokenId }
+                if let times, let roles = wordRoles {
+                    s.tokenTimes = Array(times[range])
+                    s.words = WhisperTranscript.words(tokens: s.tokens, tokenTimes: s.tokenTimes!, roles: roles,
+                                                      language: languageName(prompt), decode: { self.tokenizer.decode($0) })
+                        .map { $0.clamped(to: s.start...max(s.start, s.end)) }
+                }
                 finished.append(s)
             }
             onSegments?(finished)
@@ -150,7 +177,7 @@ public final class Transcriber: Sendable {
 
     /// Split one window's tokens into segments at pairs of timestamp tokens and say how many mel
     /// frames the next window starts after this one's start (transformers' `_retrieve_segment`).
-    func split(_ tokens: [Int32], timestampBegin tb: Int32, timeOffset: Double, seekFrames: Int) -> ([TranscriptSegment], Int) {
+    func split(_ tokens: [Int32], timestampBegin tb: Int32, timeOffset: Double, seekFrames: Int) -> ([(TranscriptSegment, Range<Int>)], Int) {
         let isTimestamp = tokens.map { $0 >= tb }
         let singleEnding = isTimestamp.count >= 2 && !isTimestamp[isTimestamp.count - 2] && isTimestamp[isTimestamp.count - 1]
         var cuts = tokens.indices.dropLast().filter { isTimestamp[$0] && isTimestamp[$0 + 1] }.map { $0 + 1 }
@@ -159,16 +186,16 @@ public final class Transcriber: Sendable {
             // No pair: the whole window is one segment, ending at its last timestamp or its end.
             var end = Double(Int(Double(seekFrames) * Self.framePrecision / t))
             if let last = tokens.last(where: { $0 >= tb }), last != tb { end = Double(last - tb) }
-            return ([TranscriptSegment(start: timeOffset, end: timeOffset + end * t, tokens: tokens, text: "")], seekFrames)
+            return ([(TranscriptSegment(start: timeOffset, end: timeOffset + end * t, tokens: tokens, text: ""), tokens.indices)], seekFrames)
         }
         if singleEnding { cuts.append(tokens.count) } else { cuts[cuts.count - 1] += 1 }
-        var segments: [TranscriptSegment] = []
+        var segments: [(TranscriptSegment, Range<Int>)] = []
         var from = 0
         for (i, cut) in cuts.enumerated() {
             let slice = Array(tokens[from..<cut])
             let endIndex = i < cuts.count - 1 || singleEnding ? slice.count - 1 : slice.count - 2
-            segments.append(TranscriptSegment(start: timeOffset + Double(slice[0] - tb) * t,
-                                              end: timeOffset + Double(slice[endIndex] - tb) * t, tokens: slice, text: ""))
+            segments.append((TranscriptSegment(start: timeOffset + Double(slice[0] - tb) * t,
+                                               end: timeOffset + Double(slice[endIndex] - tb) * t, tokens: slice, text: ""), from..<cut))
             from = cut
         }
         if singleEnding { return (segments, seekFrames) }
@@ -209,6 +236,13 @@ public final class Transcriber: Sendable {
             if timestamps && tokens.last == noTimestamps { tokens.removeLast() }
         }
         return tokens.compactMap { $0 }
+    }
+
+    /// The language of a prompt as transformers names it ("english"), for splitting words: Chinese,
+    /// Japanese, Thai, Lao, Burmese and Cantonese split per character, the others on spaces.
+    func languageName(_ prompt: [Int32]) -> String? {
+        guard prompt.count > 1, let code = generation.languageTokens.first(where: { $0.value == prompt[1] })?.key else { return nil }
+        return WhisperTranscript.languageNames[String(code.dropFirst(2).dropLast(2))]
     }
 
     /// The id of `<|code|>` for a language code ("de") or token ("<|de|>").
@@ -265,6 +299,17 @@ public final class Transcriber: Sendable {
         var tokens = Array(sequence[prompt.count...])
         if tokens.last == generation.eosTokenId { tokens.removeLast() }
         return DecodedWindow(tokens: tokens, alignment: alignment ? rows.tensor() : nil)
+    }
+}
+
+extension WhisperTranscript.Word {
+    /// The word with its times moved into `range` (transformers' pipeline leaves them where DTW
+    /// puts them, which can be outside the segment's timestamps).
+    func clamped(to range: ClosedRange<Double>) -> WhisperTranscript.Word {
+        var w = self
+        w.start = min(max(start, range.lowerBound), range.upperBound)
+        w.end = min(max(end, w.start), range.upperBound)
+        return w
     }
 }
 

@@ -198,30 +198,18 @@ public struct TranscriptSegment: Sendable {
     /// Text tokens and timestamp tokens, as generated.
     public var tokens: [Int32]
     public var text: String
-    /// Per token: its time, from the alignment heads (with word timestamps).
-    public var tokenTimes: [Double]?
-    /// With word timestamps.
-    public var words: [TranscriptWord]
+    /// Per token: its time in seconds, from the alignment heads (with word timestamps).
+    public var tokenTimes: [Float]?
+    /// With word timestamps: the words, each kept within the segment's times.
+    public var words: [WhisperTranscript.Word]
 
-    public init(start: Double, end: Double, tokens: [Int32], text: String, tokenTimes: [Double]? = nil, words: [TranscriptWord] = []) {
+    public init(start: Double, end: Double, tokens: [Int32], text: String, tokenTimes: [Float]? = nil,
+                words: [WhisperTranscript.Word] = []) {
         self.start = start
         self.end = end
         self.tokens = tokens
         self.text = text
         self.tokenTimes = tokenTimes
         self.words = words
-    }
-}
-
-/// A word with its times in seconds.
-public struct TranscriptWord: Sendable, Equatable {
-    public var word: String
-    public var start: Double
-    public var end: Double
-
-    public init(word: String, start: Double, end: Double) {
-        self.word = word
-        self.start = start
-        self.end = end
     }
 }

@@ -59,6 +59,23 @@ public enum WhisperAlignment {
         return (times, matrix, path.text, path.time)
     }
 
+    /// Python's `[..., :num_frames // 2]` on `full` frames: floor division, and a negative end
+    /// counts from the back.
+    static func croppedFrames(_ numFrames: Int, from full: Int) -> Int {
+        let k = numFrames >= 0 ? numFrames / 2 : -((-numFrames + 1) / 2)
+        return k >= 0 ? min(full, k) : max(0, full + k)
+    }
+
+    /// The `numFrames` to pass for a window whose `num_frames` comes from an attention mask
+    /// (generate with `attention_mask`, the ASR pipeline): transformers then crops twice, once for
+    /// the batch and once per item. Both crops agree unless the window starts past the audio
+    /// (`audioFrames − seek < 0`, a short clip's later windows over its padding), where each
+    /// negative end cuts from the back again.
+    public static func maskedNumFrames(audioFrames: Int, seek: Int, encoderFrames full: Int) -> Int {
+        let n = audioFrames - seek
+        return 2 * croppedFrames(n, from: croppedFrames(n, from: full))
+    }
+
     /// The matrix transformers aligns (before negation): `[tokens, frames']` row-major, the
     /// attention cropped to `numFrames / 2` frames, normalised per frame over tokens (population
     /// standard deviation), median-filtered along frames per head and token, averaged over heads.
@@ -68,7 +85,7 @@ public enum WhisperAlignment {
         precondition(medianFilterWidth > 0 && medianFilterWidth % 2 == 1, "the median filter width must be odd")
         let heads = crossAttention.shape[0], tokens = crossAttention.shape[1], full = crossAttention.shape[2]
         precondition(heads > 0, "no alignment heads")
-        let frames = numFrames.map { max(0, min(full, $0 / 2)) } ?? full
+        let frames = numFrames.map { croppedFrames($0, from: full) } ?? full
         let plane = tokens * frames
         guard plane > 0 else { return [] }
         let source = crossAttention.pointer
