@@ -31,12 +31,12 @@ public final class WhisperFeatureExtractor: Sendable {
     /// The mel bank, `[featureSize, nFFT / 2 + 1]`.
     public let melFilters: Tensor
 
-    private let window: [Float]  // [nFFT], periodic Hann
-    private let bank: BandedMelBank
-    private let fft: RealFFT
+    let window: [Float]  // [nFFT], periodic Hann
+    let bank: BandedMelBank
+    let fft: RealFFT
 
     /// Frames transformed per FFTW call.
-    private static let blockFrames = 64
+    static let blockFrames = 64
 
     /// Extractor with transformers' defaults (the Whisper family's values when a checkpoint has no
     /// `preprocessor_config.json`): 80 mel bins, 16 kHz, hop 160, FFT 400, 30 s windows.
