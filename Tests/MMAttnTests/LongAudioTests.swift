@@ -387,6 +387,32 @@ private func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
         #expect(warnings.messages.count == 1 && warnings.messages.first?.contains("cut short") == true, "\(warnings.messages)")
     }
 
+    /// Every file of the shared bad-inputs corpus: the stream accepts what the decoder accepts, with the same
+    /// samples, and refuses what it refuses with an error naming the file (never a crash).
+    @Test(.needsBadInputs) func streamAgreesWithTheDecoderOnTheBadInputsCorpus() throws {
+        let folder = try #require(Paths.badInputs.map { $0 + "/audio" })
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder)
+            .filter { !$0.hasSuffix(".md") && !$0.hasSuffix(".py") && !$0.hasSuffix(".sh") }.sorted()
+        #expect(names.count >= 20)
+        for name in names {
+            let path = folder + "/" + name
+            let (decoded, streamed) = Diagnostics.capture({ _ in }) {
+                (Result { try AudioDecoder.decode(path: path).resampled(to: 16_000).samples },
+                 Result { try LongAudio.readAll(try AudioStream(path: path, sampleRate: 16_000, maxSeconds: AudioDecoder.defaultMaxSeconds)) })
+            }
+            switch (decoded, streamed) {
+            case (.success(let a), .success(let b)):
+                #expect(mismatch(a, b) == nil, "\(name): the stream's samples differ from the decoder's")
+            case (.failure, .failure(let error)):
+                #expect((error as? MMAttnError)?.file == path, "\(name): \(error)")
+            case (.success, .failure(let error)):
+                Issue.record("\(name): decoded, but the stream fails: \(error)")
+            case (.failure(let error), .success):
+                Issue.record("\(name): the stream reads it, but the decoder fails: \(error)")
+            }
+        }
+    }
+
     // MARK: Bounded memory
 
     /// Serve windows as generation does (seek growing by a window or less) over a synthetic file of
