@@ -154,6 +154,43 @@ import Testing
         }
     }
 
+    /// Long-form decoding of a 42 s recording: 30 s windows, each next one starting at the last
+    /// complete timestamp of the previous one (`truncation=False, return_timestamps=True`): the
+    /// windows' prompts and generated ids, the segments, and the words, from the file streamed
+    /// window by window and from samples in memory.
+    @Test func longFormWindows() throws {
+        let t = try Self.transcriber(Self.english)
+        let path = Paths.fixture("audio/derived/speech-mix.flac")
+        let c = try Case("whisper-gen", "speech-mix_flac", "longform_timestamps")
+        var seen: [[TranscriptSegment]] = []
+        let streamed = try t.transcribe(path: path, options: TranscriptionOptions(timestamps: true), onSegments: { seen.append($0) })
+        let inMemory = try t.transcribe(samples: try AudioDecoder.decode(path: path).samples, options: TranscriptionOptions(timestamps: true))
+        #expect(seen.count == c.windows.count, "one call per window")
+        for transcript in [streamed, inMemory] {
+            #expect(transcript.segments.flatMap(\.tokens) == (try c.sequences()))
+            #expect(transcript.text == (try c.result.string("text")))
+            let segments = try #require(c.result.object["segments"]?.array).map { try JSONFields($0, file: c.folder) }
+            #expect(transcript.segments.count == segments.count)
+            for (mine, theirs) in zip(transcript.segments, segments) {
+                #expect(abs(mine.start - (try theirs.double("start", default: .nan))) < 1e-9)
+                #expect(abs(mine.end - (try theirs.double("end", default: .nan))) < 1e-9)
+                #expect(mine.text == (try theirs.string("text")))
+            }
+        }
+        // Words over the windows, as the pipeline gives them (moved into their segments).
+        let w = try Case("whisper-gen", "speech-mix_flac", "longform_words")
+        let expected = try #require(w.result.object["words"]?.array).map { try JSONFields($0, file: w.folder) }
+        let withWords = try t.transcribe(path: path, options: TranscriptionOptions(wordTimestamps: true))
+        let words = withWords.segments.flatMap { s in s.words.map { (s, $0) } }
+        #expect(words.map(\.1.text) == (try expected.map { try #require(try $0.string("word")) }))
+        for ((segment, mine), theirs) in zip(words, expected) {
+            let word = WhisperTranscript.Word(text: mine.text, start: try theirs.double("start", default: .nan),
+                                              end: try theirs.double("end", default: .nan))
+                .clamped(to: segment.start...max(segment.start, segment.end))
+            #expect(abs(mine.start - word.start) < 1e-6 && abs(mine.end - word.end) < 1e-6, "\(mine.text)")
+        }
+    }
+
     /// Multilingual prompts: a language given (`<|de|>`, `<|en|>`), translation, and detection
     /// from the first window when no language is given.
     @Test(arguments: [("arctic_a0007_wav", "detect_language", nil, nil, false), ("arctic_a0007_wav", "language_de", "de", nil, false),

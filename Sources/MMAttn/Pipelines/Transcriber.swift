@@ -7,8 +7,9 @@ public protocol LogMelWindows {
     /// Mel frames that cover real audio (transformers' attention mask): word timestamps align
     /// tokens to these only.
     var audioFrames: Int { get }
-    /// The features from frame `seek` on, [mels, 3000], zero past the end of the input.
-    func window(at seek: Int) throws -> Tensor
+    /// The features from frame `seek` on, [mels, 3000], zero past the end of the input, and how
+    /// many of its frames are the input's.
+    func window(at seek: Int) throws -> (features: Tensor, frames: Int)
 }
 
 /// One window of features that is already in memory (a clip of up to 30 s, padded as
@@ -19,15 +20,22 @@ struct PaddedWindow: LogMelWindows {
 
     var frameCount: Int { features.shape[1] }
 
-    func window(at seek: Int) throws -> Tensor {
-        if seek == 0 { return features }
+    func window(at seek: Int) throws -> (features: Tensor, frames: Int) {
         let mels = features.shape[0], n = features.shape[1]
+        if seek == 0 { return (features, n) }
         let out = Tensor(zeros: [mels, n])  // the frames from seek on, then zeros
         for m in 0..<mels {
             (out.data + m * n).update(from: features.pointer + m * n + seek, count: n - seek)
         }
-        return out
+        return (out, n - seek)
     }
+}
+
+/// Audio longer than one window: the whole signal's log-mel (its peak from a first pass), served
+/// window by window from a stream or from samples.
+extension LongFormMel: LogMelWindows {
+    /// Long-form features cover the audio only: the attention mask is all ones.
+    public var audioFrames: Int { frameCount }
 }
 
 /// A transcript: the text and its segments.
@@ -84,34 +92,40 @@ public final class Transcriber: Sendable {
     /// The sampling rate the features expect (16 kHz).
     public var samplingRate: Int { featureExtractor.samplingRate }
 
-    /// Transcribe mono samples at `samplingRate`.
-    public func transcribe(samples: [Float], options: TranscriptionOptions = TranscriptionOptions()) throws -> Transcript {
-        guard samples.count > featureExtractor.nSamples else {
-            return try transcribe(PaddedWindow(features: featureExtractor.features(samples),
-                                                audioFrames: featureExtractor.validFrames(sampleCount: samples.count)), longForm: false, options: options)
+    /// Transcribe mono samples at `samplingRate`. `progress` hears (seconds done, seconds in all)
+    /// before each window; `onSegments` gets each window's finished segments as soon as it is decoded.
+    public func transcribe(samples: [Float], options: TranscriptionOptions = TranscriptionOptions(),
+                           progress: ((Double, Double) -> Void)? = nil,
+                           onSegments: (([TranscriptSegment]) -> Void)? = nil) throws -> Transcript {
+        if samples.count <= featureExtractor.nSamples {
+            let window = PaddedWindow(features: featureExtractor.features(samples),
+                                      audioFrames: featureExtractor.validFrames(sampleCount: samples.count))
+            return try transcribe(window, longForm: false, options: options, progress: progress, onSegments: onSegments)
         }
-        fatalError("long-form from samples: not wired yet")
+        return try transcribe(try LongFormMel(samples: samples, extractor: featureExtractor), longForm: true, options: options,
+                              progress: progress, onSegments: onSegments)
     }
 
-    /// Decode `path` to mono samples at `samplingRate`.
+    /// Decode `path` to mono samples at `samplingRate` (at most `AudioDecoder.defaultMaxSeconds`).
     public func samples(path: String) throws -> [Float] {
         let clip = try AudioDecoder.decode(path: path)
         return clip.sampleRate == samplingRate ? clip.samples : try clip.resampled(to: samplingRate).samples
     }
 
-    /// Transcribe the audio file at `path` (decoded and resampled as `AudioDecoder` does).
-    /// `progress` hears (seconds done, seconds in all) before each window; `onSegments` gets each
-    /// window's finished segments as soon as it is decoded.
+    /// Transcribe the audio file at `path`, decoded and resampled as `AudioDecoder` does. Up to
+    /// 30 s it is read whole; longer files are streamed (read once for Whisper's log-mel peak,
+    /// then window by window), so memory stays flat up to `AudioStream`'s 24 hours.
     public func transcribe(path: String, options: TranscriptionOptions = TranscriptionOptions(),
                            progress: ((Double, Double) -> Void)? = nil,
                            onSegments: (([TranscriptSegment]) -> Void)? = nil) throws -> Transcript {
-        let samples = try samples(path: path)
-        guard samples.count > featureExtractor.nSamples else {
-            return try transcribe(PaddedWindow(features: featureExtractor.features(samples),
-                                                audioFrames: featureExtractor.validFrames(sampleCount: samples.count)), longForm: false, options: options,
-                                  progress: progress, onSegments: onSegments)
+        let stream = try AudioStream(path: path, sampleRate: samplingRate)
+        let head = try stream.read(maxCount: featureExtractor.nSamples + 1)
+        if head.count <= featureExtractor.nSamples {
+            return try transcribe(samples: head, options: options, progress: progress, onSegments: onSegments)
         }
-        fatalError("long-form: not wired yet")
+        try stream.rewind()
+        return try transcribe(try LongFormMel(stream: stream, extractor: featureExtractor), longForm: true, options: options,
+                              progress: progress, onSegments: onSegments)
     }
 
     /// The decoding loop over windows.
@@ -127,7 +141,7 @@ public final class Transcriber: Sendable {
         if options.wordTimestamps && wordRoles == nil {
             throw MMAttnError("the tokenizer has no <|notimestamps|> or <|endoftext|> token, which word timestamps need", file: model.path)
         }
-        let prompt = try initialTokens(options: options, timestamps: timestamps, firstWindow: { try windows.window(at: 0) })
+        let prompt = try initialTokens(options: options, timestamps: timestamps, firstWindow: { try windows.window(at: 0).features })
         let rules = WhisperLogitsRules(config: generation, timestamps: timestamps, begin: prompt.count)
         let stride = 2  // encoder frames are two mel frames (conv2's stride)
         let windowFrames = whisper.encoder.inputFrames
@@ -142,7 +156,7 @@ public final class Transcriber: Sendable {
             let seekFrames = min(total - seek, windowFrames)
             // transformers lengthens max_length by the prompt at every window (capped by the positions).
             maxLength = min(maxLength + min(whisper.decoder.maxTargetPositions / 2 - 1, prompt.count), whisper.decoder.maxTargetPositions)
-            let decoded = try decodeWindow(try windows.window(at: seek), prompt: prompt, rules: rules, maxLength: maxLength,
+            let decoded = try decodeWindow(try windows.window(at: seek).features, prompt: prompt, rules: rules, maxLength: maxLength,
                                            alignment: options.wordTimestamps)
             let (found, advance) = split(decoded.tokens, timestampBegin: timestamps ? generation.timestampBegin! : Int32.max,
                                          timeOffset: timeOffset, seekFrames: seekFrames)
