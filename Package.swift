@@ -52,6 +52,7 @@ let package = Package(
         ),
         .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
         .executableTarget(name: "text-search", dependencies: ["MMAttn"], path: "Examples/TextSearch"),
+        .executableTarget(name: "transcribe-stream", dependencies: ["MMAttn"], path: "Examples/Transcribe"),
         .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", "mmattn", "CKernels"]),
     ],
     swiftLanguageModes: [.v6]

@@ -43,7 +43,7 @@ struct Bench: ParsableCommand {
         scripts comparing builds.
         """,
         subcommands: [BenchGemm.self, BenchAttention.self, BenchImage.self, BenchAudio.self, BenchProtein.self, BenchText.self,
-                      BenchTokenize.self, BenchModel.self, BenchVideo.self]
+                      BenchTokenize.self, BenchModel.self, BenchVideo.self, BenchTranscribe.self]
     )
 }
 

@@ -13,7 +13,7 @@ struct MMAttnCommand: ParsableCommand {
         exit status 1.
         """,
         version: MMAttnVersion.string,
-        subcommands: [ClassifyImage.self, EmbedImage.self, EmbedAudio.self, ClassifyAudio.self, EmbedProtein.self, EmbedText.self,
+        subcommands: [ClassifyImage.self, EmbedImage.self, EmbedAudio.self, ClassifyAudio.self, Transcribe.self, EmbedProtein.self, EmbedText.self,
                       ClassifyVideo.self, EmbedVideo.self,
                       Tokenize.self, Inspect.self, Download.self, Models.self, Bench.self]
     )
