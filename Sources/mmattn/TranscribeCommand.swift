@@ -158,20 +158,24 @@ func transcriptsJSON(model: String, _ transcripts: [(String, Transcript)], words
     return "{\"model\": \(JSON.quote(model)), \"results\": [\(results.joined(separator: ", "))]}\n"
 }
 
-/// "clip: 12:30 of 47:10" on stderr, redrawn as windows finish; only for audio longer than one window.
+/// "clip: 12:30.000 of 47:10.000 (26%)" on stderr when it is a terminal, redrawn before each
+/// window of audio longer than one window.
 final class TranscriptionProgress {
     let clip: String
-    var drawn = false
+    let enabled = isatty(2) != 0
+    var total: Double?
 
     init(clip: String) { self.clip = clip }
 
     func update(_ done: Double, _ total: Double) {
-        guard total > 30 else { return }
+        guard enabled, total > 30 else { return }
+        self.total = total
         Stderr.write(String(format: "\r%@: %@ of %@ (%.0f%%)", clip, clock(done), clock(total), 100 * done / total))
-        drawn = true
     }
 
+    /// Show the whole clip done and end the line.
     func finish() {
-        if drawn { Stderr.write("\n") }
+        guard let total else { return }
+        Stderr.write(String(format: "\r%@: %@ of %@ (100%%)\n", clip, clock(total), clock(total)))
     }
 }
