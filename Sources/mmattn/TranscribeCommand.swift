@@ -50,7 +50,7 @@ struct Transcribe: ParsableCommand {
     var output: String?
     @Flag(help: "Decode with timestamp tokens; the text output shows each segment's times.") var timestamps = false
     @Flag(help: "Add each word's start and end (JSON words; implies timestamps).") var wordTimestamps = false
-    @Option(help: "Language code of the speech for multilingual checkpoints (en, de, ...); detected when left out.")
+    @Option(help: "Language of the speech for multilingual checkpoints, a code or a name (de, german); detected when left out.")
     var language: String?
     @Option(help: "transcribe (default) or translate (into English), for multilingual checkpoints.") var task: String?
     @Flag(help: "No progress line on stderr.") var quiet = false

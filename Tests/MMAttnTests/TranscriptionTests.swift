@@ -208,6 +208,14 @@ import Testing
         #expect(transcript.segments.flatMap(\.tokens) == (try c.sequences()))
     }
 
+    /// Languages by code, name or token; unknown ones are refused with the codes the checkpoint knows.
+    @Test func languageNames() throws {
+        let t = try Self.transcriber(Self.multilingual)
+        let german = try t.languageToken("de")
+        #expect(try t.languageToken("German") == german && t.languageToken("<|de|>") == german)
+        #expect(throws: MMAttnError.self) { try t.languageToken("klingon") }
+    }
+
     /// English-only checkpoints refuse a language or a task, as transformers does.
     @Test func englishOnlyRefusesLanguage() throws {
         let t = try Self.transcriber(Self.english)

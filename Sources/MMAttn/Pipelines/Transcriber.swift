@@ -44,7 +44,7 @@ public struct Transcript: Sendable {
     /// `batch_decode(generate(...), skip_special_tokens=True)` gives; it usually starts with a space).
     public var text: String
     public var segments: [TranscriptSegment]
-    /// The language token of the prompt (`<|en|>`) for multilingual checkpoints.
+    /// The language code of the prompt ("en", given or detected) for multilingual checkpoints.
     public var language: String?
 }
 
@@ -70,7 +70,7 @@ public final class Transcriber: Sendable {
     static let framePrecision = 0.01
 
     public init(model spec: String) throws {
-        let load = try ModelLoad(spec, accepting: [.whisper], for: "transcribe")
+        let load = try ModelLoad(spec, accepting: [.whisper], for: "transcripts")
         model = load.folder
         whisper = try WhisperSpeechModel(config: load.folder.config, weights: load.checkpoint)
         generation = try WhisperGenerationConfig(folder: load.folder.path, config: load.folder.config)
@@ -185,7 +185,8 @@ public final class Transcriber: Sendable {
             segments += finished
             seek += advance
         }
-        let language = prompt.count > 1 ? generation.languageTokens.first(where: { $0.value == prompt[1] })?.key : nil
+        let token = prompt.count > 1 ? generation.languageTokens.first(where: { $0.value == prompt[1] })?.key : nil
+        let language = token.map { String($0.dropFirst(2).dropLast(2)) }
         return Transcript(text: tokenizer.decode(textTokens), segments: segments, language: language)
     }
 
@@ -259,10 +260,11 @@ public final class Transcriber: Sendable {
         return WhisperTranscript.languageNames[String(code.dropFirst(2).dropLast(2))]
     }
 
-    /// The id of `<|code|>` for a language code ("de") or token ("<|de|>").
+    /// The id of `<|code|>` for a language code ("de"), name ("german") or token ("<|de|>").
     func languageToken(_ name: String) throws -> Int32 {
         let lower = name.lowercased()
-        let token = lower.hasPrefix("<|") ? lower : "<|\(lower)|>"
+        let code = WhisperTranscript.languageNames.first(where: { $0.value == lower })?.key ?? lower
+        let token = lower.hasPrefix("<|") ? lower : "<|\(code)|>"
         guard let id = generation.languageTokens[token] else {
             let codes = generation.languageTokens.keys.sorted().map { $0.dropFirst(2).dropLast(2) }.joined(separator: ", ")
             throw MMAttnError("language \"\(name)\" is not one this checkpoint knows; use a code among: \(codes)", file: generation.source)
