@@ -183,7 +183,9 @@ public final class Transcriber: Sendable {
             }
             onSegments?(finished)
             segments += finished
-            seek += advance
+            // The timestamp rules make every pair later than the window's first token, so a window
+            // always moves on; should it not, the next window starts after this one (no endless loop).
+            seek += advance > 0 ? advance : seekFrames
         }
         let token = prompt.count > 1 ? generation.languageTokens.first(where: { $0.value == prompt[1] })?.key : nil
         let language = token.map { String($0.dropFirst(2).dropLast(2)) }
