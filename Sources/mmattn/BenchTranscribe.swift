@@ -8,7 +8,7 @@ struct BenchTranscribe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transcribe",
         abstract: "Real-time factor of transcription, and the decoder's cache against recomputing the prefix.",
-        usage: "mmattn bench transcribe <clip> ... --model <model> [--runs <n>] [--timestamps] [--json]",
+        usage: "mmattn bench transcribe <clip> ... --model <model> [--runs <n>] [--json]",
         discussion: """
         `seconds`: the median of --runs transcriptions after one warm-up, from the \
         file to the text (decoding, resampling, features, encoder, greedy \

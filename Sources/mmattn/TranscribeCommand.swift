@@ -11,7 +11,7 @@ struct Transcribe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transcribe",
         abstract: "Transcribe speech with a Whisper checkpoint (text, JSON segments and words, SRT or WebVTT subtitles).",
-        usage: "mmattn transcribe <clip> ... [--model <model>] [--format txt|srt|vtt|json] [options]",
+        usage: "mmattn transcribe <clip> ... [--model <model>] [--format <f>] [options]",
         discussion: """
         Greedy decoding as transformers' generate does it. Audio is mixed to mono
         and resampled (soxr, high quality) to 16 kHz. A clip of up to 30 s is one
@@ -33,11 +33,16 @@ struct Transcribe: ParsableCommand {
 
         \(DefaultModel.help(DefaultModel.audio, DefaultModel.audioReason))
 
-        Examples (from the repository root):
-          mmattn transcribe Fixtures/audio/arctic_a0007.wav --model openai/whisper-tiny.en
-          mmattn transcribe talk.flac --format srt --output talk.srt
-          mmattn transcribe a.wav b.wav --json --word-timestamps
-          mmattn transcribe interview.wav --language de --task translate
+        Examples (from the repository root; Fixtures/models/whisper-gen is tiny
+        and random, so its words mean nothing, but its windows, timestamps and
+        words follow the real procedure):
+          mmattn transcribe Fixtures/audio/arctic_a0007.wav \\
+              --model Fixtures/models/whisper-gen
+          mmattn transcribe Fixtures/audio/derived/speech-mix.flac \\
+              --model Fixtures/models/whisper-gen --format srt
+          mmattn transcribe Fixtures/audio/cards-001.wav clip.wav \\
+              --model Fixtures/models/whisper-gen --json --word-timestamps
+          mmattn transcribe clip.wav --model openai/whisper-tiny.en --timestamps
         """
     )
 

@@ -22,7 +22,7 @@ import Testing
 
     /// The Hub ids the examples name (the commands' defaults among them), served by a local Hub
     /// stand-in from the tiny fixture models of the same families.
-    static let exampleModels = ["google/vit-base-patch16-224": "vit", "openai/whisper-base": "whisper",
+    static let exampleModels = ["google/vit-base-patch16-224": "vit", "openai/whisper-base": "whisper", "openai/whisper-tiny.en": "whisper-gen",
                                 "MIT/ast-finetuned-audioset-10-10-0.4593": "ast", "facebook/esm2_t33_650M_UR50D": "esm2",
                                 "facebook/esm2_t6_8M_UR50D": "esm2", "sentence-transformers/all-MiniLM-L6-v2": "st-bert-mean",
                                 "bert-base-uncased": "bert", "MCG-NJU/videomae-base-finetuned-kinetics": "videomae",
@@ -110,9 +110,9 @@ import Testing
 
     /// Every command's help, by its words after `mmattn`.
     static let commands = [["classify-image"], ["embed-image"], ["embed-audio"], ["classify-audio"], ["embed-protein"],
-                           ["embed-text"], ["tokenize"], ["classify-video"], ["embed-video"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
+                           ["embed-text"], ["tokenize"], ["classify-video"], ["embed-video"], ["transcribe"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
                            ["bench", "image"], ["bench", "audio"], ["bench", "protein"], ["bench", "text"], ["bench", "tokenize"],
-                           ["bench", "model"], ["bench", "video"], ["download"], ["models"]]
+                           ["bench", "model"], ["bench", "video"], ["bench", "transcribe"], ["download"], ["models"]]
 
     @Test(arguments: commands)
     func helpFitsAndDescribesEveryOption(command: [String]) throws {
