@@ -37,7 +37,7 @@ struct BenchTranscribe: ParsableCommand {
         let options = TranscriptionOptions(timestamps: timestamps)
         var lines: [String] = []
         for clip in clips {
-            let audio = try AudioDecoder.decode(path: clip, maxSeconds: .infinity).duration
+            let audio = try audioSeconds(clip)
             var transcript: Transcript?
             let seconds = try medianSeconds(runs: runs) { transcript = try transcriber.transcribe(path: clip, options: options) }
             let tokens = transcript!.segments.flatMap(\.tokens)
@@ -77,6 +77,19 @@ struct BenchTranscribe: ParsableCommand {
             }
         }
         return (cached, uncached)
+    }
+
+    /// The clip's duration, read through once in bounded memory.
+    func audioSeconds(_ clip: String) throws -> Double {
+        let stream = try AudioStream(path: clip)
+        var buffer = [Float](repeating: 0, count: 1 << 16)
+        var count = 0
+        while true {
+            let n = try buffer.withUnsafeMutableBufferPointer { try stream.read(into: $0) }
+            if n == 0 { break }
+            count += n
+        }
+        return Double(count) / Double(stream.sampleRate)
     }
 
     func format(_ x: Double) -> String { String(format: "%.4f", x) }
