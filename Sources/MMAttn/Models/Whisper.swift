@@ -39,18 +39,7 @@ public final class WhisperEncoder: Sendable {
         conv2 = Conv1d(weight: try w.tensor("conv2.weight", shape: [D, D, 3]), bias: try w.tensor("conv2.bias", shape: [D]),
                        stride: 2, padding: 1)
         embedPositions = try w.tensor("embed_positions.weight", shape: [maxSourcePositions, D])
-        encoder = Encoder(config: c, layers: try (0..<layers).map { i in
-            let n = "layers.\(i)"
-            return EncoderLayer(
-                attentionNorm: try w.layerNorm("\(n).self_attn_layer_norm", width: D, eps: eps),
-                query: try w.linear("\(n).self_attn.q_proj", out: D, in: D),
-                key: try w.linear("\(n).self_attn.k_proj", out: D, in: D, bias: false),
-                value: try w.linear("\(n).self_attn.v_proj", out: D, in: D),
-                attentionOutput: try w.linear("\(n).self_attn.out_proj", out: D, in: D),
-                mlpNorm: try w.layerNorm("\(n).final_layer_norm", width: D, eps: eps),
-                intermediate: try w.linear("\(n).fc1", out: I, in: D),
-                output: try w.linear("\(n).fc2", out: D, in: I))
-        })
+        encoder = Encoder(config: c, layers: try (0..<layers).map { try whisperLayer(w, "layers.\($0)", width: D, inner: I, eps: eps) })
         layerNorm = try w.layerNorm("layer_norm", width: D, eps: eps)
     }
 
@@ -103,6 +92,28 @@ public final class WhisperEncoder: Sendable {
     }
 }
 
+/// One Whisper layer (`WhisperEncoderLayer`, or with `crossAttention` a `WhisperDecoderLayer`):
+/// pre-LN self-attention whose key projection has no bias, in the decoder `encoder_attn` (the
+/// same form) on the encoder output, then the MLP.
+private func whisperLayer(_ w: CheckpointScope, _ n: String, width D: Int, inner I: Int, eps: Float,
+                          crossAttention: Bool = false) throws -> EncoderLayer {
+    func attention(_ name: String) throws -> (q: Linear, k: Linear, v: Linear, out: Linear) {
+        (try w.linear("\(n).\(name).q_proj", out: D, in: D), try w.linear("\(n).\(name).k_proj", out: D, in: D, bias: false),
+         try w.linear("\(n).\(name).v_proj", out: D, in: D), try w.linear("\(n).\(name).out_proj", out: D, in: D))
+    }
+    let own = try attention("self_attn")
+    var cross: CrossAttention?
+    if crossAttention {
+        let c = try attention("encoder_attn")
+        cross = CrossAttention(norm: .layerNorm(try w.layerNorm("\(n).encoder_attn_layer_norm", width: D, eps: eps)),
+                               query: c.q, key: c.k, value: c.v, output: c.out)
+    }
+    return EncoderLayer(attentionNorm: try w.layerNorm("\(n).self_attn_layer_norm", width: D, eps: eps),
+                        query: own.q, key: own.k, value: own.v, attentionOutput: own.out, crossAttention: cross,
+                        mlpNorm: try w.layerNorm("\(n).final_layer_norm", width: D, eps: eps),
+                        intermediate: try w.linear("\(n).fc1", out: I, in: D), output: try w.linear("\(n).fc2", out: D, in: I))
+}
+
 /// The Whisper decoder, as transformers' `WhisperDecoder` with the output projection of
 /// `WhisperForConditionalGeneration`: token and learned position embeddings, pre-LN layers with
 /// causal self-attention (key projection without bias), cross-attention to the encoder output
@@ -143,23 +154,8 @@ public final class WhisperDecoder: Sendable {
         let w = weights.scoped(scope)
         embedTokens = try w.tensor("embed_tokens.weight", shape: [vocabSize, D])
         embedPositions = try w.tensor("embed_positions.weight", shape: [maxTargetPositions, D])
-        decoder = Encoder(config: c, layers: try (0..<layers).map { i in
-            let n = "layers.\(i)"
-            return EncoderLayer(
-                attentionNorm: try w.layerNorm("\(n).self_attn_layer_norm", width: D, eps: eps),
-                query: try w.linear("\(n).self_attn.q_proj", out: D, in: D),
-                key: try w.linear("\(n).self_attn.k_proj", out: D, in: D, bias: false),
-                value: try w.linear("\(n).self_attn.v_proj", out: D, in: D),
-                attentionOutput: try w.linear("\(n).self_attn.out_proj", out: D, in: D),
-                crossAttention: CrossAttention(
-                    norm: .layerNorm(try w.layerNorm("\(n).encoder_attn_layer_norm", width: D, eps: eps)),
-                    query: try w.linear("\(n).encoder_attn.q_proj", out: D, in: D),
-                    key: try w.linear("\(n).encoder_attn.k_proj", out: D, in: D, bias: false),
-                    value: try w.linear("\(n).encoder_attn.v_proj", out: D, in: D),
-                    output: try w.linear("\(n).encoder_attn.out_proj", out: D, in: D)),
-                mlpNorm: try w.layerNorm("\(n).final_layer_norm", width: D, eps: eps),
-                intermediate: try w.linear("\(n).fc1", out: I, in: D),
-                output: try w.linear("\(n).fc2", out: D, in: I))
+        decoder = Encoder(config: c, layers: try (0..<layers).map {
+            try whisperLayer(w, "layers.\($0)", width: D, inner: I, eps: eps, crossAttention: true)
         })
         layerNorm = try w.layerNorm("layer_norm", width: D, eps: eps)
         let tied = try json.bool("tie_word_embeddings", default: true)
