@@ -66,6 +66,9 @@ struct Transcribe: ParsableCommand {
         guard !clips.isEmpty else { throw ValidationError("give at least one audio file") }
         if json, let format, format != .json { throw ValidationError("--json and --format \(format.rawValue) disagree") }
         if let task, task != "transcribe" && task != "translate" { throw ValidationError("--task is transcribe or translate") }
+        if clips.count > 1 && (chosenFormat == .srt || chosenFormat == .vtt) && output == nil {
+            throw ValidationError("subtitles of several clips go one file per clip: give --output FOLDER")
+        }
     }
 
     func run() throws {
@@ -104,7 +107,7 @@ struct Transcribe: ParsableCommand {
         switch format {
         case .txt: text = plainText(transcripts)
         case .json: text = transcriptsJSON(model: model, transcripts, words: wordTimestamps)
-        case .srt, .vtt: text = transcripts.map { subtitles($0.1, format) }.joined(separator: "\n")
+        case .srt, .vtt: text = subtitles(transcripts[0].1, format)  // one clip: validate() refuses more without a folder
         }
         if let output {
             try AtomicFile.write(Data(text.utf8), to: output)

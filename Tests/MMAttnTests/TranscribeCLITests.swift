@@ -63,6 +63,8 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir + "/arctic_a0007.srt"))
         r = try CLI.run(["transcribe", Self.cards, Self.arctic, "--model", Self.model, "--format", "srt", "--output", dir + "/one.srt"])
         #expect(r.status == 1 && r.stderr.contains("folder"))
+        r = try CLI.run(["transcribe", Self.cards, Self.arctic, "--model", Self.model, "--format", "vtt"])
+        #expect(r.status == 64 && r.stderr.contains("--output FOLDER"))
 
         // With --timestamps the text shows each segment's times.
         r = try CLI.run(["transcribe", Self.cards, "--model", Self.model, "--timestamps"])
