@@ -25,6 +25,14 @@ import Testing
         }
     }
 
+    /// The same audio through transcribe, which streams files longer than 30 s (AudioStream).
+    @Test(.needsBadInputs) func sharedAudioCorpusTranscribed() throws {
+        for path in try Paths.badInputs("audio", extensions: ["wav", "flac", "oga", "ogg"]) {
+            let (r, dir) = try run(["transcribe", path, "--model", Paths.model("whisper-gen"), "--json"], output: "out.json")
+            CLI.expectByName(path, r, outputDir: dir)
+        }
+    }
+
     @Test(.needsBadInputs) func sharedFASTACorpus() throws {
         for path in try Paths.badInputs("fasta", extensions: ["fasta"]) {
             let (r, dir) = try run(["embed-protein", path, "--model", Paths.model("esm2")])
