@@ -38,6 +38,7 @@ struct BenchTranscribe: ParsableCommand {
         var lines: [String] = []
         for clip in clips {
             let audio = try audioSeconds(clip)
+            guard audio > 0 else { throw MMAttnError("the clip holds no audio to time", file: clip) }
             var transcript: Transcript?
             let seconds = try medianSeconds(runs: runs) { transcript = try transcriber.transcribe(path: clip, options: options) }
             let tokens = transcript!.segments.flatMap(\.tokens)
@@ -57,8 +58,9 @@ struct BenchTranscribe: ParsableCommand {
         }
     }
 
-    /// Median times to feed the prompt and `tokens` (the first window's, at most the decoder's
-    /// positions) through the decoder with the cache, and recomputing the prefix at every step.
+    /// Median times to feed a plain prompt and the transcript's `tokens` (every window's, cut at
+    /// the decoder's positions) through the decoder, attending to the first window's audio, with
+    /// the cache and recomputing the prefix at every step: the same work per token as decoding.
     func replay(_ t: Transcriber, clip: String, tokens: [Int32]) throws -> (cached: Double, uncached: Double) {
         let decoder = t.whisper.decoder
         let prompt = [t.generation.decoderStartTokenId] + (timestamps ? [] : [t.generation.noTimestampsTokenId].compactMap { $0 })

@@ -66,8 +66,12 @@ struct Transcribe: ParsableCommand {
         guard !clips.isEmpty else { throw ValidationError("give at least one audio file") }
         if json, let format, format != .json { throw ValidationError("--json and --format \(format.rawValue) disagree") }
         if let task, task != "transcribe" && task != "translate" { throw ValidationError("--task is transcribe or translate") }
-        if clips.count > 1 && (chosenFormat == .srt || chosenFormat == .vtt) && output == nil {
-            throw ValidationError("subtitles of several clips go one file per clip: give --output FOLDER")
+        if clips.count > 1 && (chosenFormat == .srt || chosenFormat == .vtt) {
+            guard output != nil else { throw ValidationError("subtitles of several clips go one file per clip: give --output FOLDER") }
+            let names = clips.map(subtitleName)
+            if let twice = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
+                throw ValidationError("two clips would both be written to \(twice): transcribe them in separate calls")
+            }
         }
     }
 
@@ -96,8 +100,7 @@ struct Transcribe: ParsableCommand {
             line?.finish()
             transcripts.append((clip, transcript))
             if let folder {
-                let name = ((clip as NSString).lastPathComponent as NSString).deletingPathExtension + "." + format.rawValue
-                let path = (folder as NSString).appendingPathComponent(name)
+                let path = (folder as NSString).appendingPathComponent(subtitleName(clip))
                 try AtomicFile.write(Data(subtitles(transcript, format).utf8), to: path)
                 reportWritten(path, "\(format.rawValue) subtitles of \(clip)")
             }
@@ -132,6 +135,11 @@ struct Transcribe: ParsableCommand {
             }
         }
         return out
+    }
+
+    /// The subtitle file of `clip` in the --output folder: its name with the format's extension.
+    func subtitleName(_ clip: String) -> String {
+        ((clip as NSString).lastPathComponent as NSString).deletingPathExtension + "." + chosenFormat.rawValue
     }
 
     /// One cue per segment with text.

@@ -102,6 +102,29 @@ import Testing
         r = try CLI.run(["transcribe", Self.cards, "--model", noTimestamps, "--json"])
         #expect(r.status == 1 && r.stderr.contains("no_timestamps_token_id") && r.stderr.contains("generation_config.json"), "\(r.stderr)")
 
+        // An even median filter width, and no alignment heads: words are refused by name, not a crash.
+        let even = dir + "/even-median"
+        try FileManager.default.createDirectory(atPath: even, withIntermediateDirectories: true)
+        for name in ["model.safetensors", "preprocessor_config.json", "tokenizer.json"] {
+            try FileManager.default.copyItem(atPath: Paths.model("whisper-gen/\(name)"), toPath: even + "/" + name)
+        }
+        let config = try String(contentsOfFile: Paths.model("whisper-gen/config.json"), encoding: .utf8)
+        try config.replacingOccurrences(of: "\"median_filter_width\": 7", with: "\"median_filter_width\": 8")
+            .write(toFile: even + "/config.json", atomically: true, encoding: .utf8)
+        let headless = try String(contentsOfFile: Paths.model("whisper-gen/generation_config.json"), encoding: .utf8)
+            .replacingOccurrences(of: "\"alignment_heads\"", with: "\"unused_alignment_heads\"")
+        try headless.write(toFile: even + "/generation_config.json", atomically: true, encoding: .utf8)
+        r = try CLI.run(["transcribe", Self.cards, "--model", even])
+        #expect(r.status == 1 && r.stderr.contains("median_filter_width"), "\(r.stderr)")
+        try config.write(toFile: even + "/config.json", atomically: true, encoding: .utf8)
+        r = try CLI.run(["transcribe", Self.cards, "--model", even, "--word-timestamps"])
+        #expect(r.status == 1 && r.stderr.contains("alignment_heads"), "\(r.stderr)")
+
+        // Two clips whose subtitle files would share a name.
+        r = try CLI.run(["transcribe", Self.arctic, Paths.fixture("audio/derived/arctic_a0007.ogg"), "--model", Self.model,
+                         "--format", "srt", "--output", dir])
+        #expect(r.status == 64 && r.stderr.contains("arctic_a0007.srt"), "\(r.stderr)")
+
         r = try CLI.run(["transcribe", Self.cards, "--model", Self.model, "--language", "de"])
         #expect(r.status == 1 && r.stderr.contains("English-only"), "\(r.stderr)")
 

@@ -85,8 +85,8 @@ public struct CrossMemory: @unchecked Sendable {
 
 /// What a decoder keeps between steps: every layer's self-attention keys and values of the
 /// positions decoded so far, so a step costs its new rows, not the whole prefix again.
-public final class KeyValueCache: @unchecked Sendable {
-    // One decoding loop owns a cache; it is not shared between threads.
+public final class KeyValueCache {
+    // One decoding loop owns a cache (not Sendable: it is not shared between threads).
     /// Sequences decoded side by side.
     public let batch: Int
     /// Positions each sequence may hold.

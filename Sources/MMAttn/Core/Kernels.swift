@@ -168,8 +168,10 @@ public struct Linear: Sendable {
             }
             if rows <= Linear.vectorRows {
                 // A few rows (a decoder step): matrix-vector products read the weight once per row
-                // without packing it, which a GEMM does on every call.
+                // without packing it, which a GEMM does on every call. The output starts at zero
+                // without a bias (some OpenBLAS sgemv kernels have read it despite beta 0).
                 for r in 0..<rows {
+                    if bias == nil { (out + r * ldo + j0).update(repeating: 0, count: j1 - j0) }
                     cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(j1 - j0), Int32(k), 1, weight.pointer + j0 * k, Int32(k),
                                 x + r * k, 1, bias == nil ? 0 : 1, out + r * ldo + j0, 1)
                 }

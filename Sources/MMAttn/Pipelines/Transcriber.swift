@@ -83,6 +83,9 @@ public final class Transcriber: Sendable {
         }
         tokenizer = try Tokenizer(folder: load.folder.path)
         medianFilterWidth = try load.folder.config.int("median_filter_width", default: 7, in: 1...1001)
+        guard medianFilterWidth % 2 == 1 else {
+            throw MMAttnError("\"median_filter_width\" must be odd (a median filter has a middle), not \(medianFilterWidth)", file: load.folder.config.file)
+        }
         wordRoles = WhisperTokenRoles(tokenizer: tokenizer)
         guard generation.eosTokenId < Int32(whisper.decoder.vocabSize), generation.decoderStartTokenId < Int32(whisper.decoder.vocabSize) else {
             throw MMAttnError("decoder_start_token_id or eos_token_id is outside the vocabulary of \(whisper.decoder.vocabSize)", file: generation.source)
@@ -135,8 +138,17 @@ public final class Transcriber: Sendable {
         if timestamps && generation.noTimestampsTokenId == nil {
             throw MMAttnError("missing \"no_timestamps_token_id\", which timestamps and audio longer than 30 s need", file: generation.source)
         }
-        if options.wordTimestamps && generation.alignmentHeads == nil {
-            throw MMAttnError("missing \"alignment_heads\", which word timestamps need; use the generation_config.json of the checkpoint's Hub repository", file: generation.source)
+        if let tb = generation.timestampBegin, timestamps && Int(tb) >= whisper.decoder.vocabSize {
+            throw MMAttnError("no_timestamps_token_id \(tb - 1) leaves no timestamp tokens in the vocabulary of \(whisper.decoder.vocabSize)", file: generation.source)
+        }
+        if options.wordTimestamps {
+            guard let heads = generation.alignmentHeads else {
+                throw MMAttnError("missing \"alignment_heads\", which word timestamps need; use the generation_config.json of the checkpoint's Hub repository", file: generation.source)
+            }
+            let decoder = whisper.decoder
+            for (l, h) in heads where l >= decoder.numLayers || h >= decoder.numHeads {
+                throw MMAttnError("alignment head [\(l), \(h)] does not exist in a decoder of \(decoder.numLayers) layers × \(decoder.numHeads) heads", file: generation.source)
+            }
         }
         if options.wordTimestamps && wordRoles == nil {
             throw MMAttnError("the tokenizer has no <|notimestamps|> or <|endoftext|> token, which word timestamps need", file: model.path)
@@ -226,7 +238,7 @@ public final class Transcriber: Sendable {
     /// first window.
     func initialTokens(options: TranscriptionOptions, timestamps: Bool, firstWindow: () throws -> Tensor) throws -> [Int32] {
         let g = generation
-        if !g.isMultilingual && (options.language != nil || options.task != nil) {
+        if g.isMultilingual == false && (options.language != nil || options.task != nil) {
             throw MMAttnError("this is an English-only checkpoint: --language and --task apply to multilingual ones", file: g.source)
         }
         var tokens: [Int32?] = [g.decoderStartTokenId]
@@ -295,10 +307,7 @@ public final class Transcriber: Sendable {
         let decoder = whisper.decoder
         let memory = decoder.memory([encoded])
         let cache = decoder.makeCache()
-        let heads = alignment ? generation.alignmentHeads ?? [] : []
-        for (l, h) in heads where l >= decoder.numLayers || h >= decoder.numHeads {
-            throw MMAttnError("alignment head [\(l), \(h)] does not exist in a decoder of \(decoder.numLayers) layers × \(decoder.numHeads) heads", file: generation.source)
-        }
+        let heads = alignment ? generation.alignmentHeads ?? [] : []  // checked by transcribe
         let rows = AlignmentRows(heads: heads, frames: encoded.shape[0])
         var stepOptions = EncoderOptions()
         if alignment {

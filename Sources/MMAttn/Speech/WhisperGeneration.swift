@@ -9,8 +9,9 @@ public struct WhisperGenerationConfig: Sendable {
     public var eosTokenId: Int32
     /// `<|notimestamps|>`; timestamp tokens start right after it. Nil: no timestamps.
     public var noTimestampsTokenId: Int32?
-    /// Multilingual checkpoints take a language and a task token after the start token.
-    public var isMultilingual: Bool
+    /// Multilingual checkpoints take a language and a task token after the start token. Nil when
+    /// the file does not say (transformers then refuses neither).
+    public var isMultilingual: Bool?
     /// `<|en|>` → id, and "transcribe"/"translate" → id.
     public var languageTokens: [String: Int32]
     public var taskTokens: [String: Int32]
@@ -48,7 +49,7 @@ public struct WhisperGenerationConfig: Sendable {
         decoderStartTokenId = try need("decoder_start_token_id")
         eosTokenId = try need("eos_token_id")
         noTimestampsTokenId = json.has("no_timestamps_token_id") ? try need("no_timestamps_token_id") : nil
-        isMultilingual = try json.bool("is_multilingual", default: false)
+        isMultilingual = json.has("is_multilingual") ? try json.bool("is_multilingual", default: false) : nil
         languageTokens = try Self.idTable(json, "lang_to_id")
         taskTokens = try Self.idTable(json, "task_to_id")
         maxInitialTimestampIndex = json.has("max_initial_timestamp_index") ? try json.int("max_initial_timestamp_index", in: 0...100_000) : nil
@@ -61,7 +62,14 @@ public struct WhisperGenerationConfig: Sendable {
                 guard let p = pair.array, p.count == 2, p[0].int == i + 1 else {
                     throw MMAttnError("\"forced_decoder_ids\" must list [position, id] pairs for positions 1, 2, ...", file: json.file)
                 }
-                forcedTokens.append(p[1].int.map(Int32.init))
+                if p[1].isNull {
+                    forcedTokens.append(nil)
+                } else {
+                    guard let id = p[1].int.flatMap({ Int32(exactly: $0) }), id >= 0 else {
+                        throw MMAttnError("\"forced_decoder_ids\" holds \(p[1].kindName) where a token id belongs", file: json.file)
+                    }
+                    forcedTokens.append(id)
+                }
             }
         }
         if let heads = json.object["alignment_heads"]?.array {
@@ -71,6 +79,7 @@ public struct WhisperGenerationConfig: Sendable {
                 }
                 return (l, h)
             }
+            if alignmentHeads?.isEmpty == true { alignmentHeads = nil }  // no heads: no word timestamps
         }
     }
 
