@@ -65,8 +65,8 @@ struct BenchTranscribe: ParsableCommand {
         let decoder = t.whisper.decoder
         let prompt = [t.generation.decoderStartTokenId] + (timestamps ? [] : [t.generation.noTimestampsTokenId].compactMap { $0 })
         let sequence = Array((prompt + tokens).prefix(decoder.maxTargetPositions))
-        let samples = try t.samples(path: clip)
-        let features = t.featureExtractor.features(Array(samples.prefix(t.featureExtractor.nSamples)))
+        let firstWindow = try AudioStream(path: clip, sampleRate: t.samplingRate).read(maxCount: t.featureExtractor.nSamples)
+        let features = t.featureExtractor.features(firstWindow)
         let memory = decoder.memory([try t.whisper.encoder.forward(features: features)])
         let cached = try medianSeconds(runs: runs) {
             let cache = decoder.makeCache()

@@ -49,10 +49,14 @@ import Testing
         }
     }
 
-    static let transcribers = Cache<String, Transcriber>()
+    static let transcribers = Locked<[String: Transcriber]>([:])
 
+    /// One Transcriber per model for the whole suite (two tests may load the same one at once).
     static func transcriber(_ path: String) throws -> Transcriber {
-        try transcribers.value(for: path) { try Transcriber(model: path) }
+        if let loaded = transcribers.value[path] { return loaded }
+        let t = try Transcriber(model: path)
+        transcribers.mutate { $0[path] = t }
+        return t
     }
 
     /// The 16 kHz samples transformers saw: the clip itself at 16 kHz, else the resampled copy the
@@ -202,7 +206,7 @@ import Testing
         let c = try Case("whisper-gen-multi", input, name)
         let options = TranscriptionOptions(timestamps: timestamps, language: language, task: task)
         let features = t.featureExtractor.features(try Self.samples(input))
-        let prompt = try t.initialTokens(options: options, timestamps: timestamps, firstWindow: { features })
+        let prompt = try t.initialTokens(options: options, timestamps: timestamps, firstWindow: { try t.whisper.encoder.forward(features: features) })
         #expect(prompt == c.windows.first?.prompt)
         let transcript = try t.transcribe(samples: try Self.samples(input), options: options)
         #expect(transcript.segments.flatMap(\.tokens) == (try c.sequences()))
@@ -220,20 +224,5 @@ import Testing
     @Test func englishOnlyRefusesLanguage() throws {
         let t = try Self.transcriber(Self.english)
         #expect(throws: MMAttnError.self) { try t.transcribe(samples: [0], options: TranscriptionOptions(language: "de")) }
-    }
-}
-
-/// A value per key computed once and shared between tests.
-final class Cache<Key: Hashable, Value>: @unchecked Sendable {
-    private var values: [Key: Value] = [:]
-    private let lock = NSLock()
-
-    func value(for key: Key, _ make: () throws -> Value) throws -> Value {
-        lock.lock()
-        defer { lock.unlock() }
-        if let v = values[key] { return v }
-        let v = try make()
-        values[key] = v
-        return v
     }
 }

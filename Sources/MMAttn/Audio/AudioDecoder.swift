@@ -52,6 +52,11 @@ public enum AudioDecoder {
     /// Frames read per libsndfile call.
     static let chunkFrames = 16_384
 
+    /// Decode `path` to mono samples at `rate` Hz (resampled as `AudioClip.resampled(to:)` does).
+    public static func samples(path: String, rate: Int) throws -> [Float] {
+        try decode(path: path).resampled(to: rate).samples
+    }
+
     /// Decode `path` to mono samples at the file's own rate.
     public static func decode(path: String, maxSeconds: Double = defaultMaxSeconds) throws -> AudioClip {
         let reader = try SoundFileReader(path: path, maxSeconds: maxSeconds, frameCap: Int(Int32.max))

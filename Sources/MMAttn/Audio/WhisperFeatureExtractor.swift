@@ -163,7 +163,10 @@ public final class WhisperFeatureExtractor: Sendable {
             var t0 = 0
             while t0 < activeFrames {
                 let n = min(Self.blockFrames, activeFrames - t0)
-                for f in 0..<n { frame(t0 + f, of: samples, count: count, window: w, into: buffers.frames + f * nFFT) }
+                for f in 0..<n {
+                    frame(t0 + f, base: samples.baseAddress, count: count, length: nSamples, padding: paddingValue, window: w,
+                          into: buffers.frames + f * nFFT)
+                }
                 fft.powerSpectra(buffers, count: n, into: power)
                 bank.apply(power, frames: n, powerStride: Self.blockFrames, into: out.data + t0, outStride: nFrames)
                 t0 += n
@@ -173,23 +176,24 @@ public final class WhisperFeatureExtractor: Sendable {
         return out
     }
 
-    /// Frame `t` of the centred STFT, times the window: samples `first ..< first + nFFT` of the window
-    /// (the first `count` from `samples`, then `paddingValue`), reflected at both ends of the window
-    /// (numpy/torch "reflect": the edge sample is not repeated).
+    /// Frame `t` of the centred STFT, times the window, over a signal of `length` samples reflected at
+    /// its two ends (numpy/torch "reflect": the edge sample is not repeated): sample j is `base[j]`
+    /// for j < `count`, `padding` after it (a padded window's tail). One 30 s window reflects at its
+    /// padded end; long-form features at the signal's own end (`count` = `length`).
     @inline(__always)
-    private func frame(_ t: Int, of samples: UnsafeBufferPointer<Float>, count: Int, window w: UnsafeBufferPointer<Float>,
-                       into frame: UnsafeMutablePointer<Float>) {
+    func frame(_ t: Int, base: UnsafePointer<Float>?, count: Int, length: Int, padding: Float,
+               window w: UnsafeBufferPointer<Float>, into frame: UnsafeMutablePointer<Float>) {
         let first = t * hopLength - nFFT / 2
-        if first >= 0, first + nFFT <= count, let base = samples.baseAddress {
+        if first >= 0, first <= count - nFFT, let base {
             let x = base + first
             for i in 0..<nFFT { frame[i] = x[i] * w[i] }
             return
         }
-        let last = nSamples - 1
+        let last = length - 1
         for i in 0..<nFFT {
             var j = first + i
             if j < 0 { j = -j } else if j > last { j = 2 * last - j }
-            frame[i] = (j < count ? samples[j] : paddingValue) * w[i]
+            frame[i] = (j < count ? base![j] : padding) * w[i]
         }
     }
 

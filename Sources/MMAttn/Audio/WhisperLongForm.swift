@@ -139,7 +139,8 @@ extension WhisperFeatureExtractor {
         let base = samples.baseAddress! - offset  // sample j at base[j]
         window.withUnsafeBufferPointer { w in
             for f in 0..<count {
-                longFormFrame(t0 + f, base: base, sampleCount: sampleCount, window: w, into: scratch.buffers.frames + f * nFFT)
+                frame(t0 + f, base: base, count: sampleCount, length: sampleCount, padding: 0, window: w,
+                      into: scratch.buffers.frames + f * nFFT)
             }
         }
         fft.powerSpectra(scratch.buffers, count: count, into: scratch.power)
@@ -150,25 +151,6 @@ extension WhisperFeatureExtractor {
             peak = max(peak, FastLog.apply(scratch.mel + m * Self.blockFrames, count: count, floor: 1e-10, scale: log10e))
         }
         return peak
-    }
-
-    /// Frame `t` of the centred STFT of the unpadded signal, times the window, reflected at the signal's
-    /// two ends (numpy/torch "reflect": the edge sample is not repeated). `base[j]` is sample j.
-    @inline(__always)
-    private func longFormFrame(_ t: Int, base: UnsafePointer<Float>, sampleCount: Int, window w: UnsafeBufferPointer<Float>,
-                               into frame: UnsafeMutablePointer<Float>) {
-        let first = t * hopLength - nFFT / 2
-        if first >= 0, first <= sampleCount - nFFT {
-            let x = base + first
-            for i in 0..<nFFT { frame[i] = x[i] * w[i] }
-            return
-        }
-        let last = sampleCount - 1
-        for i in 0..<nFFT {
-            var j = first + i
-            if j < 0 { j = -j } else if j > last { j = 2 * last - j }
-            frame[i] = base[j] * w[i]
-        }
     }
 }
 

@@ -95,6 +95,8 @@ public final class KeyValueCache {
     public internal(set) var length = 0
     /// Per layer: [batch·capacity, 2·G·dh], k | v, sequence b's positions from row b·capacity.
     let layers: [Tensor]
+    /// The attention kernel's tiles, kept for every step of the loop that owns the cache.
+    let workspace = AttentionWorkspace()
 
     public init(config: EncoderConfig, layers: Int, batch: Int = 1, capacity: Int) {
         self.batch = batch
@@ -315,7 +317,7 @@ public struct Encoder: Sendable {
         let gated = config.mlp == .gated
         let hidden = Tensor(uninitialized: [rows, gated ? 2 * I : I])  // MLP inner activations
         let gatedOut = gated ? Tensor(uninitialized: [rows, I]) : nil  // act(a)·b
-        let workspace = AttentionWorkspace()
+        let workspace = cache?.workspace ?? AttentionWorkspace()
         // [S, H, T, Tk] attention probabilities for the sinks, reused across layers unless a sink keeps them.
         let T = layout.maxLength, Tk = cachedKeys?.maxLength ?? T, Tm = memory?.layout.maxLength ?? 0
         var probs: TensorStorage? = options.attentionSink != nil ? TensorStorage(uninitializedCount: layout.count * H * T * Tk) : nil

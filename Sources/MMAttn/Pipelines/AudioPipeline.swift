@@ -50,8 +50,7 @@ public final class AudioEncoder: Sendable {
 
     /// Decode `path` to mono samples at the model's rate.
     public func samples(path: String) throws -> [Float] {
-        let clip = try AudioDecoder.decode(path: path)
-        return clip.sampleRate == samplingRate ? clip.samples : try clip.resampled(to: samplingRate).samples
+        try AudioDecoder.samples(path: path, rate: samplingRate)
     }
 
     /// The embedding of mono samples at `samplingRate`.

@@ -109,12 +109,6 @@ public final class Transcriber: Sendable {
                               progress: progress, onSegments: onSegments)
     }
 
-    /// Decode `path` to mono samples at `samplingRate` (at most `AudioDecoder.defaultMaxSeconds`).
-    public func samples(path: String) throws -> [Float] {
-        let clip = try AudioDecoder.decode(path: path)
-        return clip.sampleRate == samplingRate ? clip.samples : try clip.resampled(to: samplingRate).samples
-    }
-
     /// Transcribe the audio file at `path`, decoded and resampled as `AudioDecoder` does. Up to
     /// 30 s it is read whole; longer files are streamed (read once for Whisper's log-mel peak,
     /// then window by window), so memory stays flat up to `AudioStream`'s 24 hours.
@@ -153,7 +147,14 @@ public final class Transcriber: Sendable {
         if options.wordTimestamps && wordRoles == nil {
             throw MMAttnError("the tokenizer has no <|notimestamps|> or <|endoftext|> token, which word timestamps need", file: model.path)
         }
-        let prompt = try initialTokens(options: options, timestamps: timestamps, firstWindow: { try windows.window(at: 0).features })
+        // A multilingual checkpoint given no language detects it on the first window: its encoder
+        // output is kept for that window's decoding.
+        var firstEncoded: Tensor?
+        let prompt = try initialTokens(options: options, timestamps: timestamps, firstWindow: {
+            let encoded = try whisper.encoder.forward(features: try windows.window(at: 0).features)  // [1500, D]
+            firstEncoded = encoded
+            return encoded
+        })
         let rules = WhisperLogitsRules(config: generation, timestamps: timestamps, begin: prompt.count)
         let stride = 2  // encoder frames are two mel frames (conv2's stride)
         let windowFrames = whisper.encoder.inputFrames
@@ -168,8 +169,13 @@ public final class Transcriber: Sendable {
             let seekFrames = min(total - seek, windowFrames)
             // transformers lengthens max_length by the prompt at every window (capped by the positions).
             maxLength = min(maxLength + min(whisper.decoder.maxTargetPositions / 2 - 1, prompt.count), whisper.decoder.maxTargetPositions)
-            let decoded = try decodeWindow(try windows.window(at: seek).features, prompt: prompt, rules: rules, maxLength: maxLength,
-                                           alignment: options.wordTimestamps)
+            let encoded: Tensor  // [1500, D]
+            if seek == 0, let first = firstEncoded {
+                encoded = first
+            } else {
+                encoded = try whisper.encoder.forward(features: try windows.window(at: seek).features)
+            }
+            let decoded = try decodeWindow(encoded, prompt: prompt, rules: rules, maxLength: maxLength, alignment: options.wordTimestamps)
             let (found, advance) = split(decoded.tokens, timestampBegin: timestamps ? generation.timestampBegin! : Int32.max,
                                          timeOffset: timeOffset, seekFrames: seekFrames)
             // Word timestamps: each generated token's time from the alignment heads, plus the window's offset.
@@ -236,6 +242,7 @@ public final class Transcriber: Sendable {
     /// checkpoints, then `<|notimestamps|>` unless timestamps are wanted (transformers'
     /// `_retrieve_init_tokens`). A multilingual checkpoint given no language detects it from the
     /// first window.
+    /// `firstWindow` gives the first window's encoder output, [1500, D], and is called only to detect the language.
     func initialTokens(options: TranscriptionOptions, timestamps: Bool, firstWindow: () throws -> Tensor) throws -> [Int32] {
         let g = generation
         if g.isMultilingual == false && (options.language != nil || options.task != nil) {
@@ -286,9 +293,8 @@ public final class Transcriber: Sendable {
         return id
     }
 
-    /// The most likely language token after `<|startoftranscript|>` for one window.
-    func detectLanguage(_ features: Tensor) throws -> Int32 {
-        let encoded = try whisper.encoder.forward(features: features)  // [1500, D]
+    /// The most likely language token after `<|startoftranscript|>` for one window's encoder output.
+    func detectLanguage(_ encoded: Tensor) throws -> Int32 {
         let decoder = whisper.decoder
         let logits = try decoder.step([[generation.decoderStartTokenId]], memory: decoder.memory([encoded]), cache: decoder.makeCache())
         var best: Int32 = -1, bestValue = -Float.infinity
@@ -300,10 +306,9 @@ public final class Transcriber: Sendable {
         return best
     }
 
-    /// Greedy decoding of one window: the generated tokens (end-of-text removed) and, with
+    /// Greedy decoding of one window's encoder output ([1500, D]): the generated tokens (end-of-text removed) and, with
     /// `alignment`, the alignment heads' cross-attention of every generated token but the last.
-    func decodeWindow(_ features: Tensor, prompt: [Int32], rules: WhisperLogitsRules, maxLength: Int, alignment: Bool) throws -> DecodedWindow {
-        let encoded = try whisper.encoder.forward(features: features)  // [1500, D]
+    func decodeWindow(_ encoded: Tensor, prompt: [Int32], rules: WhisperLogitsRules, maxLength: Int, alignment: Bool) throws -> DecodedWindow {
         let decoder = whisper.decoder
         let memory = decoder.memory([encoded])
         let cache = decoder.makeCache()
@@ -326,17 +331,6 @@ public final class Transcriber: Sendable {
         var tokens = Array(sequence[prompt.count...])
         if tokens.last == generation.eosTokenId { tokens.removeLast() }
         return DecodedWindow(tokens: tokens, alignment: alignment ? rows.tensor() : nil)
-    }
-}
-
-extension WhisperTranscript.Word {
-    /// The word with its times moved into `range` (transformers' pipeline leaves them where DTW
-    /// puts them, which can be outside the segment's timestamps).
-    func clamped(to range: ClosedRange<Double>) -> WhisperTranscript.Word {
-        var w = self
-        w.start = min(max(start, range.lowerBound), range.upperBound)
-        w.end = min(max(end, w.start), range.upperBound)
-        return w
     }
 }
 

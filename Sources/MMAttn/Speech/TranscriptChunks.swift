@@ -392,3 +392,14 @@ public enum WhisperTranscript {
         return names
     }()
 }
+
+extension WhisperTranscript.Word {
+    /// The word with its times moved into `range` (transformers' pipeline leaves them where DTW
+    /// puts them, which can be outside the segment's timestamps).
+    func clamped(to range: ClosedRange<Double>) -> WhisperTranscript.Word {
+        var w = self
+        w.start = min(max(start, range.lowerBound), range.upperBound)
+        w.end = min(max(end, w.start), range.upperBound)
+        return w
+    }
+}
