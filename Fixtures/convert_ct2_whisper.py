@@ -204,8 +204,9 @@ def convert_tensors(variables: dict[str, np.ndarray]) -> tuple[dict[str, np.ndar
     put("model.encoder.conv2.weight", "encoder/conv2/weight")
     put("model.encoder.conv2.bias", "encoder/conv2/bias")
     put("model.encoder.embed_positions.weight", "encoder/position_encodings/encodings")
-    for i in range(n_enc):
-        src, dst = f"encoder/layer_{i}", f"model.encoder.layers.{i}"
+
+    def self_attention(src, dst):
+        # CT2 fuses q, k, v into linear_0 (the key's bias slice is zero: Whisper's k_proj has none).
         fused = f"{src}/self_attention/linear_0"
         linear(f"{dst}.self_attn.q_proj", fused, q)
         linear(f"{dst}.self_attn.k_proj", fused, k, bias=False)
@@ -213,22 +214,23 @@ def convert_tensors(variables: dict[str, np.ndarray]) -> tuple[dict[str, np.ndar
         linear(f"{dst}.self_attn.v_proj", fused, v)
         linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
         norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
+
+    def mlp(src, dst):
         linear(f"{dst}.fc1", f"{src}/ffn/linear_0")
         linear(f"{dst}.fc2", f"{src}/ffn/linear_1")
         norm(f"{dst}.final_layer_norm", f"{src}/ffn/layer_norm")
+
+    for i in range(n_enc):
+        src, dst = f"encoder/layer_{i}", f"model.encoder.layers.{i}"
+        self_attention(src, dst)
+        mlp(src, dst)
     norm("model.encoder.layer_norm", "encoder/layer_norm")
 
     put("model.decoder.embed_tokens.weight", "decoder/embeddings/weight")
     put("model.decoder.embed_positions.weight", "decoder/position_encodings/encodings")
     for i in range(n_dec):
         src, dst = f"decoder/layer_{i}", f"model.decoder.layers.{i}"
-        fused = f"{src}/self_attention/linear_0"
-        linear(f"{dst}.self_attn.q_proj", fused, q)
-        linear(f"{dst}.self_attn.k_proj", fused, k, bias=False)
-        zero_key_bias(fused, k)
-        linear(f"{dst}.self_attn.v_proj", fused, v)
-        linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
-        norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
+        self_attention(src, dst)
         linear(f"{dst}.encoder_attn.q_proj", f"{src}/attention/linear_0")
         kv = f"{src}/attention/linear_1"
         linear(f"{dst}.encoder_attn.k_proj", kv, slice(0, D), bias=False)
@@ -236,9 +238,7 @@ def convert_tensors(variables: dict[str, np.ndarray]) -> tuple[dict[str, np.ndar
         linear(f"{dst}.encoder_attn.v_proj", kv, slice(D, 2 * D))
         linear(f"{dst}.encoder_attn.out_proj", f"{src}/attention/linear_2")
         norm(f"{dst}.encoder_attn_layer_norm", f"{src}/attention/layer_norm")
-        linear(f"{dst}.fc1", f"{src}/ffn/linear_0")
-        linear(f"{dst}.fc2", f"{src}/ffn/linear_1")
-        norm(f"{dst}.final_layer_norm", f"{src}/ffn/layer_norm")
+        mlp(src, dst)
     norm("model.decoder.layer_norm", "decoder/layer_norm")
 
     # Every array-valued variable must have been used; scalars are the flags checked above.
