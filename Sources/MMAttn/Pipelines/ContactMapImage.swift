@@ -1,4 +1,3 @@
-import CPNG
 import Foundation
 
 /// Draws an [L, L] contact-probability map as a grayscale PNG (white 0, black 1), each residue pair
@@ -21,21 +20,6 @@ public enum ContactMapImage {
                 }
             }
         }
-        var image = png_image()
-        image.version = UInt32(PNG_IMAGE_VERSION)
-        image.width = UInt32(side)
-        image.height = UInt32(side)
-        image.format = UInt32(PNG_FORMAT_GRAY)
-        var size: png_alloc_size_t = 0
-        // First call measures, second writes.
-        let measured = pixels.withUnsafeBytes { png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, 0, nil) }
-        guard measured != 0, size > 0 else { throw MMAttnError("could not encode the contact map as PNG", file: path) }
-        var bytes = [UInt8](repeating: 0, count: Int(size))
-        let ok = pixels.withUnsafeBytes { src in
-            bytes.withUnsafeMutableBytes { png_image_write_to_memory(&image, $0.baseAddress, &size, 0, src.baseAddress, 0, nil) }
-        }
-        png_image_free(&image)
-        guard ok != 0 else { throw MMAttnError("could not encode the contact map as PNG", file: path) }
-        try AtomicFile.write(Data(bytes.prefix(Int(size))), to: path)
+        try AtomicFile.write(attributing(to: path) { try PNGEncoder.encode(gray: pixels, width: side, height: side) }, to: path)
     }
 }
