@@ -17,6 +17,10 @@ public final class AST: Sendable {
     /// over AudioSet's 527 classes (the AudioSet checkpoints predate `problem_type` and are
     /// multi-label), softmax otherwise.
     public let scoring: Scoring
+    /// The patch grid after [CLS] and distillation: frequency bands × time steps, band-major.
+    public let patchGrid: (bands: Int, steps: Int)
+    /// Input frames between consecutive time steps (`time_stride`; 10 ms per frame).
+    public let timeStride: Int
 
     let embeddings: PatchEmbeddings // embeddings.*: [CLS], distillation, patches (strides f, t), positions [1, 2 + f·t, D]
     let encoder: Encoder            // encoder.layer.*
@@ -42,7 +46,9 @@ public final class AST: Sendable {
         let qkvBias = try json.bool("qkv_bias", default: true)
         let layers = try json.layerCount("num_hidden_layers")
         let D = config.hiddenSize
-        let grid = ((numMelBins - P) / fStride + 1) * ((maxLength - P) / tStride + 1)
+        patchGrid = ((numMelBins - P) / fStride + 1, (maxLength - P) / tStride + 1)
+        timeStride = tStride
+        let grid = patchGrid.bands * patchGrid.steps
 
         let w = weights.scoped(try weights.prefix(among: ["audio_spectrogram_transformer.", ""], probing: "embeddings.cls_token"))
         embeddings = try PatchEmbeddings(w, width: D, channels: 1, patchSize: P, stride: (fStride, tStride), grid: grid,

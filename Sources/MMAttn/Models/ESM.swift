@@ -133,8 +133,10 @@ public final class ESM2: Sendable {
     }
 
     /// Run a right-padded batch of token sequences (`tokens` [B, T] as ids; `lengths[b]` real tokens
-    /// including BOS and EOS). Padding never changes an item's outputs.
-    public func forward(tokens: [[Int32]], repr layers: Set<Int>, contacts: Bool) throws -> Output {
+    /// including BOS and EOS). Padding never changes an item's outputs. `attentionSink` hears each
+    /// layer's probabilities, [B, H, T, T] with T the longest item (packed items are padded apart).
+    public func forward(tokens: [[Int32]], repr layers: Set<Int>, contacts: Bool,
+                        attentionSink: ((Int, Tensor) -> Void)? = nil) throws -> Output {
         let B = tokens.count, T = tokens.map(\.count).max() ?? 0, D = config.hiddenSize
         let lengths = tokens.map(\.count)
         // Packed: the padding of a batch costs nothing; results come back right-padded.
@@ -161,11 +163,12 @@ public final class ESM2: Sendable {
             throw MMAttnError("this checkpoint has no contact_head: contact maps need an ESM-2 checkpoint with contact regression weights")
         }
         // Only the intermediate layers asked for are kept; the last comes from the final state.
-        var options = EncoderOptions(keptStates: Set(layers.filter { $0 < numLayers }))
+        var options = EncoderOptions(keptStates: Set(layers.filter { $0 < numLayers }), attentionSink: attentionSink)
         if contacts, let regression = contactRegression {
             let heads = config.numHeads
             let scratch = ContactScratch(residues: max((lengths.max() ?? 0) - 2, 0), heads: heads)  // reused by every layer
             options.attentionSink = { layer, probs in
+                attentionSink?(layer, probs)
                 for b in 0..<B {
                     ESM2.accumulateContactFeatures(probs.data + b * heads * T * T, tokens: T, length: lengths[b],
                                                    weights: regression.weight.pointer + layer * heads,

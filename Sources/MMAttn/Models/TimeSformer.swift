@@ -130,6 +130,9 @@ public final class TimeSformer: VideoModel {
     public var frameSize: (height: Int, width: Int) { (config.imageSize, config.imageSize) }
     public var numChannels: Int { config.numChannels }
     public var hiddenSize: Int { config.encoder.hiddenSize }
+    public var numLayers: Int { config.numLayers }
+    public var numHeads: Int { config.encoder.numHeads }
+    public var patchSize: Int { config.patchSize }
     public var defaultPooling: Pooling { .cls }
     /// Patches per frame.
     public var patchesPerFrame: Int { positionEmbeddings.shape[1] - 1 }

@@ -109,6 +109,9 @@ public final class VideoMAE: VideoModel {
     public var frameSize: (height: Int, width: Int) { (config.imageSize, config.imageSize) }
     public var numChannels: Int { config.numChannels }
     public var hiddenSize: Int { config.encoder.hiddenSize }
+    public var numLayers: Int { config.numLayers }
+    public var numHeads: Int { config.encoder.numHeads }
+    public var patchSize: Int { config.patchSize }
     public var defaultPooling: Pooling { .mean }
 
     /// Token embeddings of a clip ([F, C, H, W]): tubelets in (time, row, column) order plus the

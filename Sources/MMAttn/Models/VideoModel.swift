@@ -13,6 +13,10 @@ public protocol VideoModel: Sendable {
     var numChannels: Int { get }
     /// Width of the token states, D.
     var hiddenSize: Int { get }
+    /// Layers, attention heads per layer, and the side of a square patch in pixels.
+    var numLayers: Int { get }
+    var numHeads: Int { get }
+    var patchSize: Int { get }
     /// Names of the classifier's outputs (empty without a classification head).
     var labels: [String] { get }
     /// `embed-video`'s default pooling (CONTRACT.md): TimeSformer `cls`, VideoMAE `mean`.

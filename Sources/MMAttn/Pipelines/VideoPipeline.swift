@@ -33,8 +33,9 @@ public final class VideoEncoder: Sendable {
     public var numFrames: Int { backbone.numFrames }
 
     /// The frames of `source` the model sees (`FrameSampling`) and their pixel values, [F, 3, H, W]
-    /// as transformers' processor gives them (without the batch axis).
-    public func pixelValues(_ source: FrameSource) throws -> (indices: [Int], pixels: Tensor) {
+    /// as transformers' processor gives them (without the batch axis). `seen` gets each frame as
+    /// the model sees it (resized and cropped) with its position.
+    public func pixelValues(_ source: FrameSource, seen: ((Int, RGBImage) -> Void)? = nil) throws -> (indices: [Int], pixels: Tensor) {
         let indices = try FrameSampling.indices(for: source, wanted: numFrames)
         let (H, W) = backbone.frameSize
         let pixels = Tensor(uninitialized: [indices.count, 3, H, W])  // [F, 3, H, W], every frame written
@@ -51,7 +52,9 @@ public final class VideoEncoder: Sendable {
                 throw MMAttnError("frames of \(frame.width)×\(frame.height) preprocess to \(out.width)×\(out.height), but the model "
                                   + "takes \(W)×\(H); give larger frames or a preprocessor_config.json with a center crop", file: source.name)
             }
-            preprocessor.normalize(try preprocessor.resized(frame), into: pixels.data + t * 3 * H * W)  // [3, H, W]
+            let resized = try preprocessor.resized(frame)
+            seen?(t, resized)
+            preprocessor.normalize(resized, into: pixels.data + t * 3 * H * W)  // [3, H, W]
         }
         return (indices, pixels)
     }

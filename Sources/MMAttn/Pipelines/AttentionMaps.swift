@@ -1,0 +1,231 @@
+import CBLAS
+import Foundation
+
+/// Which layers and heads an attention run keeps. Indices count from 0; negative layer indices
+/// count from the end (-1 is the last layer). Nil keeps all.
+public struct AttentionSelection: Sendable, Equatable {
+    public var layers: [Int]?
+    public var heads: [Int]?
+
+    public init(layers: [Int]? = nil, heads: [Int]? = nil) {
+        self.layers = layers
+        self.heads = heads
+    }
+
+    /// The selected model indices, in the order given, checked against a model of `L` layers and
+    /// `H` heads per layer.
+    public func resolved(layers L: Int, heads H: Int) throws -> (layers: [Int], heads: [Int]) {
+        func check(_ given: [Int]?, count: Int, what: String, fromEnd: Bool) throws -> [Int] {
+            guard let given else { return Array(0..<count) }
+            guard !given.isEmpty else { throw MMAttnError("no \(what) selected") }
+            var seen = Set<Int>()
+            return try given.map { i in
+                let r = fromEnd && i < 0 ? count + i : i
+                guard (0..<count).contains(r) else {
+                    let range = fromEnd ? "0…\(count - 1), or -\(count)…-1 from the end" : "0…\(count - 1)"
+                    throw MMAttnError("there is no \(what) \(i): the model has \(count) \(what)s (\(range))")
+                }
+                guard seen.insert(r).inserted else { throw MMAttnError("\(what) \(i) is selected twice") }
+                return r
+            }
+        }
+        return (try check(layers, count: L, what: "layer", fromEnd: true), try check(heads, count: H, what: "head", fromEnd: false))
+    }
+}
+
+/// Attention probabilities of one input, labelled, with what pictures draw them over.
+public struct AttentionMaps: Sendable {
+    /// The selected layers and heads: `[L', H', Tq, Tk]`, each row a softmax (masked keys 0), as
+    /// transformers' `output_attentions=True` gives them, stacked over layers, batch axis dropped.
+    /// TimeSformer's divided space-time layers: the spatial attention of each frame, `[L', F, H', S, S]`.
+    public var probabilities: Tensor
+    /// The model's index of each kept layer and head.
+    public var layers: [Int]
+    public var heads: [Int]
+    /// Layers and heads the model has.
+    public var layerCount: Int
+    public var headCount: Int
+    /// One label per query and per key (the same list for self-attention).
+    public var queries: [String]
+    public var keys: [String]
+    /// Attention rollout over all layers (Abnar & Zuidema, 2020), `[T, T]` (divided TimeSformer:
+    /// `[F, S, S]`, one per frame). Nil for cross-attention.
+    public var rollout: Tensor?
+    /// The mean of every layer's and head's map, `[T, T]` (divided TimeSformer: `[F, S, S]`).
+    public var mean: Tensor?
+    /// What the tokens are.
+    public var source: AttentionSource
+
+    /// The axes of `probabilities` by name, for messages: "[layers, heads, T, T]".
+    public var axes: String {
+        probabilities.shape.count == 5 ? "[layers, frames, heads, S, S]" : (queries == keys ? "[layers, heads, T, T]" : "[layers, heads, tokens, frames]")
+    }
+}
+
+/// What the tokens of an attention map stand for.
+public enum AttentionSource: Sendable {
+    /// Text tokens, as the tokenizer writes them.
+    case text
+    /// An image as the model saw it (resized and cropped), `prefix` tokens ([CLS], distillation)
+    /// then a `rows` × `cols` grid of patches, row-major.
+    case image(RGBImage, rows: Int, cols: Int, prefix: Int)
+    /// Audio: the log-mel features `[mels, frames]` (10 ms per frame) and how tokens map to time.
+    case audio(AudioTokens)
+    /// A protein: its record id, residues (tokens 1…L; 0 is BOS, L+1 EOS) and, when the
+    /// checkpoint has a contact head, the predicted contacts `[L, L]`.
+    case protein(id: String, residues: String, contacts: Tensor?)
+    /// A clip: the frames as the model saw them and the token layout.
+    case video(VideoTokens)
+    /// A Whisper transcript: the decoder tokens (queries) over the encoder frames (keys).
+    case transcript(TranscriptTokens)
+}
+
+/// How audio tokens map to time.
+public struct AudioTokens: Sendable {
+    /// Log-mel features, `[mels, frames]`, 10 ms per frame, as the model saw them.
+    public var logMel: Tensor
+    /// Frames of `logMel` that hold audio (the rest is padding).
+    public var audioFrames: Int
+    /// Tokens before the time grid ([CLS], distillation).
+    public var prefix: Int
+    /// The grid after the prefix: `bands` frequency rows × `steps` time columns, row-major (Whisper:
+    /// 1 × 1500).
+    public var bands: Int
+    public var steps: Int
+    /// Seconds per time step and the first step's start.
+    public var secondsPerStep: Double
+}
+
+/// The token layout of a clip.
+public struct VideoTokens: Sendable {
+    /// The frames the model saw, resized and cropped.
+    public var frames: [RGBImage]
+    /// Tokens before the patches ([CLS] for TimeSformer).
+    public var prefix: Int
+    /// Patch grid per frame.
+    public var rows: Int
+    public var cols: Int
+    /// Frames per token in time (VideoMAE's tubelet size; 1 for TimeSformer).
+    public var tubelet: Int
+    /// Token order after the prefix: TimeSformer patch-major, frame-minor; VideoMAE time-major.
+    public var patchMajor: Bool
+    /// TimeSformer's divided layers: maps are per frame, `[F, H, 1 + N, 1 + N]` per layer.
+    public var divided: Bool
+}
+
+/// A transcript's tokens and words, for the cross-attention picture.
+public struct TranscriptTokens: Sendable {
+    public var logMel: Tensor          // [mels, 3000]
+    public var audioFrames: Int        // mel frames of real audio
+    /// The decoder's input: prompt, generated tokens, end-of-text.
+    public var tokens: [Int32]
+    /// Tokens of the prompt (start-of-transcript, language, task, no-timestamps).
+    public var promptLength: Int
+    /// Words with times, when the checkpoint has alignment heads.
+    public var words: [WhisperTranscript.Word]
+    /// The alignment heads, `(layer, head)`.
+    public var alignmentHeads: [(layer: Int, head: Int)]
+    /// The alignment heads' cross-attention averaged over heads, `[tokens, 1500]`.
+    public var alignment: Tensor?
+    /// The text.
+    public var text: String
+}
+
+/// Collects the probabilities of the selected layers and heads from an encoder's attention sink,
+/// and the rollout and mean over all of them.
+final class AttentionCollector: @unchecked Sendable {
+    // Written by the sink on the calling thread only.
+    let layers: [Int], heads: [Int]
+    let modelHeads: Int, groups: Int, queries: Int, keys: Int
+    /// [L', groups, H', Tq, Tk].
+    let kept: Tensor
+    /// Rollout so far, [groups, T, T], and the sum of every map, [groups, Tq, Tk].
+    var rollout: Tensor?
+    let sum: Tensor
+    let scratch: Tensor?
+    var layersSeen = 0
+
+    init(layers: [Int], heads: [Int], modelHeads: Int, groups: Int = 1, queries: Int, keys: Int, rollout: Bool) {
+        self.layers = layers
+        self.heads = heads
+        self.modelHeads = modelHeads
+        self.groups = groups
+        self.queries = queries
+        self.keys = keys
+        kept = Tensor(zeros: [layers.count, groups, heads.count, queries, keys])
+        sum = Tensor(zeros: [groups, queries, keys])
+        if rollout && queries == keys {
+            let identity = Tensor(zeros: [groups, keys, keys])
+            for g in 0..<groups { for i in 0..<keys { identity.data[(g * keys + i) * keys + i] = 1 } }
+            self.rollout = identity
+            scratch = Tensor(uninitialized: [2, keys, keys])
+        } else {
+            scratch = nil
+        }
+    }
+
+    /// One layer's probabilities, `[groups, H, Tq, Tk]` (a sequence's own block when a batch of
+    /// one is padded: `probs` may be `[groups, H, T', T']` with T' ≥ Tq).
+    func take(layer: Int, _ probs: Tensor) {
+        let H = modelHeads, Tq = queries, Tk = keys
+        let rowStride = probs.shape[probs.shape.count - 1], plane = probs.shape[probs.shape.count - 2] * rowStride
+        precondition(probs.shape[0] >= groups && probs.shape[1] == H && rowStride >= Tk, "attention of shape \(probs.shape)")
+        let planeOf = { (g: Int, h: Int) in probs.pointer + (g * H + h) * plane }
+        if let l = layers.firstIndex(of: layer) {
+            for g in 0..<groups {
+                for (k, h) in heads.enumerated() {
+                    let dst = kept.data + ((l * groups + g) * heads.count + k) * Tq * Tk
+                    for i in 0..<Tq { (dst + i * Tk).update(from: planeOf(g, h) + i * rowStride, count: Tk) }
+                }
+            }
+        }
+        // The head mean of this layer (into scratch[0]) for the rollout, and the running sum.
+        for g in 0..<groups {
+            let total = sum.data + g * Tq * Tk
+            for h in 0..<H {
+                let src = planeOf(g, h)
+                for i in 0..<Tq {
+                    let row = src + i * rowStride, out = total + i * Tk
+                    for j in 0..<Tk { out[j] += row[j] }
+                }
+            }
+            guard let rollout, let scratch else { continue }
+            // A' = ½·mean_h(A) + ½·I; rollout ← A' · rollout.
+            let a = scratch.data, next = scratch.data + Tk * Tk
+            a.update(repeating: 0, count: Tk * Tk)
+            let w = 0.5 / Float(H)
+            for h in 0..<H {
+                let src = planeOf(g, h)
+                for i in 0..<Tk {
+                    let row = src + i * rowStride, out = a + i * Tk
+                    for j in 0..<Tk { out[j] += w * row[j] }
+                }
+            }
+            for i in 0..<Tk { a[i * Tk + i] += 0.5 }
+            let r = rollout.data + g * Tk * Tk
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Tk), Int32(Tk), Int32(Tk),
+                        1, a, Int32(Tk), r, Int32(Tk), 0, next, Int32(Tk))
+            r.update(from: next, count: Tk * Tk)
+        }
+        layersSeen += 1
+    }
+
+    /// The kept maps, `[L', H', Tq, Tk]` (`[L', groups, H', Tq, Tk]` when there are several groups).
+    var probabilities: Tensor {
+        groups == 1 ? kept.reshaped([layers.count, heads.count, queries, keys]) : kept
+    }
+
+    /// The mean over every layer and head seen, `[Tq, Tk]` (`[groups, Tq, Tk]`).
+    var mean: Tensor {
+        let out = Tensor(uninitialized: sum.shape)  // [groups, Tq, Tk]
+        let scale = 1 / Float(max(layersSeen * modelHeads, 1))
+        for i in 0..<sum.count { out.data[i] = sum.pointer[i] * scale }
+        return groups == 1 ? out.reshaped([queries, keys]) : out
+    }
+
+    /// The rollout, `[T, T]` (`[groups, T, T]`).
+    var rolloutResult: Tensor? {
+        guard let rollout else { return nil }
+        return groups == 1 ? rollout.reshaped([keys, keys]) : rollout
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import MMAttn
+import MMAttnVideo
+
+struct AttentionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attention",
+        abstract: "Attention maps of any model: numbers, pictures and a browser view.",
+        usage: "mmattn attention <input> --model <model> [options]",
+        discussion: """
+        INPUT is the text itself for text models, and a file for the others: a
+        PNG image (ViT, DeiT), an audio file (Whisper's encoder over its first
+        30 s window, AST), a FASTA file (ESM-2: the first record, or --record),
+        a video file or a folder of PNG frames (TimeSformer, VideoMAE).
+
+        --output writes the probabilities as transformers' output_attentions=True
+        gives them (eager attention), stacked over layers: [layers, heads, T, T],
+        each row a softmax over the keys; masked keys are 0 (causal models,
+        ModernBERT's local layers). TimeSformer's divided layers give each
+        frame's spatial attention: [layers, frames, heads, 1 + N, 1 + N]. --layer
+        and --head keep a slice with its axes (--layer 2: [1, heads, T, T]).
+        .safetensors holds "attentions" (with --cross "cross_attentions") and
+        "rollout", attention rollout over all layers (Abnar & Zuidema, 2020).
+
+        --cross (Whisper checkpoints with a decoder, clips up to 30 s):
+        transcribe the clip greedily, then the decoder's attention over the
+        encoder frames for prompt + text + end-of-text, [layers, heads, tokens,
+        1500], 20 ms per frame.
+
+        Examples (from the repository root; the models in Fixtures are tiny
+        and random, so their maps mean nothing):
+          mmattn attention "The animal didn't cross the street." \\
+              --model Fixtures/models/bert --layer -1 --output maps.npy
+          mmattn attention Fixtures/images/cat.png --model Fixtures/models/vit \\
+              --json
+          mmattn attention "The animal didn't cross the street." \\
+              --model sentence-transformers/all-MiniLM-L6-v2 --layer 2
+        """
+    )
+
+    @Argument(help: ArgumentHelp("The text (text models) or the input file.", valueName: "input")) var input: String
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Layers to keep, from 0; negative counts from the end (repeat or separate with commas).", valueName: "layers"))
+    var layer: [String] = []
+    @Option(parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Heads to keep, from 0 (repeat or separate with commas).", valueName: "heads"))
+    var head: [String] = []
+    @Flag(help: "Whisper: the decoder's cross-attention over the audio, for a transcript of the clip.") var cross = false
+    @Option(help: ArgumentHelp("FASTA: the id of the record to show (default: the first).", valueName: "id")) var record: String?
+    @Option(help: ArgumentHelp("Write the probabilities: .npy, .safetensors or .json.", valueName: "file")) var output: String?
+    @Flag(help: "Print {\"model\", \"input\", \"shape\", \"layers\", \"heads\", \"queries\", \"keys\"} on stdout.") var json = false
+
+    func indices(_ values: [String], option: String) throws -> [Int]? {
+        guard !values.isEmpty else { return nil }
+        return try parseList(values, option: option, expected: "indices such as 0,-1").map { s in
+            guard let i = Int(s) else { throw ValidationError("\(option): \"\(s)\" is not an index") }
+            return i
+        }
+    }
+
+    func validate() throws {
+        _ = try indices(layer, option: "--layer")
+        _ = try indices(head, option: "--head")
+    }
+
+    func run() throws {
+        try checkOutputPath(output)
+        let model = try modelOptions.resolveRequired()
+        let inspector = try AttentionInspector(model: model, crossAttention: cross)
+        let selection = AttentionSelection(layers: try indices(layer, option: "--layer"), heads: try indices(head, option: "--head"))
+        if record != nil && inspector.modality != .protein {
+            throw ValidationError("--record chooses a FASTA record; this model reads \(inspector.modality.phrase)")
+        }
+        let maps: AttentionMaps
+        switch inspector.modality {
+        case .text: maps = try inspector.maps(text: input, selection: selection)
+        case .image: maps = try inspector.maps(imagePath: input, selection: selection)
+        case .audio: maps = try inspector.maps(audioPath: input, selection: selection)
+        case .protein: maps = try inspector.maps(fasta: input, record: record, selection: selection)
+        case .video: maps = try inspector.maps(clip: try openClip([input]), selection: selection)
+        }
+        try maps.probabilities.checkFinite("attention probabilities", file: inspector.model.path)
+        if let output {
+            var named = [(cross ? "cross_attentions" : "attentions", maps.probabilities)]
+            if let rollout = maps.rollout { named.append(("rollout", rollout)) }
+            try OutputFile.write(maps.probabilities, primaryName: named[0].0, named: named, to: output)
+            reportWritten(output, "\(maps.axes) = \(maps.probabilities.shape)")
+        }
+        if json {
+            Stdout.write(summaryJSON(maps, model: model))
+        } else if output == nil {
+            Stdout.write(summary(maps))
+        }
+    }
+
+    func summaryJSON(_ maps: AttentionMaps, model: String) -> String {
+        func list(_ items: [String]) -> String { "[" + items.map(JSON.quote).joined(separator: ", ") + "]" }
+        func ints(_ items: [Int]) -> String { "[" + items.map(String.init).joined(separator: ", ") + "]" }
+        return "{\"model\": \(JSON.quote(model)), \"input\": \(JSON.quote(input)), \"shape\": \(ints(maps.probabilities.shape)), "
+            + "\"layers\": \(ints(maps.layers)), \"heads\": \(ints(maps.heads)), "
+            + "\"queries\": \(list(maps.queries)), \"keys\": \(list(maps.keys))}\n"
+    }
+
+    /// The shape, then for each kept head of the last kept layer the key each query attends to
+    /// most, over the whole map: the strongest link that is not a token to itself.
+    func summary(_ maps: AttentionMaps) -> String {
+        let p = maps.probabilities
+        var out = "\(input): \(maps.queries.count) queries × \(maps.keys.count) keys, "
+            + "\(maps.axes) = \(p.shape) (layers \(maps.layers.map(String.init).joined(separator: ",")), "
+            + "heads \(maps.heads.map(String.init).joined(separator: ",")))\n"
+        guard p.shape.count == 4, let last = maps.layers.last else { return out + "  write them with --output\n" }
+        let (H, Tq, Tk) = (p.shape[1], p.shape[2], p.shape[3])
+        out += "strongest link per head, layer \(last):\n"
+        for (k, h) in maps.heads.enumerated() {
+            let base = p.pointer + ((maps.layers.count - 1) * H + k) * Tq * Tk
+            var best = (i: 0, j: 0, v: -Float.infinity)
+            for i in 0..<Tq {
+                for j in 0..<Tk where (Tq != Tk || i != j) && base[i * Tk + j] > best.v { best = (i, j, base[i * Tk + j]) }
+            }
+            out += String(format: "  head %2d  %@ → %@  %.3f\n", h, JSON.quote(maps.queries[best.i]), JSON.quote(maps.keys[best.j]), best.v)
+        }
+        return out
+    }
+}
