@@ -29,7 +29,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 GENERATORS = ["gen_vision", "gen_audio", "gen_protein", "gen_models", "gen_text", "gen_text_models", "gen_long_context", "gen_video",
-              "gen_whisper", "gen_alignment", "gen_long_audio"]
+              "gen_whisper", "gen_alignment", "gen_long_audio", "gen_attention"]
 DISTRIBUTIONS = [
     "torch",
     "transformers",
