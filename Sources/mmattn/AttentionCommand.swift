@@ -71,7 +71,7 @@ struct AttentionCommand: ParsableCommand {
         let inspector = try AttentionInspector(model: model, crossAttention: cross)
         let selection = AttentionSelection(layers: try indices(layer, option: "--layer"), heads: try indices(head, option: "--head"))
         if record != nil && inspector.modality != .protein {
-            throw ValidationError("--record chooses a FASTA record; this model reads \(inspector.modality.phrase)")
+            throw MMAttnError("--record chooses a FASTA record, but this model reads \(inspector.modality.phrase)", file: inspector.model.path)
         }
         let maps: AttentionMaps
         switch inspector.modality {

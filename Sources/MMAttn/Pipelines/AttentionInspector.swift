@@ -69,16 +69,15 @@ public final class AttentionInspector: Sendable {
 
     // MARK: - Text
 
-    /// The maps of a text, tokenized as the model's tokenizer does (special tokens added, truncated
-    /// to the model's length with a warning).
+    /// The maps of a text, tokenized as `tokenizer(text)` does (special tokens added; no prompt or
+    /// sentence-transformers length), cut to the model's positions with a warning.
     public func maps(text: String, selection: AttentionSelection = AttentionSelection()) throws -> AttentionMaps {
         guard case .text(let encoder) = backbone else { throw wrongInput("a text") }
-        guard let encoding = try encoder.encode([text]).first, !encoding.ids.isEmpty else {
+        let limit = encoder.model.maxTokens
+        guard let encoding = encoder.tokenizer.encodeBatch([text], maxLength: limit).first, !encoding.ids.isEmpty else {
             throw MMAttnError("the text has no tokens (it is empty, and this tokenizer adds no special tokens)")
         }
-        if encoding.truncated {
-            Diagnostics.warn("the text was cut to \(encoding.ids.count) tokens, \(encoder.lengthLimit(TextEmbeddingOptions()).source)")
-        }
+        if encoding.truncated { Diagnostics.warn("the text was cut to the model's \(limit) positions") }
         let T = encoding.ids.count
         let collect = try collector(selection, queries: T, keys: T, rollout: true)
         let types = encoder.model.usesTokenTypes ? [encoding.typeIds] : nil
