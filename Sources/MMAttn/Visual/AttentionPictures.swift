@@ -241,7 +241,8 @@ public enum AttentionPictures {
         public var words: [WhisperTranscript.Word]
         /// [rows, steps]: how strongly each row attends to each time step (alignment heads).
         public var alignment: Tensor?
-        /// One label per alignment row (empty: the words' texts when there is a row per word).
+        /// One label per alignment row (empty: the words' texts when there is a row per word, else
+        /// row numbers from 0).
         public var labels: [String]
         /// Seconds per alignment time step (Whisper's encoder positions: 0.02).
         public var secondsPerStep: Double
@@ -274,8 +275,9 @@ public enum AttentionPictures {
         if let t = transcript, let a = t.alignment {
             guard a.shape.count == 2, a.count > 0 else { throw MMAttnError("an alignment must have shape [rows, steps]; got \(a.shape)") }
             guard t.secondsPerStep > 0, t.secondsPerStep.isFinite else { throw MMAttnError("seconds per alignment step must be positive") }
-            let labels = t.labels.isEmpty && t.words.count == a.shape[0] ? t.words.map(\.text) : t.labels
-            try check(labels, count: a.shape[0], of: "alignment labels", for: "alignment rows")
+            try check(t.labels, count: a.shape[0], of: "alignment labels", for: "alignment rows")
+            let labels = !t.labels.isEmpty ? t.labels
+                : t.words.count == a.shape[0] ? t.words.map(\.text) : (0..<a.shape[0]).map { "\($0)" }
             alignment = (rowNormalized(a), a.shape[0], a.shape[1], labels, t.secondsPerStep)
         }
         let words = transcript?.words ?? []

@@ -150,11 +150,23 @@ public struct ColorBar: Sendable {
     }
 
     /// The tick values: multiples of a round step (1, 2, 2.5 or 5 times a power of ten) inside
-    /// the range, about four intervals.
-    public var ticks: [Float] {
-        let step = ColorBar.roundStep(Double(range.upperBound - range.lowerBound) / 4)
-        let first = (Double(range.lowerBound) / step).rounded(.up)
-        let last = (Double(range.upperBound) / step * (1 + 1e-9)).rounded(.down)
+    /// the range, about four intervals and at least three ticks.
+    public var ticks: [Float] { ColorBar.ticks(in: range, step: tickStep) }
+
+    /// The step of `ticks`: the range over 4, rounded up to a round step, or over 6 or 8 when
+    /// that gives fewer than three ticks.
+    var tickStep: Double {
+        let span = Double(range.upperBound - range.lowerBound)
+        for parts in [4.0, 6, 8] {
+            let step = ColorBar.roundStep(span / parts)
+            if ColorBar.ticks(in: range, step: step).count >= 3 { return step }
+        }
+        return ColorBar.roundStep(span / 8)
+    }
+
+    static func ticks(in range: ClosedRange<Float>, step: Double) -> [Float] {
+        let first = (Double(range.lowerBound) / step - 1e-6).rounded(.up)
+        let last = (Double(range.upperBound) / step + 1e-6).rounded(.down)
         guard first <= last else { return [] }
         return (Int(first)...Int(last)).map { Float(Double($0) * step) }
     }
@@ -172,8 +184,6 @@ public struct ColorBar: Sendable {
         let captionWidth = caption.map { BitmapFont.width(of: $0, scale: textScale) }.max() ?? 0
         return max(ColorBar.barWidth + ColorBar.tickLength + 3 * textScale + labels, captionWidth)
     }
-
-    var tickStep: Double { ColorBar.roundStep(Double(range.upperBound - range.lowerBound) / 4) }
 
     /// Draw with the caption's top-left at (x, y) and the gradient `height` pixels tall below it.
     public func draw(on canvas: inout Canvas, x: Int, y: Int, height: Int) {
