@@ -297,8 +297,8 @@ public enum AttentionPictures {
         let melBar = ColorBar(range: melRange, caption: ["log-mel"])
         let alignBar = ColorBar(range: 0...1, caption: ["share of row max"])
         let curveMax = max(attention.filter { !$0.isNaN }.max() ?? 0, .leastNormalMagnitude)
-        let curveStep = ColorBar.roundStep(Double(curveMax) / 3)
-        let curveTicks = (0...Int((Double(curveMax) / curveStep).rounded(.down))).map { Float(Double($0) * curveStep) }
+        let curveScale = ColorBar(range: 0...curveMax)  // for its round ticks
+        let curveStep = curveScale.tickStep, curveTicks = curveScale.ticks
         let melStep = [10, 20, 40, 50, 100].first { Double($0) * Double(specHeight) / Double(mels) >= 36 } ?? 100
         let leftLabels = curveTicks.map { ColorBar.format($0, step: curveStep) } + ["\(mels - 1)"]
             + (rowScale > 0 ? (alignment?.labels ?? []).map { BitmapFont.truncated($0, toWidth: 160, scale: rowScale) } : [])
