@@ -278,7 +278,7 @@ public final class AttentionInspector: Sendable {
             throw MMAttnError(String(format: "the selected maps would take %.1f GB (%d layers × %d heads × %d × %d); select fewer with --layer and --head",
                                      bytes / 1e9, layers.count, heads.count * groups, queries, keys))
         }
-        return AttentionCollector(layers: layers, heads: heads, modelHeads: H, groups: groups, queries: queries, keys: keys, rollout: rollout)
+        return try AttentionCollector(layers: layers, heads: heads, modelHeads: H, groups: groups, queries: queries, keys: keys, rollout: rollout)
     }
 
     /// The most memory the kept maps may take (8 GB).
@@ -287,7 +287,7 @@ public final class AttentionInspector: Sendable {
     func finish(_ collect: AttentionCollector, queries: [String], keys: [String], source: AttentionSource) -> AttentionMaps {
         let (L, H) = shape
         return AttentionMaps(probabilities: collect.probabilities, layers: collect.layers, heads: collect.heads, layerCount: L, headCount: H,
-                             queries: queries, keys: keys, rollout: collect.rolloutResult, mean: collect.mean, source: source)
+                             queries: queries, keys: keys, rollout: collect.rollout, mean: collect.mean, source: source)
     }
 
     /// `[rows, cols]` → `[cols, rows]`.

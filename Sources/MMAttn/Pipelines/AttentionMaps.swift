@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 
 /// Which layers and heads an attention run keeps. Indices count from 0; negative layer indices
@@ -132,20 +131,20 @@ public struct TranscriptTokens: Sendable {
 }
 
 /// Collects the probabilities of the selected layers and heads from an encoder's attention sink,
-/// and the rollout and mean over all of them.
+/// and the rollout and mean over all layers and heads.
 final class AttentionCollector: @unchecked Sendable {
     // Written by the sink on the calling thread only.
     let layers: [Int], heads: [Int]
     let modelHeads: Int, groups: Int, queries: Int, keys: Int
     /// [L', groups, H', Tq, Tk].
     let kept: Tensor
-    /// Rollout so far, [groups, T, T], and the sum of every map, [groups, Tq, Tk].
-    var rollout: Tensor?
+    /// Sum of every map seen, [groups, Tq, Tk].
     let sum: Tensor
-    let scratch: Tensor?
+    /// One rollout per group (self-attention only).
+    var rollouts: [AttentionRollout]
     var layersSeen = 0
 
-    init(layers: [Int], heads: [Int], modelHeads: Int, groups: Int = 1, queries: Int, keys: Int, rollout: Bool) {
+    init(layers: [Int], heads: [Int], modelHeads: Int, groups: Int = 1, queries: Int, keys: Int, rollout: Bool) throws {
         self.layers = layers
         self.heads = heads
         self.modelHeads = modelHeads
@@ -154,58 +153,28 @@ final class AttentionCollector: @unchecked Sendable {
         self.keys = keys
         kept = Tensor(zeros: [layers.count, groups, heads.count, queries, keys])
         sum = Tensor(zeros: [groups, queries, keys])
-        if rollout && queries == keys {
-            let identity = Tensor(zeros: [groups, keys, keys])
-            for g in 0..<groups { for i in 0..<keys { identity.data[(g * keys + i) * keys + i] = 1 } }
-            self.rollout = identity
-            scratch = Tensor(uninitialized: [2, keys, keys])
-        } else {
-            scratch = nil
-        }
+        rollouts = rollout && queries == keys ? try (0..<groups).map { _ in try AttentionRollout(tokens: keys) } : []
     }
 
-    /// One layer's probabilities, `[groups, H, Tq, Tk]` (a sequence's own block when a batch of
-    /// one is padded: `probs` may be `[groups, H, T', T']` with T' ≥ Tq).
+    /// One layer's probabilities, `[groups, H, Tq, Tk]`.
     func take(layer: Int, _ probs: Tensor) {
-        let H = modelHeads, Tq = queries, Tk = keys
-        let rowStride = probs.shape[probs.shape.count - 1], plane = probs.shape[probs.shape.count - 2] * rowStride
-        precondition(probs.shape[0] >= groups && probs.shape[1] == H && rowStride >= Tk, "attention of shape \(probs.shape)")
-        let planeOf = { (g: Int, h: Int) in probs.pointer + (g * H + h) * plane }
+        let H = modelHeads, Tq = queries, Tk = keys, plane = Tq * Tk
+        precondition(probs.shape == [groups, H, Tq, Tk], "attention of shape \(probs.shape), expected \([groups, H, Tq, Tk])")
+        let src = probs.pointer
         if let l = layers.firstIndex(of: layer) {
             for g in 0..<groups {
                 for (k, h) in heads.enumerated() {
-                    let dst = kept.data + ((l * groups + g) * heads.count + k) * Tq * Tk
-                    for i in 0..<Tq { (dst + i * Tk).update(from: planeOf(g, h) + i * rowStride, count: Tk) }
+                    (kept.data + ((l * groups + g) * heads.count + k) * plane).update(from: src + (g * H + h) * plane, count: plane)
                 }
             }
         }
-        // The head mean of this layer (into scratch[0]) for the rollout, and the running sum.
         for g in 0..<groups {
-            let total = sum.data + g * Tq * Tk
+            let total = sum.data + g * plane
             for h in 0..<H {
-                let src = planeOf(g, h)
-                for i in 0..<Tq {
-                    let row = src + i * rowStride, out = total + i * Tk
-                    for j in 0..<Tk { out[j] += row[j] }
-                }
+                let map = src + (g * H + h) * plane
+                for i in 0..<plane { total[i] += map[i] }
             }
-            guard let rollout, let scratch else { continue }
-            // A' = ½·mean_h(A) + ½·I; rollout ← A' · rollout.
-            let a = scratch.data, next = scratch.data + Tk * Tk
-            a.update(repeating: 0, count: Tk * Tk)
-            let w = 0.5 / Float(H)
-            for h in 0..<H {
-                let src = planeOf(g, h)
-                for i in 0..<Tk {
-                    let row = src + i * rowStride, out = a + i * Tk
-                    for j in 0..<Tk { out[j] += w * row[j] }
-                }
-            }
-            for i in 0..<Tk { a[i * Tk + i] += 0.5 }
-            let r = rollout.data + g * Tk * Tk
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Tk), Int32(Tk), Int32(Tk),
-                        1, a, Int32(Tk), r, Int32(Tk), 0, next, Int32(Tk))
-            r.update(from: next, count: Tk * Tk)
+            if !rollouts.isEmpty { rollouts[g].add(src + g * H * plane, heads: H) }
         }
         layersSeen += 1
     }
@@ -223,9 +192,13 @@ final class AttentionCollector: @unchecked Sendable {
         return groups == 1 ? out.reshaped([queries, keys]) : out
     }
 
-    /// The rollout, `[T, T]` (`[groups, T, T]`).
-    var rolloutResult: Tensor? {
-        guard let rollout else { return nil }
-        return groups == 1 ? rollout.reshaped([keys, keys]) : rollout
+    /// The rollout, `[T, T]` (`[groups, T, T]`), or nil for cross-attention.
+    var rollout: Tensor? {
+        guard !rollouts.isEmpty else { return nil }
+        if groups == 1 { return rollouts[0].result }
+        let T = keys
+        let out = Tensor(uninitialized: [groups, T, T])  // [groups, T, T]
+        for (g, r) in rollouts.enumerated() { (out.data + g * T * T).update(from: r.result.pointer, count: T * T) }
+        return out
     }
 }

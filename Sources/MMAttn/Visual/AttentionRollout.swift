@@ -56,7 +56,7 @@ public struct AttentionRollout: Sendable {
     }
 
     /// Multiply in one layer's attention, `heads` matrices [T, T] one after the other.
-    private mutating func add(_ attention: UnsafePointer<Float>, heads: Int) {
+    mutating func add(_ attention: UnsafePointer<Float>, heads: Int) {
         let T = tokens
         let a = Tensor(zeros: [T, T])  // [T, T]: the mean over heads, then A'
         let p = a.data
