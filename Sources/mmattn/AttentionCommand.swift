@@ -51,6 +51,10 @@ struct AttentionCommand: ParsableCommand {
     @Option(help: ArgumentHelp("FASTA: the id of the record to show (default: the first).", valueName: "id")) var record: String?
     @Option(help: ArgumentHelp("Write the probabilities: .npy, .safetensors or .json.", valueName: "file")) var output: String?
     @Flag(help: "Print {\"model\", \"input\", \"shape\", \"layers\", \"heads\", \"queries\", \"keys\"} on stdout.") var json = false
+    @Option(help: ArgumentHelp("Draw a picture of the maps as PNG.", valueName: "file")) var png: String?
+    @Option(help: ArgumentHelp("What --png draws: heads, image, audio, contacts, frames (default: the one that suits the input).",
+                               valueName: "kind"))
+    var picture: AttentionMaps.Picture?
 
     func indices(_ values: [String], option: String) throws -> [Int]? {
         guard !values.isEmpty else { return nil }
@@ -67,6 +71,8 @@ struct AttentionCommand: ParsableCommand {
 
     func run() throws {
         try checkOutputPath(output)
+        if let png { try OutputFile.checkWritable(png) }
+        if picture != nil && png == nil { throw ValidationError("--picture chooses what --png draws; give --png too") }
         let model = try modelOptions.resolveRequired()
         let inspector = try AttentionInspector(model: model, crossAttention: cross)
         let selection = AttentionSelection(layers: try indices(layer, option: "--layer"), heads: try indices(head, option: "--head"))
@@ -88,11 +94,23 @@ struct AttentionCommand: ParsableCommand {
             try OutputFile.write(maps.probabilities, primaryName: named[0].0, named: named, to: output)
             reportWritten(output, "\(maps.axes) = \(maps.probabilities.shape)")
         }
+        if let png {
+            try maps.picture(picture, title: title(model: model)).write(to: png)
+            reportWritten(png, "\((picture ?? maps.defaultPicture).rawValue) picture")
+        }
         if json {
             Stdout.write(summaryJSON(maps, model: model))
-        } else if output == nil {
+        } else if output == nil && png == nil {
             Stdout.write(summary(maps))
         }
+    }
+
+    /// "all-MiniLM-L6-v2 — "The animal didn't …"" or "vit — cat.png".
+    func title(model: String) -> String {
+        let name = (model as NSString).lastPathComponent
+        let shown = FileManager.default.fileExists(atPath: input) ? (input as NSString).lastPathComponent
+            : "\"" + (input.count > 60 ? input.prefix(59) + "…" : input) + "\""
+        return "\(name)\(cross ? " cross-attention" : "") — \(shown)"
     }
 
     func summaryJSON(_ maps: AttentionMaps, model: String) -> String {
@@ -124,3 +142,5 @@ struct AttentionCommand: ParsableCommand {
         return out
     }
 }
+
+extension AttentionMaps.Picture: ExpressibleByArgument {}

@@ -86,3 +86,41 @@ import Testing
         CLI.expectRejected(r, outputDir: dir, "unknown output format")
     }
 }
+
+/// `--png`: every family draws its picture, which decodes; a picture that does not fit is refused.
+@Suite struct AttentionPictureCLITests {
+    @Test(arguments: [
+        ("bert", AttentionMapsTests.sentence, "heads"), ("vit", "images/cat.png", "image"), ("ast", "audio/cards-005.wav", "audio"),
+        ("whisper", "audio/cards-005.wav", "audio"), ("esm2", "reference/attention/protein.fasta", "contacts"),
+        ("timesformer", "video/frames/pan", "frames"), ("timesformer-joint", "video/frames/pan", "frames"),
+        ("videomae", "video/frames/pan", "frames"), ("timesformer", "video/frames/pan", "heads"),
+    ])
+    func everyFamilyDrawsItsPicture(model: String, input: String, kind: String) throws {
+        let dir = CLI.tempDir()
+        let path = model == "bert" ? input : Paths.fixture(input)
+        let r = try CLI.run(["attention", path, "--model", Paths.model(model), "--png", dir + "/p.png", "--picture", kind])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("wrote \(dir)/p.png: \(kind) picture"))
+        let image = try PNGImage.decode(path: dir + "/p.png")
+        #expect(image.width >= 400 && image.height >= 300)
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test func whisperTranscriptDrawsTheAlignment() throws {
+        let dir = CLI.tempDir()
+        let r = try CLI.run(["attention", Paths.fixture("audio/cards-005.wav"), "--model", Paths.model("whisper-gen"), "--cross",
+                             "--png", dir + "/a.png"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try PNGImage.decode(path: dir + "/a.png").height > 600)  // curve, spectrogram, words and 53 token rows
+    }
+
+    @Test func aPictureThatDoesNotFitIsRefused() throws {
+        let dir = CLI.tempDir()
+        var r = try CLI.run(["attention", Paths.fixture("images/cat.png"), "--model", Paths.model("vit"), "--png", dir + "/p.png",
+                             "--picture", "contacts"])
+        CLI.expectRejected(r, outputDir: dir, "contacts of an image")
+        #expect(r.stderr.contains("the contacts picture does not fit this input; use image or heads"))
+        r = try CLI.run(["attention", AttentionMapsTests.sentence, "--model", Paths.model("bert"), "--picture", "heads"])
+        #expect(r.status == 64 && r.stderr.contains("give --png too"))
+    }
+}
