@@ -4,7 +4,25 @@ import Foundation
 public enum NPY {
     /// Encode a float32 tensor as `.npy` bytes (`<f4`, C order).
     public static func encode(_ tensor: Tensor) -> Data {
-        let shapeText = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
+        var data = header(shape: tensor.shape)
+        data.append(Data(bytes: tensor.pointer, count: tensor.count * 4))
+        return data
+    }
+
+    /// Write a float32 tensor as a `.npy` file, atomically, its values straight from memory (a
+    /// tensor of gigabytes is not copied first).
+    public static func write(_ tensor: Tensor, to path: String) throws {
+        try AtomicFile.write(to: path) { sink in
+            try sink.write(header(shape: tensor.shape))
+            try withExtendedLifetime(tensor) {
+                try sink.write(UnsafeRawBufferPointer(start: tensor.pointer, count: tensor.count * 4))
+            }
+        }
+    }
+
+    /// The magic, version and header of a `<f4` C-order array of `shape`.
+    static func header(shape: [Int]) -> Data {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
         // Magic (6) + version (2) + length (2) + header + '\n' is padded to a multiple of 64.
         let unpadded = 10 + header.utf8.count + 1
@@ -13,7 +31,6 @@ public enum NPY {
         let n = UInt16(header.utf8.count)
         data.append(contentsOf: [UInt8(n & 0xFF), UInt8(n >> 8)])
         data.append(contentsOf: Array(header.utf8))
-        data.append(Data(bytes: tensor.data, count: tensor.count * 4))
         return data
     }
 

@@ -32,7 +32,7 @@ public enum OutputFile {
     public static func write(_ primary: Tensor, primaryName: String, named: [(String, Tensor)] = [], to path: String) throws {
         switch try format(of: path) {
         case .npy:
-            try AtomicFile.write(NPY.encode(primary), to: path)
+            try NPY.write(primary, to: path)
         case .json:
             // Streamed in pieces: a large output never exists whole as text in memory.
             try AtomicFile.write(to: path) { sink in

@@ -6,6 +6,27 @@ import Foundation
 public enum SafetensorsWriter {
     /// The file's bytes. Names are ordered by their UTF-8 bytes, as the reference writer orders them.
     public static func encode(_ tensors: [String: Tensor], metadata: [String: String]? = nil) throws -> Data {
+        let (header, ordered) = try layout(tensors, metadata: metadata)
+        var data = header
+        for (_, t) in ordered { data.append(UnsafeBufferPointer(start: t.pointer, count: t.count)) }
+        return data
+    }
+
+    /// Write the file atomically: it appears at `path` only once complete. The tensors' values go
+    /// to the file straight from memory.
+    public static func write(_ tensors: [String: Tensor], metadata: [String: String]? = nil, to path: String) throws {
+        let (header, ordered): (Data, [(key: String, value: Tensor)])
+        do { (header, ordered) = try layout(tensors, metadata: metadata) } catch { throw error.attributed(to: path) }
+        try AtomicFile.write(to: path) { sink in
+            try sink.write(header)
+            for (_, t) in ordered {
+                try withExtendedLifetime(t) { try sink.write(UnsafeRawBufferPointer(start: t.pointer, count: t.count * 4)) }
+            }
+        }
+    }
+
+    /// The length-prefixed header and the tensors in the order their bytes follow it.
+    static func layout(_ tensors: [String: Tensor], metadata: [String: String]?) throws -> (Data, [(key: String, value: Tensor)]) {
         if tensors["__metadata__"] != nil {
             throw MMAttnError("a tensor cannot be named \"__metadata__\" in a safetensors file (the name is reserved)")
         }
@@ -31,20 +52,10 @@ public enum SafetensorsWriter {
         var headerBytes = Array(header.utf8)
         headerBytes += [UInt8](repeating: 0x20, count: (8 - headerBytes.count % 8) % 8)
 
-        var data = Data(capacity: 8 + headerBytes.count + offset)
+        var data = Data(capacity: 8 + headerBytes.count)
         var n = UInt64(headerBytes.count).littleEndian
         withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
         data.append(contentsOf: headerBytes)
-        for (_, t) in ordered {
-            data.append(UnsafeBufferPointer(start: t.data, count: t.count))
-        }
-        return data
-    }
-
-    /// Write the file atomically: it appears at `path` only once complete.
-    public static func write(_ tensors: [String: Tensor], metadata: [String: String]? = nil, to path: String) throws {
-        let data: Data
-        do { data = try encode(tensors, metadata: metadata) } catch { throw error.attributed(to: path) }
-        try AtomicFile.write(data, to: path)
+        return (data, ordered)
     }
 }
