@@ -20,6 +20,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
         .systemLibrary(name: "CSndfile", pkgConfig: "sndfile",
@@ -38,7 +40,7 @@ let package = Package(
         .target(name: "CKernels"),
         .target(
             name: "MMAttn",
-            dependencies: ["CPNG", "CBLAS", "CSndfile", "CFFTW", "CSoxr", "CKernels"]
+            dependencies: ["CPNG", "CZlib", "CBLAS", "CSndfile", "CFFTW", "CSoxr", "CKernels"]
         ),
         // Hub downloads (URLSession) live apart so that `import MMAttn` pulls in no networking.
         // CHubHash: SHA-256 block compression in C, on the CPU's SHA instructions where it has them.
