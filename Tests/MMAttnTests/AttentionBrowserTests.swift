@@ -92,15 +92,15 @@ struct AttentionBrowserTests {
     struct Outcome {
         var checks: [String: Any]
         var errors: [String]
-        /// Console messages whose source is the viewer page (it logs none of its own).
+        /// Console messages other than the harness's own (the page logs none).
         var pageConsole: [String]
     }
 
-    /// Run the harness on `page` in check mode.
-    static func check(_ page: String, colours: [String] = []) throws -> Outcome {
+    /// Run the harness on `page` (in check mode unless `mode` says otherwise).
+    static func check(_ page: String, mode: String = "check", colours: [String] = []) throws -> Outcome {
         var components = URLComponents(url: harness, resolvingAgainstBaseURL: false)!
         components.queryItems = [URLQueryItem(name: "doc", value: URL(fileURLWithPath: page).absoluteString),
-                                 URLQueryItem(name: "mode", value: "check")]
+                                 URLQueryItem(name: "mode", value: mode)]
             + (colours.isEmpty ? [] : [URLQueryItem(name: "colours", value: colours.joined(separator: ","))])
         let run = try Chromium.run(try #require(components.url).absoluteString, extra: [], until: "MMATTN-HARNESS")
         #expect(!run.timedOut, "Chromium did not report within 60 s:\n\(run.log.suffix(2000))")
@@ -108,8 +108,8 @@ struct AttentionBrowserTests {
         let json = line[try #require(line.range(of: "MMATTN-HARNESS ")).upperBound...]
         let body = json[..<(json.range(of: "\", source: ", options: .backwards)?.lowerBound ?? json.endIndex)]
         let report = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
-        let pageURL = URL(fileURLWithPath: page).absoluteString
-        let console = run.log.split(separator: "\n").filter { $0.contains(":CONSOLE") && $0.contains("source: \(pageURL)") }.map(String.init)
+        // Every console message not from the harness itself is the page's (or the browser's about it).
+        let console = run.log.split(separator: "\n").filter { $0.contains(":CONSOLE") && !$0.contains("source: \(harness.absoluteString)") }.map(String.init)
         return Outcome(checks: report["checks"] as? [String: Any] ?? [:], errors: report["errors"] as? [String] ?? [], pageConsole: console)
     }
 
@@ -170,6 +170,24 @@ struct AttentionBrowserTests {
         #expect(outcome.checks["scripts"] as? Int == 3 + layers)
         let shot = try Self.screenshot(page, dir: dir)
         #expect(shot.inked > 0.03 && shot.deviation > 15, "screenshot looks blank: \(shot)")
+    }
+
+    @Test func browserWithoutDecompressionStreamGetsAMessage() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let labels = ["a", "b", "c"]
+        let input = AttentionViewInput(title: "old browser", probabilities: Self.attention(layers: 1, heads: 2, tokens: 3),
+                                       layerNames: ["0"], headNames: ["0", "1"], queries: labels.map { AttentionViewToken(label: $0) },
+                                       keys: labels.map { AttentionViewToken(label: $0) }, kind: .text)
+        // The page as a browser without DecompressionStream sees it.
+        let html = String(decoding: try AttentionHTML.document(input), as: UTF8.self)
+            .replacingOccurrences(of: "<script>\"use strict\"", with: "<script>delete window.DecompressionStream;</script><script>\"use strict\"")
+        let page = dir + "/old.html"
+        try AtomicFile.write(Data(html.utf8), to: page)
+        let outcome = try Self.check(page, mode: "load")
+        #expect(outcome.errors.isEmpty && outcome.pageConsole.isEmpty, "\(outcome.errors) \(outcome.pageConsole)")
+        #expect(outcome.checks["errorShown"] as? Bool == true)
+        #expect((outcome.checks["errorText"] as? String ?? "").contains("DecompressionStream"))
     }
 
     @Test func imagePageShowsPatchThumbnails() throws {

