@@ -172,6 +172,33 @@ struct AttentionBrowserTests {
         #expect(shot.inked > 0.03 && shot.deviation > 15, "screenshot looks blank: \(shot)")
     }
 
+    @Test func crossAttentionPageShowsFramesOfASpectrogram() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 6 text queries over 48 audio frames, each frame a 2-pixel column of a 96 × 40 picture.
+        let (layers, heads, tq, tk) = (2, 2, 6, 48)
+        var values = [Float](repeating: 0, count: layers * heads * tq * tk)
+        for r in 0..<(layers * heads * tq) {
+            var sum: Float = 0
+            for j in 0..<tk {
+                values[r * tk + j] = exp(-abs(Float(j) - Float((r * 7) % tk)) * 0.5) + 0.002
+                sum += values[r * tk + j]
+            }
+            for j in 0..<tk { values[r * tk + j] /= sum }
+        }
+        var pixels = [UInt8](repeating: 0, count: 96 * 40 * 3)
+        for y in 0..<40 { for x in 0..<96 { pixels[(y * 96 + x) * 3 + 1] = UInt8((x * 2 + y * 3) % 256) } }
+        let frames = (0..<tk).map { AttentionViewToken(label: "\(Double($0) * 0.02) s", region: PictureRegion(x: $0 * 2, y: 0, width: 2, height: 40)) }
+        let input = AttentionViewInput(title: "cross", probabilities: Tensor(shape: [layers, heads, tq, tk], values: values),
+                                       layerNames: ["decoder 0", "decoder 1"], headNames: ["0", "1"],
+                                       queries: ["<|en|>", "The", " cat", " sat", ".", "<|endoftext|>"].map { AttentionViewToken(label: $0) },
+                                       keys: frames, picture: RGBImage(width: 96, height: 40, pixels: pixels), kind: .cross)
+        let page = dir + "/cross.html"
+        try AtomicFile.write(try AttentionHTML.document(input), to: page)
+        let outcome = try Self.check(page)
+        Self.expectWorking(outcome, layers: layers, heads: heads)
+    }
+
     @Test func browserWithoutDecompressionStreamGetsAMessage() throws {
         let dir = CLI.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

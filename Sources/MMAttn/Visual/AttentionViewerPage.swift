@@ -587,13 +587,13 @@ function drawHeatmap() {
     Object.assign(heat, { key, values: sum, rows, cols, largest });
   }
   const available = Math.max(240, Math.min(heat.canvas.parentElement.clientWidth || 720, 900));
+  // Square cells where they fit; a few queries over many keys still get rows of at least 6 pixels.
   let width = available, height = Math.round((available * TQ) / TK);
   if (height > 900) {
     height = 900;
-    width = Math.round((900 * TK) / TQ);
+    width = Math.max(40, Math.round((900 * TK) / TQ));
   }
-  width = Math.max(width, 40);
-  height = Math.max(height, 40);
+  height = Math.max(height, Math.min(6 * TQ, 300));
   heat.canvas.style.width = width + "px";
   const context = fitCanvas(heat.canvas, width, height);
   context.imageSmoothingEnabled = false;
