@@ -55,6 +55,7 @@ let package = Package(
         .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
         .executableTarget(name: "text-search", dependencies: ["MMAttn"], path: "Examples/TextSearch"),
         .executableTarget(name: "transcribe-stream", dependencies: ["MMAttn"], path: "Examples/Transcribe"),
+        .executableTarget(name: "attention-html-bench", dependencies: ["MMAttn"], path: "Examples/AttentionHTMLBench"),
         .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", "mmattn", "CKernels"]),
     ],
     swiftLanguageModes: [.v6]
