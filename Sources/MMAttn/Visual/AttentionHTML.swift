@@ -198,7 +198,7 @@ public enum AttentionHTML {
     }
 
     /// The layers' base64 zlib streams, the base64 thumbnail stream and the thumbnails' maxima
-    /// (layer-major, then head).
+    /// ([L, H]) of `probabilities` ([L, H, Tq, Tk]).
     static func encode(_ probabilities: Tensor, floor: Float) throws -> (layers: [Data], thumbnails: Data, maxima: [Float]) {
         let shape = probabilities.shape
         let (layerCount, headCount, tq, tk) = (shape[0], shape[1], shape[2], shape[3])
