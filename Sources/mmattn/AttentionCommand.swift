@@ -55,6 +55,8 @@ struct AttentionCommand: ParsableCommand {
     @Option(help: ArgumentHelp("What --png draws: heads, image, audio, contacts, frames (default: the one that suits the input).",
                                valueName: "kind"))
     var picture: AttentionMaps.Picture?
+    @Option(help: ArgumentHelp("Write the browser view: one self-contained HTML file (head view, heatmap, model view).", valueName: "file"))
+    var html: String?
 
     func indices(_ values: [String], option: String) throws -> [Int]? {
         guard !values.isEmpty else { return nil }
@@ -72,6 +74,7 @@ struct AttentionCommand: ParsableCommand {
     func run() throws {
         try checkOutputPath(output)
         if let png { try OutputFile.checkWritable(png) }
+        if let html { try OutputFile.checkWritable(html) }
         if picture != nil && png == nil { throw ValidationError("--picture chooses what --png draws; give --png too") }
         let model = try modelOptions.resolveRequired()
         let inspector = try AttentionInspector(model: model, crossAttention: cross)
@@ -98,9 +101,15 @@ struct AttentionCommand: ParsableCommand {
             try maps.picture(picture, title: title(model: model)).write(to: png)
             reportWritten(png, "\((picture ?? maps.defaultPicture).rawValue) picture")
         }
+        if let html {
+            let page = try AttentionHTML.document(try maps.viewInput(title: title(model: model)))
+            try AtomicFile.write(page, to: html)
+            reportWritten(html, page.count >= 1_000_000 ? String(format: "%.1f MB page", Double(page.count) / 1e6)
+                                                       : String(format: "%.0f kB page", Double(page.count) / 1e3))
+        }
         if json {
             Stdout.write(summaryJSON(maps, model: model))
-        } else if output == nil && png == nil {
+        } else if output == nil && png == nil && html == nil {
             Stdout.write(summary(maps))
         }
     }

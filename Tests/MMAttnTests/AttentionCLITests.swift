@@ -124,3 +124,35 @@ import Testing
         #expect(r.status == 64 && r.stderr.contains("give --png too"))
     }
 }
+
+/// `--html`: one page per family, self-contained, with every kept layer embedded.
+@Suite struct AttentionHTMLCLITests {
+    @Test(arguments: [
+        ("bert", AttentionMapsTests.sentence, 2, false), ("deit-distilled", "images/cat.png", 2, true),
+        ("ast", "audio/cards-005.wav", 2, true), ("esm2", "reference/attention/protein.fasta", 3, false),
+        ("timesformer", "video/frames/pan", 2, false), ("videomae", "video/frames/pan", 2, true),
+    ])
+    func everyFamilyWritesAPage(model: String, input: String, layers: Int, picture: Bool) throws {
+        let dir = CLI.tempDir()
+        let path = model == "bert" ? input : Paths.fixture(input)
+        let r = try CLI.run(["attention", path, "--model", Paths.model(model), "--html", dir + "/v.html"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let page = try String(contentsOfFile: dir + "/v.html", encoding: .utf8)
+        #expect(page.hasPrefix("<!DOCTYPE html>"))
+        for l in 0..<layers { #expect(page.contains("id=\"mmattn-layer-\(l)\"")) }
+        #expect(!page.contains("id=\"mmattn-layer-\(layers)\""))
+        #expect(page.contains("id=\"mmattn-picture\"") == picture)
+        #expect(!page.contains("http://") && !page.contains("https://") && !page.contains("src=\"//"))
+    }
+
+    @Test func crossAttentionPageShowsTheSpectrogram() throws {
+        let dir = CLI.tempDir()
+        let r = try CLI.run(["attention", Paths.fixture("audio/cards-005.wav"), "--model", Paths.model("whisper-gen"), "--cross",
+                             "--layer", "-1", "--html", dir + "/c.html", "--png", dir + "/c.png"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let page = try String(contentsOfFile: dir + "/c.html", encoding: .utf8)
+        #expect(page.contains("id=\"mmattn-layer-0\"") && !page.contains("id=\"mmattn-layer-1\""))
+        #expect(page.contains("id=\"mmattn-picture\""))
+        #expect(FileManager.default.fileExists(atPath: dir + "/c.png"))
+    }
+}
