@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system libraries mmattn links against (Debian/Ubuntu). Idempotent: safe to run again.
+# With --tests, also what only the tests use: Chromium, which the attention page's browser test drives.
 set -euo pipefail
-packages=(pkg-config libpng-dev libopenblas-dev libsndfile1-dev libfftw3-dev libsoxr-dev
+packages=(pkg-config libpng-dev zlib1g-dev libopenblas-dev libsndfile1-dev libfftw3-dev libsoxr-dev
           libavformat-dev libavcodec-dev libswscale-dev libavutil-dev)
+if [ "${1:-}" = "--tests" ]; then
+    packages+=(chromium)
+elif [ $# -gt 0 ]; then
+    echo "usage: bash scripts/setup.sh [--tests]" >&2
+    exit 2
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -43,11 +43,16 @@ extension Trait where Self == ConditionTrait {
     }
 }
 
-/// CI must run every corpus test: there, a missing corpus is a failure, not a skip.
+/// CI must run every corpus and browser test: there, a missing corpus or browser is a failure, not a skip.
 @Suite struct CorpusPresenceTests {
     @Test(.enabled(if: Paths.onCI, "runs only on CI (environment variable CI set)"))
     func badInputCorpusIsPresentOnCI() {
         #expect(Paths.badInputs != nil, "CI is set but ../shared/badinputs is missing: the corpus tests were skipped")
+    }
+
+    @Test(.enabled(if: Paths.onCI, "runs only on CI (environment variable CI set)"))
+    func chromiumIsPresentOnCI() {
+        #expect(Chromium.path != nil, "CI is set but chromium is not on PATH: the browser tests were skipped (bash scripts/setup.sh --tests installs it)")
     }
 }
 
