@@ -28,14 +28,23 @@ struct AttentionCommand: ParsableCommand {
         encoder frames for prompt + text + end-of-text, [layers, heads, tokens,
         1500], 20 ms per frame.
 
+        --png draws a picture (with --picture to choose): a grid of heads
+        (text), the [CLS] attention and the rollout over the image, attention
+        over the spectrogram (with --cross: each word's alignment to the
+        audio), contacts beside the mean attention (ESM-2), a strip of frames
+        with their rollout (video). --html writes one self-contained page with
+        a head view, a heatmap and a model view of all layers and heads.
+
         Examples (from the repository root; the models in Fixtures are tiny
         and random, so their maps mean nothing):
           mmattn attention "The animal didn't cross the street." \\
               --model Fixtures/models/bert --layer -1 --output maps.npy
           mmattn attention Fixtures/images/cat.png --model Fixtures/models/vit \\
-              --json
+              --png cat.png --html cat.html
+          mmattn attention Fixtures/audio/cards-005.wav --cross \\
+              --model Fixtures/models/whisper-gen --png words.png
           mmattn attention "The animal didn't cross the street." \\
-              --model sentence-transformers/all-MiniLM-L6-v2 --layer 2
+              --model sentence-transformers/all-MiniLM-L6-v2 --layer 1 --json
         """
     )
 

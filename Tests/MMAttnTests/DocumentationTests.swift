@@ -109,7 +109,7 @@ import Testing
     }
 
     /// Every command's help, by its words after `mmattn`.
-    static let commands = [["classify-image"], ["embed-image"], ["embed-audio"], ["classify-audio"], ["embed-protein"],
+    static let commands = [["classify-image"], ["attention"], ["embed-image"], ["embed-audio"], ["classify-audio"], ["embed-protein"],
                            ["embed-text"], ["tokenize"], ["classify-video"], ["embed-video"], ["transcribe"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
                            ["bench", "image"], ["bench", "audio"], ["bench", "protein"], ["bench", "text"], ["bench", "tokenize"],
                            ["bench", "model"], ["bench", "video"], ["bench", "transcribe"], ["download"], ["models"]]
