@@ -143,8 +143,9 @@ struct AttentionCommand: ParsableCommand {
     /// most, over the whole map: the strongest link that is not a token to itself.
     func summary(_ maps: AttentionMaps) -> String {
         let p = maps.probabilities
-        var out = "\(input): \(maps.queries.count) queries × \(maps.keys.count) keys, "
-            + "\(maps.axes) = \(p.shape) (layers \(maps.layers.map(String.init).joined(separator: ",")), "
+        let name = FileManager.default.fileExists(atPath: input) ? input : JSON.quote(input)
+        let size = maps.queries == maps.keys ? "\(maps.queries.count) tokens" : "\(maps.queries.count) tokens × \(maps.keys.count) frames"
+        var out = "\(name): \(size), \(maps.axes) = \(p.shape) (layers \(maps.layers.map(String.init).joined(separator: ",")); "
             + "heads \(maps.heads.map(String.init).joined(separator: ",")))\n"
         guard p.shape.count == 4, let last = maps.layers.last else { return out + "  write them with --output\n" }
         let (H, Tq, Tk) = (p.shape[1], p.shape[2], p.shape[3])

@@ -308,7 +308,7 @@ function draw() {
 }
 function describeHeads() {
   const heads = selectedHeads();
-  return heads.length === H ? "all " + H + " heads" : heads.length === 1 ? "head " + meta.heads[heads[0]] : heads.length + " heads";
+  return heads.length === 1 ? "head " + meta.heads[heads[0]] : heads.length === H ? "all " + H + " heads" : heads.length + " heads";
 }
 function fitCanvas(canvas, width, height) {
   const ratio = window.devicePixelRatio || 1;
