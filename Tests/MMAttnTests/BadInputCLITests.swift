@@ -33,6 +33,20 @@ import Testing
         }
     }
 
+    /// PNG, audio and FASTA files through attention, with every output it writes asked for.
+    @Test(.needsBadInputs) func sharedCorpusThroughAttention() throws {
+        let kinds: [(String, Set<String>, String)] = [("png", ["png"], "vit"), ("audio", ["wav", "flac", "oga", "ogg"], "whisper"),
+                                                      ("fasta", ["fasta"], "esm2")]
+        for (category, extensions, model) in kinds {
+            for path in try Paths.badInputs(category, extensions: extensions) {
+                let dir = CLI.tempDir()
+                let r = try CLI.run(["attention", path, "--model", Paths.model(model), "--layer", "-1", "--output", dir + "/maps.npy",
+                                     "--png", dir + "/maps.png", "--html", dir + "/maps.html"], timeout: 60)
+                CLI.expectByName(path, r, outputDir: dir)
+            }
+        }
+    }
+
     @Test(.needsBadInputs) func sharedFASTACorpus() throws {
         for path in try Paths.badInputs("fasta", extensions: ["fasta"]) {
             let (r, dir) = try run(["embed-protein", path, "--model", Paths.model("esm2")])
