@@ -33,7 +33,7 @@ struct AttentionCommand: ParsableCommand {
         over the spectrogram (with --cross: each word's alignment to the
         audio), contacts beside the mean attention (ESM-2), a strip of frames
         with their rollout (video). --html writes one self-contained page with
-        a head view, a heatmap and a model view of all layers and heads.
+        a head view, a heatmap and a model view of the kept layers and heads.
 
         Examples (from the repository root; the models in Fixtures are tiny
         and random, so their maps mean nothing):
@@ -61,10 +61,9 @@ struct AttentionCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the probabilities: .npy, .safetensors or .json.", valueName: "file")) var output: String?
     @Flag(help: "Print {\"model\", \"input\", \"shape\", \"layers\", \"heads\", \"queries\", \"keys\"} on stdout.") var json = false
     @Option(help: ArgumentHelp("Draw a picture of the maps as PNG.", valueName: "file")) var png: String?
-    @Option(help: ArgumentHelp("What --png draws: heads, image, audio, contacts, frames (default: the one that suits the input).",
-                               valueName: "kind"))
+    @Option(help: ArgumentHelp("What --png draws (default: the picture that suits the input).", valueName: "kind"))
     var picture: AttentionMaps.Picture?
-    @Option(help: ArgumentHelp("Write the browser view: one self-contained HTML file (head view, heatmap, model view).", valueName: "file"))
+    @Option(help: ArgumentHelp("Write the browser view of the kept layers and heads: one self-contained HTML file.", valueName: "file"))
     var html: String?
 
     func indices(_ values: [String], option: String) throws -> [Int]? {
@@ -78,19 +77,29 @@ struct AttentionCommand: ParsableCommand {
     func validate() throws {
         _ = try indices(layer, option: "--layer")
         _ = try indices(head, option: "--head")
+        if picture != nil && png == nil { throw ValidationError("--picture chooses what --png draws; give --png too") }
+        let files = [output, png, html].compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        if Set(files).count < files.count { throw ValidationError("--output, --png and --html must name different files") }
     }
 
     func run() throws {
         try checkOutputPath(output)
-        if let png { try OutputFile.checkWritable(png) }
-        if let html { try OutputFile.checkWritable(html) }
-        if picture != nil && png == nil { throw ValidationError("--picture chooses what --png draws; give --png too") }
+        for file in [png, html].compactMap({ $0 }) { try OutputFile.checkWritable(file) }
         let model = try modelOptions.resolveRequired()
         let inspector = try AttentionInspector(model: model, crossAttention: cross)
-        let selection = AttentionSelection(layers: try indices(layer, option: "--layer"), heads: try indices(head, option: "--head"))
+        let kind = picture ?? inspector.defaultPicture
+        if png != nil { try inspector.check(kind) }
         if record != nil && inspector.modality != .protein {
             throw MMAttnError("--record chooses a FASTA record, but this model reads \(inspector.modality.phrase)", file: inspector.model.path)
         }
+        if inspector.modality == .text && FileManager.default.fileExists(atPath: input) {
+            Diagnostics.warn("\(input) is a file, but text models read INPUT as the text itself: these are the maps of its name")
+        }
+        // The rollout is computed only where it is written or drawn.
+        let rollout = (try output.map { try OutputFile.format(of: $0) == .safetensors } ?? false)
+            || (png != nil && (kind == .image || kind == .frames))
+        let selection = AttentionSelection(layers: try indices(layer, option: "--layer"), heads: try indices(head, option: "--head"),
+                                           rollout: rollout)
         let maps: AttentionMaps
         switch inspector.modality {
         case .text: maps = try inspector.maps(text: input, selection: selection)
@@ -100,18 +109,20 @@ struct AttentionCommand: ParsableCommand {
         case .video: maps = try inspector.maps(clip: try openClip([input]), selection: selection)
         }
         try maps.probabilities.checkFinite("attention probabilities", file: inspector.model.path)
+        // Pictures and the page are made in memory first, so that a failure leaves no file at all.
+        let pngData = try png.map { _ in try maps.picture(kind, title: title(model: model)).png() }
+        let page = try html.map { _ in try AttentionHTML.document(try maps.viewInput(title: title(model: model))) }
         if let output {
             var named = [(cross ? "cross_attentions" : "attentions", maps.probabilities)]
             if let rollout = maps.rollout { named.append(("rollout", rollout)) }
             try OutputFile.write(maps.probabilities, primaryName: named[0].0, named: named, to: output)
             reportWritten(output, "\(maps.axes) = \(maps.probabilities.shape)")
         }
-        if let png {
-            try maps.picture(picture, title: title(model: model)).write(to: png)
-            reportWritten(png, "\((picture ?? maps.defaultPicture).rawValue) picture")
+        if let png, let pngData {
+            try AtomicFile.write(pngData, to: png)
+            reportWritten(png, "\(kind.rawValue) picture")
         }
-        if let html {
-            let page = try AttentionHTML.document(try maps.viewInput(title: title(model: model)))
+        if let html, let page {
             try AtomicFile.write(page, to: html)
             reportWritten(html, page.count >= 1_000_000 ? String(format: "%.1f MB page", Double(page.count) / 1e6)
                                                        : String(format: "%.0f kB page", Double(page.count) / 1e3))
@@ -144,11 +155,13 @@ struct AttentionCommand: ParsableCommand {
     func summary(_ maps: AttentionMaps) -> String {
         let p = maps.probabilities
         let name = FileManager.default.fileExists(atPath: input) ? input : JSON.quote(input)
-        let size = maps.queries == maps.keys ? "\(maps.queries.count) tokens" : "\(maps.queries.count) tokens × \(maps.keys.count) frames"
+        let n = maps.queries.count
+        let size = "\(n) token\(n == 1 ? "" : "s")" + (maps.queries == maps.keys ? "" : " × \(maps.keys.count) frames")
         var out = "\(name): \(size), \(maps.axes) = \(p.shape) (layers \(maps.layers.map(String.init).joined(separator: ",")); "
             + "heads \(maps.heads.map(String.init).joined(separator: ",")))\n"
         guard p.shape.count == 4, let last = maps.layers.last else { return out + "  write them with --output\n" }
         let (H, Tq, Tk) = (p.shape[1], p.shape[2], p.shape[3])
+        guard Tq > 1 || Tk > 1 else { return out + "one token: no links between tokens\n" }
         out += "strongest link per head, layer \(last):\n"
         for (k, h) in maps.heads.enumerated() {
             let base = p.pointer + ((maps.layers.count - 1) * H + k) * Tq * Tk

@@ -72,6 +72,21 @@ import Testing
         #expect(r.stderr.contains(message), "\(r.stderr)")
     }
 
+    @Test func aPictureThatCannotBeDrawnLeavesNoFileAtAll() throws {
+        let dir = CLI.tempDir()
+        let r = try CLI.run(["attention", Self.sentence, "--model", Paths.model("bert"), "--output", dir + "/m.npy", "--png", dir + "/m.png",
+                             "--picture", "image", "--html", dir + "/m.html"])
+        CLI.expectRejected(r, outputDir: dir, "an image picture of a text")
+        #expect(r.stderr.contains("the image picture does not fit text; use heads"), "\(r.stderr)")
+        let same = try CLI.run(["attention", Self.sentence, "--model", Paths.model("bert"), "--output", dir + "/m.npy", "--html", dir + "/./m.npy"])
+        #expect(same.status == 64 && same.stderr.contains("must name different files"), "\(same.stderr)")
+    }
+
+    @Test func oneTokenHasNoLinks() throws {
+        let r = try CLI.run(["attention", "a", "--model", Paths.model("gpt2")])
+        #expect(r.status == 0 && r.stdout.contains("\"a\": 1 token, ") && r.stdout.contains("no links between tokens"), "\(r.stdout)")
+    }
+
     @Test func wrongInputsAreRefusedByName() throws {
         var (r, dir) = try CLI.run(["attention", Paths.fixture("audio/cards-005.wav"), "--model", Paths.model("vit")], output: "maps.npy")
         CLI.expectRejected(r, outputDir: dir, "audio to an image model")
@@ -119,7 +134,7 @@ import Testing
         var r = try CLI.run(["attention", Paths.fixture("images/cat.png"), "--model", Paths.model("vit"), "--png", dir + "/p.png",
                              "--picture", "contacts"])
         CLI.expectRejected(r, outputDir: dir, "contacts of an image")
-        #expect(r.stderr.contains("the contacts picture does not fit this input; use image or heads"))
+        #expect(r.stderr.contains("the contacts picture does not fit PNG images; use image or heads"))
         r = try CLI.run(["attention", AttentionMapsTests.sentence, "--model", Paths.model("bert"), "--picture", "heads"])
         #expect(r.status == 64 && r.stderr.contains("give --png too"))
     }

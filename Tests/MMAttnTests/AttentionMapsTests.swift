@@ -88,6 +88,22 @@ import Testing
         // rounding in another summation order shows; real tiny.en weights give 1.9e-6 on this clip.
         #expect(diff < 4e-5, "max |Δ| \(diff)")
         #expect(maps.rollout == nil)
+        // The words are transcribe --word-timestamps' (decoded with timestamp tokens).
+        let transcribed = try Transcriber(model: Paths.model("whisper-gen"))
+            .transcribe(path: Paths.fixture("audio/cards-005.wav"), options: TranscriptionOptions(wordTimestamps: true))
+        #expect(!transcript.words.isEmpty && transcript.words == transcribed.segments.flatMap(\.words))
+        #expect(transcript.endsWithEndOfText)
+    }
+
+    @Test func aFASTADatabaseIsNotReadPastTheSecondRecord() throws {
+        let dir = CLI.tempDir()
+        let path = dir + "/db.fasta"
+        try ">a first\nMKTAYIAK\n>b\nMKV\n>c broken: no residues\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let inspector = try AttentionInspector(model: Paths.model("esm2"))
+        let maps = try inspector.maps(fasta: path, selection: AttentionSelection(rollout: false))
+        #expect(maps.queries == ["<cls>", "M1", "K2", "T3", "A4", "Y5", "I6", "A7", "K8", "<eos>"])
+        #expect(maps.rollout == nil)
+        #expect(throws: MMAttnError.self) { try inspector.maps(fasta: path, record: "c") }
     }
 
     @Test func selectionKeepsSlicesInTheOrderGiven() throws {

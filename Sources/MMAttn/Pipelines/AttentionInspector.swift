@@ -67,6 +67,30 @@ public final class AttentionInspector: Sendable {
         }
     }
 
+    /// The picture `AttentionMaps.picture` draws for this model's inputs by default.
+    public var defaultPicture: AttentionMaps.Picture {
+        switch modality {
+        case .text: return .heads
+        case .image: return .image
+        case .audio: return .audio
+        case .protein: return .contacts
+        case .video: return .frames
+        }
+    }
+
+    /// Refuse, before any work, a picture that does not fit this model's inputs.
+    public func check(_ picture: AttentionMaps.Picture) throws {
+        if picture == .heads || picture == defaultPicture {
+            if picture == .contacts, case .protein(let p) = backbone, !p.esm.hasContactHead {
+                throw MMAttnError("this checkpoint has no contact head (contact_head.regression), so there are no contacts to draw; the heads picture works",
+                                  file: model.path)
+            }
+            return
+        }
+        throw MMAttnError("the \(picture.rawValue) picture does not fit \(modality.phrase); use "
+                          + (defaultPicture == .heads ? "heads" : "\(defaultPicture.rawValue) or heads"))
+    }
+
     // MARK: - Text
 
     /// The maps of a text, tokenized as `tokenizer(text)` does (special tokens added; no prompt or
@@ -79,7 +103,7 @@ public final class AttentionInspector: Sendable {
         }
         if encoding.truncated { Diagnostics.warn("the text was cut to the model's \(limit) positions") }
         let T = encoding.ids.count
-        let collect = try collector(selection, queries: T, keys: T, rollout: true)
+        let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
         let types = encoder.model.usesTokenTypes ? [encoding.typeIds] : nil
         _ = try encoder.model.forward(ids: [encoding.ids], typeIds: types, options: TextForwardOptions(attentionSink: collect.take))
         let labels = encoding.ids.map { encoder.tokenizer.token($0) ?? "\($0)" }
@@ -93,12 +117,11 @@ public final class AttentionInspector: Sendable {
         guard case .image(let encoder) = backbone else { throw wrongInput("an image") }
         return try attributing(to: path) {
             let image = try PNGImage.decode(path: path)
-            let pixels = try encoder.prepared(image)  // [3, H, W]
-            let seen = try encoder.preprocessor.resized(image)
+            let (pixels, seen) = try encoder.preparedWithImage(image)  // [3, H, W] and the picture it came from
             let P = encoder.vit.config.patchSize, prefix = encoder.vit.prefixTokens
             let rows = pixels.shape[1] / P, cols = pixels.shape[2] / P
             let T = prefix + rows * cols
-            let collect = try collector(selection, queries: T, keys: T, rollout: true)
+            let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
             _ = try encoder.vit.forward(pixels, options: EncoderOptions(attentionSink: collect.take))
             let labels = (prefix == 2 ? ["[CLS]", "[DIST]"] : ["[CLS]"]) + (0..<(rows * cols)).map { "r\($0 / cols) c\($0 % cols)" }
             return finish(collect, queries: labels, keys: labels, source: .image(seen, rows: rows, cols: cols, prefix: prefix))
@@ -122,7 +145,7 @@ public final class AttentionInspector: Sendable {
                 }
                 let features = extractor.features(Array(samples.prefix(extractor.nSamples)))  // [mels, 3000]
                 let T = whisper.maxSourcePositions
-                let collect = try collector(selection, queries: T, keys: T, rollout: true)
+                let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
                 _ = try whisper.forwardWithStates(features: features, options: EncoderOptions(attentionSink: collect.take))
                 let labels = (0..<T).map { String(format: "%.2f s", Double($0) * 0.02) }
                 let tokens = AudioTokens(logMel: features, audioFrames: extractor.validFrames(sampleCount: samples.count),
@@ -136,10 +159,10 @@ public final class AttentionInspector: Sendable {
                 let features = extractor.features(samples)  // [maxLength, mels]
                 let (bands, steps) = ast.patchGrid
                 let T = 2 + bands * steps
-                let collect = try collector(selection, queries: T, keys: T, rollout: true)
+                let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
                 _ = try ast.forward(features: features, options: EncoderOptions(attentionSink: collect.take))
                 let seconds = Double(ast.timeStride) * 0.01
-                let labels = ["[CLS]", "[DIST]"] + (0..<(bands * steps)).map { String(format: "f%d %.2f s", $0 / steps, Double($0 % steps) * seconds) }
+                let labels = ["[CLS]", "[DIST]"] + (0..<(bands * steps)).map { String(format: "b%d %.2f s", $0 / steps, Double($0 % steps) * seconds) }
                 let tokens = AudioTokens(logMel: transposed(features), audioFrames: min(frames, ast.maxLength),
                                          prefix: 2, bands: bands, steps: steps, secondsPerStep: seconds)
                 return finish(collect, queries: labels, keys: labels, source: .audio(tokens))
@@ -164,35 +187,40 @@ public final class AttentionInspector: Sendable {
             let prompt = try transcriber.initialTokens(options: TranscriptionOptions(), timestamps: false, firstWindow: { encoded })
             let generation = transcriber.generation
             let maxLength = generation.maxLength
+            let heads = generation.alignmentHeads ?? []
+            let decoder = whisper.decoder
+            for (l, h) in heads where l >= decoder.numLayers || h >= decoder.numHeads {
+                throw MMAttnError("alignment head [\(l), \(h)] does not exist in a decoder of \(decoder.numLayers) layers × \(decoder.numHeads) heads", file: generation.source)
+            }
+            let alignHeads = !heads.isEmpty && transcriber.wordRoles != nil
             let decoded = try transcriber.decodeWindow(encoded, prompt: prompt, rules: WhisperLogitsRules(config: generation, timestamps: false, begin: prompt.count),
                                                        maxLength: maxLength, alignment: false)
             var sequence = prompt + decoded.tokens
-            if sequence.count < maxLength { sequence.append(generation.eosTokenId) }
-            let decoder = whisper.decoder
+            let endsWithEndOfText = sequence.count < maxLength
+            if endsWithEndOfText { sequence.append(generation.eosTokenId) }
             let N = sequence.count, F = encoded.shape[0]
             let collect = try collector(selection, queries: N, keys: F, rollout: false)
-            let alignmentHeads = generation.alignmentHeads ?? []
-            let alignment = alignmentHeads.isEmpty ? nil : Tensor(zeros: [N, F])  // [tokens, frames]
+            let alignment = alignHeads ? Tensor(zeros: [N, F]) : nil  // [tokens, frames], the alignment heads' mean
             var options = EncoderOptions()
             options.crossAttentionSink = { layer, probs in
                 collect.take(layer: layer, probs)
                 guard let alignment else { return }
-                for (l, h) in alignmentHeads where l == layer {
-                    let src = probs.pointer + h * N * F, w = 1 / Float(alignmentHeads.count)
-                    for i in 0..<(N * F) { alignment.data[i] += w * src[i] }
+                let w = 1 / Float(heads.count), out = alignment.data
+                for (l, h) in heads where l == layer {
+                    let src = probs.pointer + h * N * F
+                    for i in 0..<(N * F) { out[i] += w * src[i] }
                 }
             }
             _ = try decoder.step([sequence], memory: decoder.memory([encoded]), cache: decoder.makeCache(), lastOnly: true, options: options)
-            var words: [WhisperTranscript.Word] = []
-            if !alignmentHeads.isEmpty {
-                let transcript = try transcriber.transcribe(samples: samples, options: TranscriptionOptions(wordTimestamps: true))
-                words = transcript.segments.flatMap(\.words)
-            }
+            // The words `transcribe --word-timestamps` gives: it decodes with timestamp tokens, whose
+            // alignment places the first word better than this plain decoding's does.
+            let words = alignHeads
+                ? try transcriber.transcribe(samples: samples, options: TranscriptionOptions(wordTimestamps: true)).segments.flatMap(\.words) : []
             let labels = sequence.map { transcriber.tokenizer.decode([$0]) }
             let frames = (0..<F).map { String(format: "%.2f s", Double($0) * 0.02) }
             let text = transcriber.tokenizer.decode(decoded.tokens, skipSpecialTokens: true)
             let tokens = TranscriptTokens(logMel: features, audioFrames: extractor.validFrames(sampleCount: samples.count), tokens: sequence,
-                                          promptLength: prompt.count, words: words, alignmentHeads: alignmentHeads,
+                                          endsWithEndOfText: endsWithEndOfText, promptLength: prompt.count, words: words, alignmentHeads: heads,
                                           alignment: alignment, text: text)
             return finish(collect, queries: labels, keys: frames, source: .transcript(tokens))
         }
@@ -205,21 +233,23 @@ public final class AttentionInspector: Sendable {
     public func maps(fasta path: String, record: String? = nil, selection: AttentionSelection = AttentionSelection()) throws -> AttentionMaps {
         guard case .protein(let encoder) = backbone else { throw wrongInput("a FASTA file") }
         let reader = try FastaReader(path: path, alphabet: encoder.alphabet)
-        var found: FastaRecord?, count = 0
+        var found: FastaRecord?, more = false
+        // The record wanted; without an id, the first, and whether another follows (the rest of
+        // a database is not read).
         while let r = try reader.next() {
-            count += 1
-            if found == nil && (record == nil || r.id == record) { found = r }
-            if found != nil && record != nil { break }
+            if found != nil { more = true; break }
+            if record == nil || r.id == record {
+                found = r
+                if record != nil { break }
+            }
         }
         guard let found else {
             throw MMAttnError(record.map { "has no record with id \"\($0)\"" } ?? "has no records", file: path)
         }
-        if record == nil && count > 1 {
-            Diagnostics.warn("\(path): \(count) records; showing the first, \"\(found.id)\" (choose another with --record)")
-        }
+        if more { Diagnostics.warn("\(path): showing the first record, \"\(found.id)\", of several (choose another with --record)") }
         let tokens = encoder.alphabet.encode(found.sequence)
         let T = tokens.count
-        let collect = try collector(selection, queries: T, keys: T, rollout: true)
+        let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
         let out = try attributing(to: path) {
             try encoder.esm.forward(tokens: [tokens], repr: [], contacts: encoder.esm.hasContactHead, attentionSink: collect.take)
         }
@@ -262,7 +292,7 @@ public final class AttentionInspector: Sendable {
             } else {
                 throw MMAttnError("attention maps of \(encoder.backbone.family.displayName) clips are not supported")
             }
-            let collect = try collector(selection, queries: T, keys: T, groups: groups, rollout: true)
+            let collect = try collector(selection, queries: T, keys: T, groups: groups, rollout: selection.rollout)
             _ = try encoder.backbone.forward(pixels, options: EncoderOptions(attentionSink: collect.take))
             return finish(collect, queries: labels, keys: labels, source: .video(layout))
         }
@@ -273,10 +303,13 @@ public final class AttentionInspector: Sendable {
     func collector(_ selection: AttentionSelection, queries: Int, keys: Int, groups: Int = 1, rollout: Bool) throws -> AttentionCollector {
         let (L, H) = shape
         let (layers, heads) = try selection.resolved(layers: L, heads: H)
-        let bytes = Double(layers.count * heads.count * groups) * Double(queries) * Double(keys) * 4
+        // The kept maps, their sum, a layer's maps as the encoder hands them over, and the rollout's
+        // three T × T matrices, per group.
+        let plane = Double(queries) * Double(keys) * Double(groups) * 4
+        let bytes = plane * (Double(layers.count * heads.count) + 1 + Double(H) + (rollout && queries == keys ? 3 : 0))
         guard bytes <= Double(AttentionInspector.maxBytes) else {
-            throw MMAttnError(String(format: "the selected maps would take %.1f GB (%d layers × %d heads × %d × %d); select fewer with --layer and --head",
-                                     bytes / 1e9, layers.count, heads.count * groups, queries, keys))
+            throw MMAttnError(String(format: "the attention maps would take %.1f GB (%d layers × %d heads of %d × %d%@); select fewer with --layer and --head",
+                                     bytes / 1e9, layers.count, heads.count, queries, keys, groups > 1 ? " in each of \(groups) frames" : ""))
         }
         return try AttentionCollector(layers: layers, heads: heads, modelHeads: H, groups: groups, queries: queries, keys: keys, rollout: rollout)
     }
@@ -294,7 +327,8 @@ public final class AttentionInspector: Sendable {
     func transposed(_ x: Tensor) -> Tensor {
         let (r, c) = (x.shape[0], x.shape[1])
         let out = Tensor(uninitialized: [c, r])  // [cols, rows]
-        for i in 0..<r { for j in 0..<c { out.data[j * r + i] = x.pointer[i * c + j] } }
+        let src = x.pointer, dst = out.data
+        for j in 0..<c { for i in 0..<r { dst[j * r + i] = src[i * c + j] } }
         return out
     }
 

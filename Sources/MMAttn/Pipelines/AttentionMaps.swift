@@ -1,14 +1,18 @@
 import Foundation
 
-/// Which layers and heads an attention run keeps. Indices count from 0; negative layer indices
-/// count from the end (-1 is the last layer). Nil keeps all.
+/// Which layers and heads an attention run keeps, and whether it computes the rollout. Indices
+/// count from 0; negative layer indices count from the end (-1 is the last layer). Nil keeps all.
 public struct AttentionSelection: Sendable, Equatable {
     public var layers: [Int]?
     public var heads: [Int]?
+    /// Attention rollout over all layers costs a T × T matrix product per layer; leave it out
+    /// when nothing reads it.
+    public var rollout: Bool
 
-    public init(layers: [Int]? = nil, heads: [Int]? = nil) {
+    public init(layers: [Int]? = nil, heads: [Int]? = nil, rollout: Bool = true) {
         self.layers = layers
         self.heads = heads
+        self.rollout = rollout
     }
 
     /// The selected model indices, in the order given, checked against a model of `L` layers and
@@ -116,11 +120,13 @@ public struct VideoTokens: Sendable {
 public struct TranscriptTokens: Sendable {
     public var logMel: Tensor          // [mels, 3000]
     public var audioFrames: Int        // mel frames of real audio
-    /// The decoder's input: prompt, generated tokens, end-of-text.
+    /// The decoder's input: prompt, generated tokens, and end-of-text unless decoding stopped at
+    /// the length limit.
     public var tokens: [Int32]
+    public var endsWithEndOfText: Bool
     /// Tokens of the prompt (start-of-transcript, language, task, no-timestamps).
     public var promptLength: Int
-    /// Words with times, when the checkpoint has alignment heads.
+    /// The words and times `transcribe --word-timestamps` gives, when the checkpoint has alignment heads.
     public var words: [WhisperTranscript.Word]
     /// The alignment heads, `(layer, head)`.
     public var alignmentHeads: [(layer: Int, head: Int)]

@@ -54,11 +54,17 @@ public final class ImageEncoder: Sendable {
 
     /// The normalised pixels of an image at the size the model will see, [3, H, W].
     func prepared(_ image: RGBImage) throws -> Tensor {
+        try preparedWithImage(image).pixels
+    }
+
+    /// `prepared`, and the resized, cropped image the pixels were normalised from.
+    func preparedWithImage(_ image: RGBImage) throws -> (pixels: Tensor, seen: RGBImage) {
         let (h, w) = preprocessor.outputSize(height: image.height, width: image.width)
         if preprocessor.fixedOutputSize == nil { try checkFits(height: h, width: w) }
         let trained = vit.config.imageSize
         if h != trained.height || w != trained.width { sizeWarning.fire() }
-        return try preprocessor(image)  // [3, H, W]
+        let seen = try preprocessor.resized(image)
+        return (preprocessor.normalized(seen), seen)  // [3, H, W]
     }
 
     /// The last hidden state (after the final layer norm) of an image, [T, D].

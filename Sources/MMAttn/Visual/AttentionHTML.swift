@@ -91,11 +91,18 @@ public enum AttentionHTML {
     /// The zlib compression level of the data: 5 is within 5% of level 6's size on attention codes
     /// in half its time.
     static let compressionLevel: Int32 = 5
+    /// Pages hold at most this many weights (about 100 MB of page, more than a browser tab
+    /// handles comfortably).
+    public static let maxWeights = 1_000_000_000
 
     /// The HTML document for `input`.
     public static func document(_ input: AttentionViewInput) throws -> Data {
         let shape = try validate(input)
         let (layerCount, headCount, tq, tk) = (shape[0], shape[1], shape[2], shape[3])
+        guard layerCount * headCount * tq * tk <= maxWeights else {
+            throw MMAttnError("a page of \(layerCount) layers × \(headCount) heads of \(tq) × \(tk) weights would be too large for a browser "
+                              + "(at most \(maxWeights / 1_000_000) million weights); select fewer layers or heads with --layer and --head")
+        }
         let floor = floorValue(keys: tk)
         let (layers, thumbnails, maxima) = try encode(input.probabilities, floor: floor)
 

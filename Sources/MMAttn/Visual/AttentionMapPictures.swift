@@ -55,7 +55,7 @@ extension AttentionMaps {
         case (.frames, .video(let video)):
             return try framesPicture(video, title: title)
         default:
-            throw MMAttnError("the \(kind.rawValue) picture does not fit this input; use \(defaultPicture.rawValue) or heads")
+            throw MMAttnError("the \(kind.rawValue) picture does not fit this input; use " + (defaultPicture == .heads ? "heads" : "\(defaultPicture.rawValue) or heads"))
         }
     }
 
@@ -128,7 +128,7 @@ extension AttentionMaps {
     /// each token's alignment and the words' times.
     func transcriptPicture(_ t: TranscriptTokens, layer: Int, title: String) throws -> Canvas {
         let N = t.tokens.count, F = keys.count
-        let text = t.promptLength..<max(t.promptLength, N - 1)  // the generated tokens, end-of-text left out
+        let text = t.promptLength..<max(t.promptLength, t.endsWithEndOfText ? N - 1 : N)  // the generated tokens, end-of-text left out
         let seconds = max(Double(t.audioFrames) * 0.01, 1)
         let steps = min(F, Int((seconds / 0.02).rounded(.up)))
         let curve = received(queryRows: text)
