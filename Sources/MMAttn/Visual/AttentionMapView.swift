@@ -74,10 +74,7 @@ extension AttentionMaps {
     /// Log-mel features `[mels, frames]` as an image one pixel per value, low bins at the bottom.
     static func spectrogram(_ logMel: Tensor) throws -> RGBImage {
         let (mels, frames) = (logMel.shape[0], logMel.shape[1])
-        var flipped = [Float](repeating: 0, count: mels * frames)  // [mels, frames], top row the highest bin
-        for m in 0..<mels {
-            (0..<frames).forEach { flipped[(mels - 1 - m) * frames + $0] = logMel.pointer[m * frames + $0] }
-        }
+        let flipped = AttentionPictures.flippedRows(logMel)  // [mels, frames], top row the highest bin
         var canvas = try Canvas(width: frames, height: mels)
         canvas.heatmap(flipped, rows: mels, cols: frames, x: 0, y: 0, width: frames, height: mels,
                            range: ColorScale.dataRange.range(of: flipped))

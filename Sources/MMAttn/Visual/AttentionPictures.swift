@@ -13,7 +13,7 @@ public enum AttentionPictures {
     /// side (less for many heads); longer sequences are reduced to the mean of the cells each pixel
     /// covers. `headNames` and the labels may be empty (then "head h" and indices).
     public static func headGrid(_ probs: Tensor, headNames: [String] = [], layerName: String, queryLabels: [String] = [],
-                                keyLabels: [String] = [], title: String, scale: ColorScale = .zeroToMax) throws -> Canvas {
+                                keyLabels: [String] = [], title: String) throws -> Canvas {
         guard probs.shape.count == 3, probs.count > 0 else {
             throw MMAttnError("a head grid needs attention of shape [heads, queries, keys]; got \(probs.shape)")
         }
@@ -35,7 +35,7 @@ public enum AttentionPictures {
                              : Heatmap.reduced(head, rows: Tq, cols: Tk, toRows: gridH, toCols: gridW, .mean))
             }
         }
-        let range = scale.range(of: Array(grids.joined()))
+        let range = ColorScale.zeroToMax.range(of: Array(grids.joined()))
         let left = Axis(count: Tq, pixelsPerItem: Double(panel.height) / Double(Tq), labels: queryLabels, firstIndex: 0, along: .vertical)
         let bottom = Axis(count: Tk, pixelsPerItem: Double(panel.width) / Double(Tk), labels: keyLabels, firstIndex: 0, along: .horizontal)
 
@@ -44,7 +44,7 @@ public enum AttentionPictures {
             subtitle.append("\(Tq)x\(Tk) tokens: each pixel is the mean of the cells it covers")
         }
         let header = Header(title: title, subtitle: subtitle)
-        let bar = ColorBar(range: range, caption: scale == .zeroToMax ? ["attention", "max \(ColorBar.format(range.upperBound))"] : ["attention"])
+        let bar = ColorBar(range: range, caption: ["attention", "max \(ColorBar.format(range.upperBound))"])
 
         let panelTitle = BitmapFont.height(scale: Style.textScale) + 6
         let gridX = Style.margin + left.extent + 4

@@ -117,24 +117,6 @@ public struct Canvas: Sendable {
         }
     }
 
-    /// Blend `color` over a rectangle with opacity `alpha` in [0, 1].
-    public mutating func blend(x: Int, y: Int, width w: Int, height h: Int, color: RGBColor, alpha: Float) {
-        guard let c = clip(x, y, w, h) else { return }
-        let a = min(max(alpha, 0), 1), stride = width
-        let r = Float(color.r) * a, g = Float(color.g) * a, b = Float(color.b) * a, keep = 1 - a
-        pixels.withUnsafeMutableBufferPointer { p in
-            for yy in c.y0..<c.y1 {
-                var i = (yy * stride + c.x0) * 3
-                for _ in c.x0..<c.x1 {
-                    p[i] = UInt8(Float(p[i]) * keep + r + 0.5)
-                    p[i + 1] = UInt8(Float(p[i + 1]) * keep + g + 0.5)
-                    p[i + 2] = UInt8(Float(p[i + 2]) * keep + b + 0.5)
-                    i += 3
-                }
-            }
-        }
-    }
-
     /// The outline of a rectangle, `thickness` pixels inside its bounds.
     public mutating func stroke(x: Int, y: Int, width w: Int, height h: Int, color: RGBColor, thickness: Int = 1) {
         let t = max(1, min(thickness, w / 2, h / 2))
@@ -142,25 +124,6 @@ public struct Canvas: Sendable {
         fill(x: x, y: y + h - t, width: w, height: t, color: color)
         fill(x: x, y: y + t, width: t, height: h - 2 * t, color: color)
         fill(x: x + w - t, y: y + t, width: t, height: h - 2 * t, color: color)
-    }
-
-    /// A straight line from (x0, y0) to (x1, y1), `thickness` pixels wide (Bresenham's steps,
-    /// each a square).
-    public mutating func line(x0: Int, y0: Int, x1: Int, y1: Int, color: RGBColor, thickness: Int = 1) {
-        let t = max(1, thickness), half = (t - 1) / 2
-        if x0 == x1 || y0 == y1 {
-            fill(x: min(x0, x1) - half, y: min(y0, y1) - half, width: abs(x1 - x0) + t, height: abs(y1 - y0) + t, color: color)
-            return
-        }
-        let dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1
-        var x = x0, y = y0, err = dx + dy
-        while true {
-            fill(x: x - half, y: y - half, width: t, height: t, color: color)
-            if x == x1 && y == y1 { break }
-            let e2 = 2 * err
-            if e2 >= dy { err += dy; x += sx }
-            if e2 <= dx { err += dx; y += sy }
-        }
     }
 
     // MARK: - Images and heatmaps
@@ -181,11 +144,6 @@ public struct Canvas: Sendable {
                 }
             }
         }
-    }
-
-    /// Draw another canvas at (x, y), unscaled.
-    public mutating func draw(_ other: Canvas, x: Int, y: Int) {
-        draw(other.image, x: x, y: y, width: other.width, height: other.height, filter: .nearest)
     }
 
     /// Draw `values` (shape [rows, cols], row 0 at the top) colour-mapped into the rectangle at

@@ -101,23 +101,16 @@ public enum ColorScale: Sendable, Equatable {
     case zeroToMax
     /// From the smallest to the largest value (log-mel spectrograms).
     case dataRange
-    /// A fixed range, for example 0...1 for probabilities.
-    case fixed(Float, Float)
 
     /// The range for `values` (NaNs ignored); never empty.
     public func range(of values: UnsafeBufferPointer<Float>) -> ClosedRange<Float> {
         var lo = Float.infinity, hi = -Float.infinity
-        if case .fixed(let a, let b) = self {
-            lo = a
-            hi = b
-        } else {
-            for v in values where !v.isNaN {
-                lo = min(lo, v)
-                hi = max(hi, v)
-            }
-            if !lo.isFinite || !hi.isFinite { lo = 0; hi = 1 }
-            if self == .zeroToMax { lo = min(0, lo) }
+        for v in values where !v.isNaN {
+            lo = min(lo, v)
+            hi = max(hi, v)
         }
+        if !lo.isFinite || !hi.isFinite { lo = 0; hi = 1 }
+        if self == .zeroToMax { lo = min(0, lo) }
         if !(hi > lo) { hi = lo + (lo == 0 ? 1 : abs(lo)) }
         return lo...hi
     }
