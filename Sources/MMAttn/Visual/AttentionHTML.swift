@@ -317,23 +317,17 @@ public enum AttentionHTML {
 
     // MARK: - Escaping
 
-    /// `s` as a JSON string literal that is also safe inside an HTML `<script>` element: quotes,
-    /// backslashes, control characters, `<`, `>`, `&`, U+2028 and U+2029 are escaped.
+    /// `s` as a JSON string literal that is also safe inside an HTML `<script>` element: what
+    /// `JSON.quote` escapes, and `<`, `>`, `&`, DEL, U+2028 and U+2029.
     static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
+        var out = ""
+        for scalar in JSON.quote(s).unicodeScalars {
             switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "<", ">", "&", "\u{2028}", "\u{2029}", "\u{7F}":
-                out += String(format: "\\u%04x", scalar.value)
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            case "<", ">", "&", "\u{2028}", "\u{2029}", "\u{7F}": out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
             }
         }
-        return out + "\""
+        return out
     }
 
     static func jsonArray(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
