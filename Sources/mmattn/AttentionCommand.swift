@@ -87,7 +87,7 @@ struct AttentionCommand: ParsableCommand {
         for file in [png, html].compactMap({ $0 }) { try OutputFile.checkWritable(file) }
         let model = try modelOptions.resolveRequired()
         let inspector = try AttentionInspector(model: model, crossAttention: cross)
-        let kind = picture ?? inspector.defaultPicture
+        let kind = picture ?? inspector.modality.defaultPicture
         if png != nil { try inspector.check(kind) }
         if record != nil && inspector.modality != .protein {
             throw MMAttnError("--record chooses a FASTA record, but this model reads \(inspector.modality.phrase)", file: inspector.model.path)

@@ -67,28 +67,10 @@ public final class AttentionInspector: Sendable {
         }
     }
 
-    /// The picture `AttentionMaps.picture` draws for this model's inputs by default.
-    public var defaultPicture: AttentionMaps.Picture {
-        switch modality {
-        case .text: return .heads
-        case .image: return .image
-        case .audio: return .audio
-        case .protein: return .contacts
-        case .video: return .frames
-        }
-    }
-
     /// Refuse, before any work, a picture that does not fit this model's inputs.
     public func check(_ picture: AttentionMaps.Picture) throws {
-        if picture == .heads || picture == defaultPicture {
-            if picture == .contacts, case .protein(let p) = backbone, !p.esm.hasContactHead {
-                throw MMAttnError("this checkpoint has no contact head (contact_head.regression), so there are no contacts to draw; the heads picture works",
-                                  file: model.path)
-            }
-            return
-        }
-        throw MMAttnError("the \(picture.rawValue) picture does not fit \(modality.phrase); use "
-                          + (defaultPicture == .heads ? "heads" : "\(defaultPicture.rawValue) or heads"))
+        try picture.check(modality)
+        if picture == .contacts, case .protein(let p) = backbone, !p.esm.hasContactHead { throw AttentionMaps.noContactHead(file: model.path) }
     }
 
     // MARK: - Text
@@ -103,7 +85,7 @@ public final class AttentionInspector: Sendable {
         }
         if encoding.truncated { Diagnostics.warn("the text was cut to the model's \(limit) positions") }
         let T = encoding.ids.count
-        let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
+        let collect = try collector(selection, queries: T, keys: T)
         let types = encoder.model.usesTokenTypes ? [encoding.typeIds] : nil
         _ = try encoder.model.forward(ids: [encoding.ids], typeIds: types, options: TextForwardOptions(attentionSink: collect.take))
         let labels = encoding.ids.map { encoder.tokenizer.token($0) ?? "\($0)" }
@@ -121,7 +103,7 @@ public final class AttentionInspector: Sendable {
             let P = encoder.vit.config.patchSize, prefix = encoder.vit.prefixTokens
             let rows = pixels.shape[1] / P, cols = pixels.shape[2] / P
             let T = prefix + rows * cols
-            let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
+            let collect = try collector(selection, queries: T, keys: T)
             _ = try encoder.vit.forward(pixels, options: EncoderOptions(attentionSink: collect.take))
             let labels = (prefix == 2 ? ["[CLS]", "[DIST]"] : ["[CLS]"]) + (0..<(rows * cols)).map { "r\($0 / cols) c\($0 % cols)" }
             return finish(collect, queries: labels, keys: labels, source: .image(seen, rows: rows, cols: cols, prefix: prefix))
@@ -145,7 +127,7 @@ public final class AttentionInspector: Sendable {
                 }
                 let features = extractor.features(Array(samples.prefix(extractor.nSamples)))  // [mels, 3000]
                 let T = whisper.maxSourcePositions
-                let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
+                let collect = try collector(selection, queries: T, keys: T)
                 _ = try whisper.forwardWithStates(features: features, options: EncoderOptions(attentionSink: collect.take))
                 let labels = (0..<T).map { String(format: "%.2f s", Double($0) * 0.02) }
                 let tokens = AudioTokens(logMel: features, audioFrames: extractor.validFrames(sampleCount: samples.count),
@@ -159,7 +141,7 @@ public final class AttentionInspector: Sendable {
                 let features = extractor.features(samples)  // [maxLength, mels]
                 let (bands, steps) = ast.patchGrid
                 let T = 2 + bands * steps
-                let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
+                let collect = try collector(selection, queries: T, keys: T)
                 _ = try ast.forward(features: features, options: EncoderOptions(attentionSink: collect.take))
                 let seconds = Double(ast.timeStride) * 0.01
                 let labels = ["[CLS]", "[DIST]"] + (0..<(bands * steps)).map { String(format: "b%d %.2f s", $0 / steps, Double($0 % steps) * seconds) }
@@ -199,7 +181,9 @@ public final class AttentionInspector: Sendable {
             let endsWithEndOfText = sequence.count < maxLength
             if endsWithEndOfText { sequence.append(generation.eosTokenId) }
             let N = sequence.count, F = encoded.shape[0]
-            let collect = try collector(selection, queries: N, keys: F, rollout: false)
+            var crossSelection = selection
+            crossSelection.rollout = false  // no rollout across two sequences
+            let collect = try collector(crossSelection, queries: N, keys: F)
             let alignment = alignHeads ? Tensor(zeros: [N, F]) : nil  // [tokens, frames], the alignment heads' mean
             var options = EncoderOptions()
             options.crossAttentionSink = { layer, probs in
@@ -212,14 +196,18 @@ public final class AttentionInspector: Sendable {
                 }
             }
             _ = try decoder.step([sequence], memory: decoder.memory([encoded]), cache: decoder.makeCache(), lastOnly: true, options: options)
-            // The words `transcribe --word-timestamps` gives: it decodes with timestamp tokens, whose
-            // alignment places the first word better than this plain decoding's does.
+            // The words `transcribe --word-timestamps` gives: it decodes again, with timestamp tokens,
+            // whose alignment places the first word better than this plain decoding's does. The
+            // features and the encoder's output are this run's.
+            let audioFrames = extractor.validFrames(sampleCount: samples.count)
             let words = alignHeads
-                ? try transcriber.transcribe(samples: samples, options: TranscriptionOptions(wordTimestamps: true)).segments.flatMap(\.words) : []
+                ? try transcriber.transcribe(PaddedWindow(features: features, audioFrames: audioFrames), longForm: false,
+                                             options: TranscriptionOptions(wordTimestamps: true), firstEncoded: encoded).segments.flatMap(\.words)
+                : []
             let labels = sequence.map { transcriber.tokenizer.decode([$0]) }
             let frames = (0..<F).map { String(format: "%.2f s", Double($0) * 0.02) }
             let text = transcriber.tokenizer.decode(decoded.tokens, skipSpecialTokens: true)
-            let tokens = TranscriptTokens(logMel: features, audioFrames: extractor.validFrames(sampleCount: samples.count), tokens: sequence,
+            let tokens = TranscriptTokens(logMel: features, audioFrames: audioFrames, tokens: sequence,
                                           endsWithEndOfText: endsWithEndOfText, promptLength: prompt.count, words: words, alignmentHeads: heads,
                                           alignment: alignment, text: text)
             return finish(collect, queries: labels, keys: frames, source: .transcript(tokens))
@@ -249,7 +237,7 @@ public final class AttentionInspector: Sendable {
         if more { Diagnostics.warn("\(path): showing the first record, \"\(found.id)\", of several (choose another with --record)") }
         let tokens = encoder.alphabet.encode(found.sequence)
         let T = tokens.count
-        let collect = try collector(selection, queries: T, keys: T, rollout: selection.rollout)
+        let collect = try collector(selection, queries: T, keys: T)
         let out = try attributing(to: path) {
             try encoder.esm.forward(tokens: [tokens], repr: [], contacts: encoder.esm.hasContactHead, attentionSink: collect.take)
         }
@@ -267,13 +255,14 @@ public final class AttentionInspector: Sendable {
         return try attributing(to: clip.name) {
             var frames = [RGBImage?](repeating: nil, count: encoder.numFrames)
             let pixels = try encoder.pixelValues(clip) { t, frame in frames[t] = frame }.pixels  // [F, 3, H, W]
+            let seen = frames.map { $0! }  // every position was handed over
             let (H, W) = encoder.backbone.frameSize
             let P = encoder.backbone.patchSize
             let rows = H / P, cols = W / P, N = rows * cols, F = encoder.numFrames
             let layout: VideoTokens, labels: [String], T: Int, groups: Int
             if let timesformer = encoder.backbone as? TimeSformer {
                 let divided = timesformer.config.attentionType == .dividedSpaceTime
-                layout = VideoTokens(frames: frames.map { $0! }, prefix: 1, rows: rows, cols: cols, tubelet: 1, patchMajor: true, divided: divided)
+                layout = VideoTokens(frames: seen, prefix: 1, rows: rows, cols: cols, tubelet: 1, patchMajor: true, divided: divided)
                 if divided {
                     T = 1 + N
                     groups = F
@@ -285,14 +274,14 @@ public final class AttentionInspector: Sendable {
                 }
             } else if let videomae = encoder.backbone as? VideoMAE {
                 let tubelet = videomae.config.tubeletSize
-                layout = VideoTokens(frames: frames.map { $0! }, prefix: 0, rows: rows, cols: cols, tubelet: tubelet, patchMajor: false, divided: false)
+                layout = VideoTokens(frames: seen, prefix: 0, rows: rows, cols: cols, tubelet: tubelet, patchMajor: false, divided: false)
                 T = N * (F / tubelet)
                 groups = 1
                 labels = (0..<T).map { "f\($0 / N * tubelet)-\($0 / N * tubelet + tubelet - 1) r\($0 % N / cols) c\($0 % cols)" }
             } else {
                 throw MMAttnError("attention maps of \(encoder.backbone.family.displayName) clips are not supported")
             }
-            let collect = try collector(selection, queries: T, keys: T, groups: groups, rollout: selection.rollout)
+            let collect = try collector(selection, queries: T, keys: T, groups: groups)
             _ = try encoder.backbone.forward(pixels, options: EncoderOptions(attentionSink: collect.take))
             return finish(collect, queries: labels, keys: labels, source: .video(layout))
         }
@@ -300,8 +289,8 @@ public final class AttentionInspector: Sendable {
 
     // MARK: - Shared
 
-    func collector(_ selection: AttentionSelection, queries: Int, keys: Int, groups: Int = 1, rollout: Bool) throws -> AttentionCollector {
-        let (L, H) = shape
+    func collector(_ selection: AttentionSelection, queries: Int, keys: Int, groups: Int = 1) throws -> AttentionCollector {
+        let (L, H) = shape, rollout = selection.rollout
         let (layers, heads) = try selection.resolved(layers: L, heads: H)
         // The kept maps, their sum, a layer's maps as the encoder hands them over, and the rollout's
         // three T × T matrices, per group.

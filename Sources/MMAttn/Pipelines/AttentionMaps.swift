@@ -83,6 +83,19 @@ public enum AttentionSource: Sendable {
     case transcript(TranscriptTokens)
 }
 
+extension AttentionSource {
+    /// What kind of input the tokens come from.
+    public var modality: AttentionInspector.Modality {
+        switch self {
+        case .text: return .text
+        case .image: return .image
+        case .audio, .transcript: return .audio
+        case .protein: return .protein
+        case .video: return .video
+        }
+    }
+}
+
 /// How audio tokens map to time.
 public struct AudioTokens: Sendable {
     /// Log-mel features, `[mels, frames]`, 10 ms per frame, as the model saw them.

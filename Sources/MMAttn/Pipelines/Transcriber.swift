@@ -125,8 +125,9 @@ public final class Transcriber: Sendable {
                               progress: progress, onSegments: onSegments)
     }
 
-    /// The decoding loop over windows.
-    func transcribe(_ windows: any LogMelWindows, longForm: Bool, options: TranscriptionOptions,
+    /// The decoding loop over windows. `firstEncoded`: the first window's encoder output when the
+    /// caller has it already, [1500, D].
+    func transcribe(_ windows: any LogMelWindows, longForm: Bool, options: TranscriptionOptions, firstEncoded known: Tensor? = nil,
                     progress: ((Double, Double) -> Void)? = nil, onSegments: (([TranscriptSegment]) -> Void)? = nil) throws -> Transcript {
         let timestamps = options.timestamps || options.wordTimestamps || longForm
         if timestamps && generation.noTimestampsTokenId == nil {
@@ -149,8 +150,9 @@ public final class Transcriber: Sendable {
         }
         // A multilingual checkpoint given no language detects it on the first window: its encoder
         // output is kept for that window's decoding.
-        var firstEncoded: Tensor?
+        var firstEncoded = known
         let prompt = try initialTokens(options: options, timestamps: timestamps, firstWindow: {
+            if let firstEncoded { return firstEncoded }
             let encoded = try whisper.encoder.forward(features: try windows.window(at: 0).features)  // [1500, D]
             firstEncoded = encoded
             return encoded

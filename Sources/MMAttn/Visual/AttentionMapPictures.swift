@@ -1,5 +1,28 @@
 import Foundation
 
+extension AttentionInspector.Modality {
+    /// The picture that suits this modality's inputs.
+    public var defaultPicture: AttentionMaps.Picture {
+        switch self {
+        case .text: return .heads
+        case .image: return .image
+        case .audio: return .audio
+        case .protein: return .contacts
+        case .video: return .frames
+        }
+    }
+}
+
+extension AttentionMaps.Picture {
+    /// Refuse a picture that cannot be drawn for inputs of `modality`: `heads` fits every input,
+    /// the others their own modality only.
+    public func check(_ modality: AttentionInspector.Modality) throws {
+        let suited = modality.defaultPicture
+        guard self != .heads && self != suited else { return }
+        throw MMAttnError("the \(rawValue) picture does not fit \(modality.phrase); use " + (suited == .heads ? "heads" : "\(suited.rawValue) or heads"))
+    }
+}
+
 extension AttentionMaps {
     /// The pictures `picture(_:title:)` draws.
     public enum Picture: String, Sendable, CaseIterable {
@@ -17,20 +40,18 @@ extension AttentionMaps {
     }
 
     /// The picture that suits the input: `image`, `audio`, `contacts`, `frames`, or `heads` for text.
-    public var defaultPicture: Picture {
-        switch source {
-        case .text: return .heads
-        case .image: return .image
-        case .audio, .transcript: return .audio
-        case .protein: return .contacts
-        case .video: return .frames
-        }
+    public var defaultPicture: Picture { source.modality.defaultPicture }
+
+    /// The refusal of a checkpoint without ESM-2's contact head.
+    static func noContactHead(file: String? = nil) -> MMAttnError {
+        MMAttnError("this checkpoint has no contact head (contact_head.regression), so there are no contacts to draw; the heads picture works", file: file)
     }
 
     /// Draw `kind` (default: `defaultPicture`). Per-layer pictures use the last kept layer and the
     /// kept heads; rollout, contacts and mean cover every layer.
     public func picture(_ kind: Picture? = nil, title: String) throws -> Canvas {
         let kind = kind ?? defaultPicture
+        try kind.check(source.modality)
         guard let layer = layers.last else { throw MMAttnError("no layer was kept to draw") }
         switch (kind, source) {
         case (.heads, _): return try headGrid(title: title)
@@ -44,9 +65,7 @@ extension AttentionMaps {
         case (.audio, .transcript(let transcript)):
             return try transcriptPicture(transcript, layer: layer, title: title)
         case (.contacts, .protein(_, let residues, let contacts)):
-            guard let contacts else {
-                throw MMAttnError("this checkpoint has no contact head (contact_head.regression), so there are no contacts to draw; the heads picture works")
-            }
+            guard let contacts else { throw Self.noContactHead() }
             guard let mean, case let L = residues.count, mean.shape == [L + 2, L + 2] else { throw MMAttnError("no mean attention to draw") }
             let inner = Tensor(uninitialized: [L, L])  // residues only: rows and columns 1…L
             for i in 0..<L { (inner.data + i * L).update(from: mean.pointer + (i + 1) * (L + 2) + 1, count: L) }
@@ -55,7 +74,7 @@ extension AttentionMaps {
         case (.frames, .video(let video)):
             return try framesPicture(video, title: title)
         default:
-            throw MMAttnError("the \(kind.rawValue) picture does not fit this input; use " + (defaultPicture == .heads ? "heads" : "\(defaultPicture.rawValue) or heads"))
+            preconditionFailure("\(kind) passed check(\(source.modality)) but has no drawing")
         }
     }
 

@@ -626,20 +626,17 @@ async function buildModel() {
   const rows = meta.thumbnail.rows, cols = meta.thumbnail.cols;
   const grid = $("model-grid");
   grid.style.gridTemplateColumns = "auto repeat(" + H + ", 60px)";
+  const label = (text, title) => {
+    const span = document.createElement("span");
+    span.className = "label";
+    span.textContent = text;
+    span.title = title;
+    return span;
+  };
   grid.append(document.createElement("span"));
-  for (let h = 0; h < H; h++) {
-    const label = document.createElement("span");
-    label.className = "label";
-    label.textContent = meta.heads[h];
-    label.title = "head " + meta.heads[h];
-    grid.append(label);
-  }
+  for (let h = 0; h < H; h++) grid.append(label(meta.heads[h], "head " + meta.heads[h]));
   for (let l = 0; l < L; l++) {
-    const label = document.createElement("span");
-    label.className = "label";
-    label.textContent = meta.layers[l];
-    label.title = "layer " + meta.layers[l];
-    grid.append(label);
+    grid.append(label(meta.layers[l], "layer " + meta.layers[l]));
     for (let h = 0; h < H; h++) {
       const canvas = document.createElement("canvas");
       canvas.width = cols;
