@@ -28,6 +28,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_audio import _decode, _save  # noqa: E402  (soundfile decode as transformers, float32 .npy)
+
 CLIPS = ("arctic_a0007.wav", "cards-005.wav", "cards-001.wav")
 GAPS = (9600, 12800, 8000)  # zeros after each clip: 0.6 s, 0.8 s, 0.5 s at 16 kHz
 REPEATS = 4
@@ -35,23 +38,6 @@ STRIDE_80 = 5
 STRIDE_128 = 25
 RESAMPLE_STRIDE = 97
 FRAME_COUNT_LENGTHS = (201, 320, 399, 400, 479_999, 480_000, 480_001, 480_160, 480_161, 671_864)
-
-
-def _save(path, array):
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    np.save(path, array)
-    return os.path.getsize(path)
-
-
-def _decode(path):
-    """soundfile decode, channels averaged: transformers' _load_audio_soundfile before resampling."""
-    import soundfile as sf
-
-    with sf.SoundFile(path) as f:
-        rate = f.samplerate
-        waveform = f.read(dtype="float32", always_2d=True).T
-    mono = waveform.mean(axis=0) if waveform.shape[0] > 1 else waveform[0]
-    return np.ascontiguousarray(mono, dtype=np.float32), rate
 
 
 def speech_mix(clips_dir):

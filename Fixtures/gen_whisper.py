@@ -681,6 +681,38 @@ def english_references(fixtures: Path, ref: Reference, model, audio: dict, infos
                        description={**base, "call": call}, warnings_seen=seen, layout=layout)
             return out, windows
 
+        def words_case(case, generate_kwargs, generate_timestamps, call, runs, extra_fn):
+            """The ASR pipeline with return_timestamps='word', then generate(return_token_timestamps=True, **generate_kwargs)."""
+            def words_fn():
+                p = asr({"raw": samples, "sampling_rate": 16000}, return_timestamps="word",
+                        generate_kwargs={"num_beams": 1, "logits_processor": [capture.recorder()], "monitor_progress": capture.progress})
+                n_pipe = len(capture.events)
+                g = model.generate(features, attention_mask=mask, return_token_timestamps=True, logits_processor=[capture.recorder()],
+                                   monitor_progress=capture.progress, **generate_kwargs)
+                return p, g, n_pipe
+
+            (p, g, n_pipe), seen = run_case(model, capture, words_fn)
+            beams = pipeline_default(asr, samples)
+            events = list(capture.events)
+            w_pipe, r_pipe, _ = split_windows(events[:n_pipe], layout, True, valid)
+            w_gen, r_gen, _ = split_windows(events[n_pipe:], layout, generate_timestamps, valid)
+            for w in w_pipe:
+                w["run"] = "pipeline"
+            for w in w_gen:
+                w["run"] = "generate"
+            result = {
+                "call": call,
+                "pipeline_text": p["text"],
+                "pipeline_default_beams": beams,
+                "words": [{"word": c["text"], "start": c["timestamp"][0], "end": c["timestamp"][1]} for c in p["chunks"]],
+                "sequences": g["sequences"][0].tolist(),
+                **decode_all(g["sequences"]),
+                "token_timestamps": [f32(v) for v in g["token_timestamps"][0].tolist()],
+                **extra_fn(g),
+            }
+            write_case(ref, MODEL, input_name, case, windows=w_pipe + w_gen, raws=r_pipe + r_gen, result=result,
+                       description={**base, "call": call, "runs": runs}, warnings_seen=seen, layout=layout)
+
         if not long:
             call = "model.generate(input_features, logits_processor=[recorder], monitor_progress=...)"
             out, windows = record("notimestamps", lambda: model.generate(features, logits_processor=[capture.recorder()], monitor_progress=capture.progress),
@@ -699,38 +731,10 @@ def english_references(fixtures: Path, ref: Reference, model, audio: dict, infos
 
             # words: the pipeline (return_timestamps="word": timestamps on + token timestamps, attention mask passed),
             # then generate(return_token_timestamps=True) without timestamps.
-
-            def words_fn():
-                p = asr({"raw": samples, "sampling_rate": 16000}, return_timestamps="word",
-                        generate_kwargs={"num_beams": 1, "logits_processor": [capture.recorder()], "monitor_progress": capture.progress})
-                n_pipe = len(capture.events)
-                g = model.generate(features, attention_mask=mask, return_token_timestamps=True,
-                                   logits_processor=[capture.recorder()], monitor_progress=capture.progress)
-                return p, g, n_pipe
-
-            (p, g, n_pipe), seen = run_case(model, capture, words_fn)
-            beams = pipeline_default(asr, samples)
-            events = list(capture.events)
-            w_pipe, r_pipe, _ = split_windows(events[:n_pipe], layout, True, valid)
-            w_gen, r_gen, _ = split_windows(events[n_pipe:], layout, False, valid)
-            for w in w_pipe:
-                w["run"] = "pipeline"
-            for w in w_gen:
-                w["run"] = "generate"
-            words_result = {
-                "call": "pipeline('automatic-speech-recognition', model, tokenizer, feature_extractor)({'raw': audio, 'sampling_rate': 16000}, "
-                "return_timestamps='word', generate_kwargs={'num_beams': 1, ...}); then model.generate(input_features, attention_mask=attention_mask, return_token_timestamps=True)",
-                "pipeline_text": p["text"],
-                "pipeline_default_beams": beams,
-                "words": [{"word": c["text"], "start": c["timestamp"][0], "end": c["timestamp"][1]} for c in p["chunks"]],
-                "sequences": g["sequences"][0].tolist(),
-                **decode_all(g["sequences"]),
-                "token_timestamps": [f32(v) for v in g["token_timestamps"][0].tolist()],
-            }
-            write_case(ref, MODEL, input_name, "words", windows=w_pipe + w_gen, raws=r_pipe + r_gen, result=words_result,
-                       description={**base, "call": words_result["call"],
-                                    "runs": "windows with run 'pipeline' (timestamps on, token timestamps) then 'generate' (no timestamps)"},
-                       warnings_seen=seen, layout=layout)
+            words_case("words", {}, False,
+                       "pipeline('automatic-speech-recognition', model, tokenizer, feature_extractor)({'raw': audio, 'sampling_rate': 16000}, "
+                       "return_timestamps='word', generate_kwargs={'num_beams': 1, ...}); then model.generate(input_features, attention_mask=attention_mask, return_token_timestamps=True)",
+                       "windows with run 'pipeline' (timestamps on, token timestamps) then 'generate' (no timestamps)", lambda g: {})
         else:
             call = ("model.generate(input_features, attention_mask=attention_mask, return_timestamps=True, return_segments=True, ...) "
                     "(long-form: more than 3000 frames)")
@@ -740,40 +744,12 @@ def english_references(fixtures: Path, ref: Reference, model, audio: dict, infos
                    call, True, lambda o: {"sequences": o["sequences"][0].tolist(), **decode_all(o["sequences"]),
                                           "segments": segment_entries(o["segments"][0], tokenizer)})
 
-            def words_fn():
-                p = asr({"raw": samples, "sampling_rate": 16000}, return_timestamps="word",
-                        generate_kwargs={"num_beams": 1, "logits_processor": [capture.recorder()], "monitor_progress": capture.progress})
-                n_pipe = len(capture.events)
-                g = model.generate(features, attention_mask=mask, return_timestamps=True, return_token_timestamps=True,
-                                   return_segments=True, logits_processor=[capture.recorder()], monitor_progress=capture.progress)
-                return p, g, n_pipe
-
-            (p, g, n_pipe), seen = run_case(model, capture, words_fn)
-            beams = pipeline_default(asr, samples)
-            events = list(capture.events)
-            w_pipe, r_pipe, _ = split_windows(events[:n_pipe], layout, True, valid)
-            w_gen, r_gen, _ = split_windows(events[n_pipe:], layout, True, valid)
-            for w in w_pipe:
-                w["run"] = "pipeline"
-            for w in w_gen:
-                w["run"] = "generate"
-            result = {
-                "call": "pipeline(...)({'raw': audio, 'sampling_rate': 16000}, return_timestamps='word', generate_kwargs={'num_beams': 1, ...}) (no chunk_length_s: "
-                "long-form generate); then model.generate(input_features, attention_mask=attention_mask, return_timestamps=True, "
-                "return_token_timestamps=True, return_segments=True)",
-                "pipeline_text": p["text"],
-                "pipeline_default_beams": beams,
-                "words": [{"word": c["text"], "start": c["timestamp"][0], "end": c["timestamp"][1]} for c in p["chunks"]],
-                "sequences": g["sequences"][0].tolist(),
-                **decode_all(g["sequences"]),
-                "token_timestamps": [f32(v) for v in g["token_timestamps"][0].tolist()],
-                "segments": segment_entries(g["segments"][0], tokenizer),
-            }
-            write_case(ref, MODEL, input_name, "longform_words", windows=w_pipe + w_gen, raws=r_pipe + r_gen, result=result,
-                       description={**base, "call": result["call"],
-                                    "runs": "windows with run 'pipeline' then 'generate' (both timestamps on, token timestamps)"},
-                       warnings_seen=seen, layout=layout)
-
+            words_case("longform_words", {"return_timestamps": True, "return_segments": True}, True,
+                       "pipeline(...)({'raw': audio, 'sampling_rate': 16000}, return_timestamps='word', generate_kwargs={'num_beams': 1, ...}) (no chunk_length_s: "
+                       "long-form generate); then model.generate(input_features, attention_mask=attention_mask, return_timestamps=True, "
+                       "return_token_timestamps=True, return_segments=True)",
+                       "windows with run 'pipeline' then 'generate' (both timestamps on, token timestamps)",
+                       lambda g: {"segments": segment_entries(g["segments"][0], tokenizer)})
 
 def multilingual_references(fixtures: Path, ref: Reference, model, audio: dict, infos: dict):
     layout = LAYOUTS[MULTI]

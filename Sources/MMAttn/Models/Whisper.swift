@@ -21,12 +21,19 @@ public final class WhisperEncoder: Sendable {
     /// The Whisper encoder's tensor names: unchanged in transformers 5, so the table is empty.
     public static let checkpointNames = CheckpointNames(family: "Whisper", [])
 
+    /// The layer settings of the encoder or the decoder (`side`), from `<side>_attention_heads` and
+    /// `<side>_ffn_dim`; pre-LN with nn.LayerNorm's default eps, which Whisper configs do not carry.
+    static func layerConfig(_ json: JSONFields, side: String) throws -> EncoderConfig {
+        var c = try json.encoderConfig(normPlacement: .pre, hiddenKeys: ["d_model"], headKeys: ["\(side)_attention_heads"],
+                                       intermediateKeys: ["\(side)_ffn_dim"], activationKeys: ["activation_function"],
+                                       epsKeys: [], defaultEps: 1e-5)
+        c.layerNormEps = 1e-5
+        return c
+    }
+
     public init(config json: JSONFields, weights: Checkpoint) throws {
         let weights = try weights.renamed(by: Self.checkpointNames)
-        var c = try json.encoderConfig(normPlacement: .pre, hiddenKeys: ["d_model"], headKeys: ["encoder_attention_heads"],
-                                       intermediateKeys: ["encoder_ffn_dim"], activationKeys: ["activation_function"],
-                                       epsKeys: [], defaultEps: 1e-5)
-        c.layerNormEps = 1e-5  // nn.LayerNorm's default: Whisper configs carry no eps
+        let c = try Self.layerConfig(json, side: "encoder")
         config = c
         numMelBins = try json.int("num_mel_bins", default: 80, in: 1...1024)
         maxSourcePositions = try json.int("max_source_positions", default: 1500, in: 1...JSONFields.Limits.positions)
@@ -135,10 +142,7 @@ public final class WhisperDecoder: Sendable {
 
     public init(config json: JSONFields, weights: Checkpoint) throws {
         let weights = try weights.renamed(by: WhisperEncoder.checkpointNames)
-        var c = try json.encoderConfig(normPlacement: .pre, hiddenKeys: ["d_model"], headKeys: ["decoder_attention_heads"],
-                                       intermediateKeys: ["decoder_ffn_dim"], activationKeys: ["activation_function"],
-                                       epsKeys: [], defaultEps: 1e-5)
-        c.layerNormEps = 1e-5  // nn.LayerNorm's default: Whisper configs carry no eps
+        var c = try WhisperEncoder.layerConfig(json, side: "decoder")
         c.causal = true
         config = c
         vocabSize = try json.int("vocab_size", default: 51865, in: 1...JSONFields.Limits.vocabulary)
