@@ -38,22 +38,30 @@ struct EmbedAudio: ParsableCommand {
         """
     )
 
-    @Argument(help: ArgumentHelp("Audio files.", valueName: "clip")) var clips: [String]
+    @Argument(help: ArgumentHelp("Audio files.", valueName: "clip")) var clips: [String] = []
+    @OptionGroup var inputList: InputListOption
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "How to reduce the last hidden state: mean, none or cls (the first frame).") var pooling: Pooling = .mean
     @OptionGroup var output: EmbeddingOutput
+    @OptionGroup var runOptions: RunOptions
+    @Flag(help: "Do not draw a progress bar.") var quiet = false
 
     func validate() throws {
-        guard !clips.isEmpty else { throw ValidationError("give at least one audio file") }
+        try inputList.validate(arguments: clips, what: "audio file")
         try output.validate()
+        try runOptions.validate(output: output.file)
     }
 
     func run() throws {
         try checkOutputPath(output.file)
         let model = try modelOptions.resolve(default: DefaultModel.audio)
         let encoder = try AudioEncoder(model: model)
-        let embeddings = try encoder.embed(paths: clips, pooling: pooling, allowMixedShapes: output.allowsMixedShapes)
-        try output.deliver(embeddings, model: model)
+        try embedFiles(command: "embed-audio", files: clips, list: inputList.inputList, model: model, modelFolder: encoder.model.path,
+                       pooling: pooling, rowShape: pooling == .none ? nil : encoder.outputShape(sampleCount: 1, pooling: pooling),
+                       options: [:], output: output, runOptions: runOptions, quiet: quiet, chunk: 16,
+                       checkSameShapes: { try encoder.checkSameShapes(paths: $0, pooling: pooling) }) { group, body in
+            try encoder.forEachEmbedding(paths: group, pooling: pooling, body)
+        }
     }
 }
 

@@ -83,15 +83,19 @@ struct EmbedImage: ParsableCommand {
         """
     )
 
-    @Argument(help: ArgumentHelp("PNG images.", valueName: "image")) var images: [String]
+    @Argument(help: ArgumentHelp("PNG images.", valueName: "image")) var images: [String] = []
+    @OptionGroup var inputList: InputListOption
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "How to reduce the last hidden state: cls, mean or none.") var pooling: Pooling = .cls
     @OptionGroup var output: EmbeddingOutput
     @OptionGroup var size: ImageSizeOption
+    @OptionGroup var runOptions: RunOptions
+    @Flag(help: "Do not draw a progress bar.") var quiet = false
 
     func validate() throws {
-        guard !images.isEmpty else { throw ValidationError("give at least one PNG image") }
+        try inputList.validate(arguments: images, what: "PNG image")
         try output.validate()
+        try runOptions.validate(output: output.file)
     }
 
     func run() throws {
@@ -99,7 +103,11 @@ struct EmbedImage: ParsableCommand {
         let imageSize = try parseImageSize(size.imageSize)
         let model = try modelOptions.resolve(default: DefaultModel.image)
         let encoder = try ImageEncoder(model: model, imageSize: imageSize)
-        let embeddings = try encoder.embed(paths: images, pooling: pooling, allowMixedShapes: output.allowsMixedShapes)
-        try output.deliver(embeddings, model: model)
+        try embedFiles(command: "embed-image", files: images, list: inputList.inputList, model: model, modelFolder: encoder.model.path,
+                       pooling: pooling, rowShape: pooling == .none ? nil : [encoder.vit.hiddenSize],
+                       options: ["image-size": size.imageSize ?? "checkpoint"], output: output, runOptions: runOptions, quiet: quiet,
+                       chunk: 8 * ImageEncoder.batchSize, checkSameShapes: { try encoder.checkSameShapes(paths: $0, pooling: pooling) }) { group, body in
+            try encoder.forEachLastHiddenState(paths: group) { try body($0, pooling.apply($1)) }
+        }
     }
 }

@@ -11,6 +11,8 @@ final class ProgressBar {
     let start = Date()
     var lastDraw = Date.distantPast
     var last: (count: Int, amount: Int, rateUnit: String)?
+    /// Items an interrupted run had done before this one resumed it, and the fraction they were.
+    var resumed = (count: 0, fraction: 0.0)
 
     init(enabled: Bool, unit: String = "records") {
         self.enabled = enabled && isatty(2) != 0
@@ -18,18 +20,20 @@ final class ProgressBar {
     }
 
     func update(_ p: ProteinProgress) {
+        resumed = (p.skipped, p.skippedFraction)
         update(count: p.records, amount: p.residues, rateUnit: "residues", fraction: p.fraction)
     }
 
-    /// `count` items and `amount` of `rateUnit` done; `fraction` of the whole when known.
+    /// `count` items (the resumed ones included) and `amount` of `rateUnit` done by this run;
+    /// `fraction` of the whole when known. The rate and the time left count this run's work only.
     func update(count: Int, amount: Int, rateUnit: String, fraction: Double?) {
         last = (count, amount, rateUnit)
         guard enabled, Date().timeIntervalSince(lastDraw) > 0.2 else { return }
         lastDraw = Date()
         draw(tail: fraction.flatMap { f in
-            guard f > 0 else { return nil }
+            guard f > resumed.fraction else { return nil }
             let elapsed = max(Date().timeIntervalSince(start), 1e-3)
-            return String(format: "%3.0f%%, ETA %.0f s", 100 * min(f, 1), elapsed * max(1 - f, 0) / f)
+            return String(format: "%3.0f%%, ETA %.0f s", 100 * min(f, 1), elapsed * max(1 - f, 0) / (f - resumed.fraction))
         })
     }
 
@@ -43,7 +47,9 @@ final class ProgressBar {
     private func draw(tail: String?) {
         guard let last else { return }
         let elapsed = max(Date().timeIntervalSince(start), 1e-3)
-        var line = String(format: "\r%d %@, %.0f %@/s, %.0f s", last.count, unit, Double(last.amount) / elapsed, last.rateUnit, elapsed)
+        var line = String(format: "\r%d %@", last.count, unit)
+        if resumed.count > 0 { line += " (\(resumed.count) resumed)" }
+        line += String(format: ", %.0f %@/s, %.0f s", Double(last.amount) / elapsed, last.rateUnit, elapsed)
         if let tail { line += ", " + tail }
         Stderr.write(line + "\u{1B}[K")  // erase what a longer previous line left
     }

@@ -54,6 +54,7 @@ struct EmbedProtein: ParsableCommand {
     @Option(name: .customLong("contacts-png"),
             help: ArgumentHelp("Also draw the contact map of a one-record FASTA file as a PNG image.", valueName: "file"))
     var contactsPNG: String?
+    @OptionGroup var runOptions: RunOptions
     @Flag(help: "Do not draw a progress bar.") var quiet = false
 
     /// `--include` as output kinds (a usage error when empty or unknown).
@@ -80,6 +81,10 @@ struct EmbedProtein: ParsableCommand {
         guard toksPerBatch >= 1 else { throw ValidationError("--toks-per-batch must be at least 1") }
         guard noTruncate || truncationSeqLength >= 1 else { throw ValidationError("--truncation-seq-length must be at least 1") }
         if json && output != nil { throw ValidationError("--json prints the means; with --output they go to the file instead (give one of them)") }
+        try runOptions.validate(output: output)
+        if contactsPNG != nil && (runOptions.shard != nil || runOptions.resume) {
+            throw ValidationError("--contacts-png draws a one-record file; it does not go with --shard or --resume")
+        }
         if output == nil, try kinds() != [.mean] {
             throw ValidationError("--include per-token, bos or contacts need an --output file ending in .safetensors; without --output the means are printed")
         }
@@ -98,11 +103,11 @@ struct EmbedProtein: ParsableCommand {
             try OutputFile.checkWritable(contactsPNG)
         }
 
+        let shard = try runOptions.parsedShard()
+        let range = try shard.isWhole ? nil : shard.byteRange(size: fileSize(fasta))
         let model = try modelOptions.resolve(default: DefaultModel.protein)
         let encoder = try ProteinEncoder(model: model)
         let resolvedLayers = try encoder.resolveLayers(layers)
-        let writer = try output.map { try ProteinOutputWriter(path: $0, include: kinds, layers: resolvedLayers) }
-        var printed = Embeddings(name: "mean")
         if contactsPNG != nil {
             let records = try encoder.countRecords(fasta: fasta, limit: 2)
             guard records == 1 else {
@@ -112,20 +117,21 @@ struct EmbedProtein: ParsableCommand {
         }
         var compute = kinds
         if contactsPNG != nil { compute.insert(.contacts) }
-        let options = ProteinEmbeddingOptions(include: compute, reprLayers: writer?.layers ?? [resolvedLayers.last!],
-                                              batch: ProteinBatchOptions(toksPerBatch: toksPerBatch,
-                                                                         truncationSeqLength: noTruncate ? nil : truncationSeqLength))
+        let batching = ProteinBatchOptions(toksPerBatch: toksPerBatch, truncationSeqLength: noTruncate ? nil : truncationSeqLength)
+        let writtenLayers = (try? OutputFile.format(of: output ?? "")) == .safetensors ? resolvedLayers : [resolvedLayers.last!]
+        let options = ProteinEmbeddingOptions(include: compute, reprLayers: writtenLayers, batch: batching)
         let progress = ProgressBar(enabled: !quiet)
         var contacts: Tensor?
         // Warnings start on a line of their own, not after the progress bar's.
         let clearLine = progress.enabled ? "\r\u{1B}[K" : ""
-        try Diagnostics.capture({ Stderr.write(clearLine + "warning: " + $0 + "\n") }) {
-            try encoder.embed(fasta: fasta, options: options, progress: { progress.update($0) }) { e in
-                if contacts == nil { contacts = e.contacts }
-                if let writer { try writer.add(e) } else if let mean = e.mean[resolvedLayers.last!] { printed.append(mean, input: e.id) }
+        guard let output else {
+            var printed = Embeddings(name: "mean")
+            try Diagnostics.capture({ Stderr.write(clearLine + "warning: " + $0 + "\n") }) {
+                try encoder.embed(fasta: fasta, options: options, range: range, progress: { progress.update($0) }) { e in
+                    if contacts == nil { contacts = e.contacts }
+                    if let mean = e.mean[resolvedLayers.last!] { printed.append(mean, input: e.id) }
+                }
             }
-        }
-        guard let output, let writer else {
             Stdout.write(json ? embeddingsJSON(printed, model: model) : embeddingsSummary(printed))
             if let contactsPNG, let contacts {
                 try ContactMapImage.write(contacts, to: contactsPNG)
@@ -133,11 +139,28 @@ struct EmbedProtein: ParsableCommand {
             }
             return
         }
-        progress.finish(writing: output)
-        let written = try writer.finish()
+
+        let run = try RunDescription(
+            command: "embed-protein", model: model, modelFolder: encoder.model.path, input: fasta, inputFiles: [fasta],
+            options: ["include": kinds.map(\.rawValue).sorted().joined(separator: ","),
+                      "repr-layers": writtenLayers.map(String.init).joined(separator: ","),
+                      "toks-per-batch": String(toksPerBatch), "truncation-seq-length": noTruncate ? "none" : String(truncationSeqLength)],
+            shard: shard)
+        if StreamedRun.alreadyDone(output, run: run, resume: runOptions.resume) { return }
+        let writer = try ProteinOutputWriter(path: output, include: kinds, layers: writtenLayers, hiddenSize: encoder.esm.config.hiddenSize,
+                                             run: run, resume: runOptions.resume)
+        StreamedRun.announce(writer.stream, resume: runOptions.resume)
+        var records = 0
+        try StreamedRun.writing(writer.stream) { try Diagnostics.capture({ Stderr.write(clearLine + "warning: " + $0 + "\n") }) {
+            records = try encoder.embedBatches(fasta: fasta, options: options, range: range, from: writer.resumePosition ?? .start,
+                                               progress: { progress.update($0) }) { result in
+                if contacts == nil { contacts = result.embeddings.first?.embedding.contacts }
+                try writer.add(result)
+            }
+        } }
+        try StreamedRun.finish(writer.stream, records: records, progress: progress)
         // Secondary files only once the main output exists.
         if let contactsPNG, let contacts { try ContactMapImage.write(contacts, to: contactsPNG) }
-        reportWritten(output, written)
         if let contactsPNG { reportWritten(contactsPNG, "contact map of \(contacts?.shape.first ?? 0) residues") }
     }
 }

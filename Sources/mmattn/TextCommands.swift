@@ -32,19 +32,34 @@ struct TextSource: ParsableArguments {
         return texts
     }
 
-    /// Call `body` with successive chunks of (name, text): the arguments at once, or the lines of
-    /// `--input` a few thousand at a time, reporting (lines, bytes read, total bytes) after each.
-    func forEachChunk(_ body: ([(name: String, text: String)]) throws -> Void,
-                      progress: (Int, Int, Int?) -> Void = { _, _, _ in }) throws {
+    /// Texts per chunk of `--input`: a resumed run continues at a chunk boundary, so its batches
+    /// are those of an uninterrupted run.
+    static let chunkLines = 4096
+
+    /// Call `body` with successive chunks of (name, id, text), of the whole input or of its part
+    /// `shard`, after skipping its first `skip` texts: the arguments at once, or the lines of
+    /// `--input` a few thousand at a time, reporting (lines, fraction of the part read) after each.
+    /// The name is `FILE:LINE` (`FILE@BYTE` in a part, whose line numbers are unknown), the id
+    /// `FILE@BYTE` (the argument itself for arguments).
+    func forEachChunk(shard: Shard = .whole, skip: Int = 0, _ body: ([(name: String, id: String, text: String)]) throws -> Void,
+                      progress: (Int, Double?) -> Void = { _, _ in }) throws {
         guard let input else {
-            try body(try argumentTexts().map { ($0, $0) })
+            let texts = try argumentTexts()
+            try body(texts[shard.itemRange(count: texts.count)].dropFirst(skip).map { ($0, $0, $0) })
             return
         }
-        let reader = try TextLineReader(path: input, lossy: lossyUTF8)
-        while let lines = try reader.next(4096) {
+        let reader = try TextLineReader(path: input, lossy: lossyUTF8, range: shard.isWhole ? nil : shard.byteRange(size: try fileSize(input)))
+        let end = reader.endOffset ?? reader.totalBytes.map(Int64.init)
+        var skipped = 0
+        while skipped < skip, let lines = try reader.next(min(Self.chunkLines, skip - skipped)) { skipped += lines.count }
+        if skip > 0 { progress(skipped, end.map { Double(Int64(reader.bytesRead) - reader.startOffset) / Double(max(1, $0 - reader.startOffset)) }) }
+        while let lines = try reader.next(Self.chunkLines) {
             let first = reader.lineNumber - lines.count + 1
-            try body(lines.enumerated().map { ("\(input):\(first + $0)", $1) })
-            progress(reader.lineNumber, reader.bytesRead, reader.totalBytes)
+            try body(zip(lines, reader.offsets).enumerated().map { i, line in
+                let id = "\(input)@\(line.1)"
+                return (shard.isWhole ? "\(input):\(first + i)" : id, id, line.0)
+            })
+            progress(reader.lineNumber, end.map { Double(Int64(reader.bytesRead) - reader.startOffset) / Double(max(1, $0 - reader.startOffset)) })
         }
     }
 }
@@ -153,6 +168,7 @@ struct EmbedText: ParsableCommand {
     @Option(name: .customLong("prompt-text"), help: ArgumentHelp("Put this text before each text (instead of a named prompt).", valueName: "text"))
     var promptText: String?
     @OptionGroup var output: EmbeddingOutput
+    @OptionGroup var runOptions: RunOptions
     @Flag(help: "Do not draw a progress bar.") var quiet = false
 
     func validate() throws {
@@ -160,6 +176,7 @@ struct EmbedText: ParsableCommand {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         if prompt != nil && promptText != nil { throw ValidationError("give --prompt or --prompt-text, not both") }
         try output.validate()
+        try runOptions.validate(output: output.file)
     }
 
     func run() throws {
@@ -170,26 +187,64 @@ struct EmbedText: ParsableCommand {
                                            promptName: prompt, prompt: promptText)
         _ = try encoder.prompt(options)  // an unknown prompt name fails before any work
         let limit = encoder.lengthLimit(options)
-        var embeddings = Embeddings(name: pooling == TextPooling.none ? "last_hidden_state" : "embedding")
-        var truncated = 0
+        let shard = try runOptions.parsedShard()
+        let none = pooling == TextPooling.none || encoder.settings(options).pooling == [.none]
+        var truncated = 0, count = 0
         let progress = ProgressBar(enabled: !quiet && source.input != nil, unit: "lines")
         let clearLine = progress.enabled ? "\r\u{1B}[K" : ""  // warnings start on their own line
-        try Diagnostics.capture({ Stderr.write(clearLine + "warning: " + $0 + "\n") }) {
-            try source.forEachChunk({ chunk in
-                let result = try encoder.embed(chunk.map(\.text), options: options)
-                truncated += result.truncated
-                for (item, vector) in zip(chunk, result.vectors) { embeddings.append(vector, input: item.name) }
-            }, progress: { lines, bytes, total in
-                progress.update(count: lines, amount: bytes, rateUnit: "bytes", fraction: total.map { Double(bytes) / Double(max($0, 1)) })
-            })
-        }
-        if truncated > 0 {
-            Stderr.write("warning: \(truncated) of \(embeddings.items.count) texts had more than \(limit.tokens) tokens and were cut to "
+        func warnTruncated() {
+            guard truncated > 0 else { return }
+            Stderr.write("warning: \(truncated) of \(count) texts had more than \(limit.tokens) tokens and were cut to "
                          + "\(limit.tokens) (\(limit.source)\(limit.source == "--max-length" ? "" : "; --max-length sets another"))\n")
         }
-        guard !embeddings.items.isEmpty else { throw MMAttnError("the input has no lines to embed", file: source.input) }
-        if pooling == TextPooling.none { embeddings = embeddings.zeroPadded() }
-        if let file = output.file { progress.finish(writing: file) }
-        try output.deliver(embeddings, model: model)
+        guard let file = output.file else {
+            var embeddings = Embeddings(name: none ? "last_hidden_state" : "embedding")
+            try Diagnostics.capture({ Stderr.write(clearLine + "warning: " + $0 + "\n") }) {
+                try source.forEachChunk(shard: shard, { chunk in
+                    let result = try encoder.embed(chunk.map(\.text), options: options)
+                    truncated += result.truncated
+                    count += chunk.count
+                    for (item, vector) in zip(chunk, result.vectors) { embeddings.append(vector, input: item.name) }
+                })
+            }
+            warnTruncated()
+            guard !embeddings.items.isEmpty || !shard.isWhole else { throw MMAttnError("the input has no lines to embed", file: source.input) }
+            try output.deliver(none ? embeddings.zeroPadded() : embeddings, model: model)
+            return
+        }
+
+        let (pool, normalized) = encoder.settings(options)
+        let run = try RunDescription(
+            command: "embed-text", model: model, modelFolder: encoder.folder.path, input: source.input ?? "arguments",
+            inputFiles: source.input.map { [$0] } ?? [], inputText: source.input == nil ? try source.argumentTexts() : [],
+            options: ["pooling": pool.map(\.rawValue).joined(separator: ","), "normalize": String(normalized),
+                      "max-length": String(limit.tokens), "batch-size": String(batchSize), "prompt": try encoder.prompt(options) ?? "",
+                      "lossy-utf8": String(source.lossyUTF8)],
+            shard: shard)
+        if StreamedRun.alreadyDone(file, run: run, resume: runOptions.resume) { return }
+        let stream = try EmbeddingStream(path: file, layout: none ? .tensors : .rows(encoder.outputShape(options)),
+                                         run: run, resume: runOptions.resume)
+        StreamedRun.announce(stream, resume: runOptions.resume)
+        let resumed = stream.resumed?.records ?? 0
+        count = resumed
+        try StreamedRun.writing(stream) { try Diagnostics.capture({ Stderr.write(clearLine + "warning: " + $0 + "\n") }) {
+            try source.forEachChunk(shard: shard, skip: resumed, { chunk in
+                let result = try encoder.embed(chunk.map(\.text), options: options)
+                truncated += result.truncated
+                for (item, vector) in zip(chunk, result.vectors) {
+                    if none { try stream.put(vector, name: item.id) } else { try stream.put(row: vector, at: count) }
+                    count += 1
+                }
+                try stream.appendIds(chunk.map(\.id))
+                try stream.commit(records: count)
+            }, progress: { lines, fraction in
+                if lines == resumed && resumed > 0 { progress.resumed = (resumed, fraction ?? 0); return }
+                progress.update(count: lines, amount: lines - resumed, rateUnit: "lines", fraction: fraction)
+            })
+        } }
+        warnTruncated()
+        guard count > 0 || !shard.isWhole else { throw MMAttnError("the input has no lines to embed", file: source.input) }
+        try StreamedRun.finish(stream, records: count, assembly: .stacked(name: none ? "last_hidden_state" : "embedding", padFirstAxis: true),
+                               progress: progress)
     }
 }

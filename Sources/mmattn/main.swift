@@ -14,7 +14,7 @@ struct MMAttnCommand: ParsableCommand {
         """,
         version: MMAttnVersion.string,
         subcommands: [ClassifyImage.self, EmbedImage.self, EmbedAudio.self, ClassifyAudio.self, Transcribe.self, EmbedProtein.self, EmbedText.self,
-                      ClassifyVideo.self, EmbedVideo.self, AttentionCommand.self,
+                      ClassifyVideo.self, EmbedVideo.self, AttentionCommand.self, Merge.self,
                       Tokenize.self, Inspect.self, Download.self, Models.self, Bench.self]
     )
 }

@@ -151,7 +151,7 @@ import Testing
         #expect(warnings.isEmpty)
         #expect(records == [
             FastaRecord(id: "sp|P1|A", description: "first  protein", sequence: "MKTLAGV", line: 1),
-            FastaRecord(id: "p2", description: "", sequence: "XBUZO.-", line: 5),
+            FastaRecord(id: "p2", description: "", sequence: "XBUZO.-", line: 5, offset: 40),
         ])
     }
 
@@ -159,9 +159,9 @@ import Testing
         let text = "\u{FEFF}\n>a desc ü\r\nMKTAYIAKQR\r\nqisfvk*\r\n>b\nLLLL\n\n>c  spaced\tid\n A G \nVS*"
         let file = try TempFile(text)
         let expected = [
-            FastaRecord(id: "a", description: "desc ü", sequence: "MKTAYIAKQRQISFVK", line: 2),
-            FastaRecord(id: "b", description: "", sequence: "LLLL", line: 5),
-            FastaRecord(id: "c", description: "spaced\tid", sequence: "AGVS", line: 8),
+            FastaRecord(id: "a", description: "desc ü", sequence: "MKTAYIAKQRQISFVK", line: 2, offset: 4),
+            FastaRecord(id: "b", description: "", sequence: "LLLL", line: 5, offset: 37),
+            FastaRecord(id: "c", description: "spaced\tid", sequence: "AGVS", line: 8, offset: 46),
         ]
         for size in [16, 17, 19, 23, 64, 1 << 20] {
             let (records, warnings) = try Self.readAll(file.path, bufferSize: size)

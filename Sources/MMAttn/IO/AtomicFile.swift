@@ -50,6 +50,19 @@ public enum AtomicFile {
         }
     }
 
+    /// Rename a finished file, written and held open as `fd`, over `path`: flushed to disk first,
+    /// the folder flushed after. `fd` stays open (the caller closes it).
+    static func publish(fd: Int32, temporary: String, to path: String) throws {
+        guard fsync(fd) == 0 else { throw failure("cannot flush the output file to disk", path) }
+        guard rename(temporary, path) == 0 else { throw failure("cannot rename the finished output into place", path) }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let dirfd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_CLOEXEC)
+        if dirfd >= 0 {
+            _ = fsync(dirfd)
+            close(dirfd)
+        }
+    }
+
     /// Appends bytes to the temporary file of one `write(to:_:)` call.
     public struct Sink {
         let fd: Int32
@@ -58,6 +71,17 @@ public enum AtomicFile {
         /// Append `data`; a short write (full disk, file-size limit) throws with the system's reason.
         public func write(_ data: Data) throws {
             try data.withUnsafeBytes { try write($0) }
+        }
+
+        /// Append `count` zero bytes.
+        public func writeZeros(_ count: Int) throws {
+            let zeros = [UInt8](repeating: 0, count: min(count, 1 << 16))
+            var left = count
+            while left > 0 {
+                let n = min(left, zeros.count)
+                try zeros.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                left -= n
+            }
         }
 
         /// Append the bytes of `buffer`.
@@ -148,6 +172,14 @@ public enum AtomicFile {
         private let lock = NSLock()
         private var paths: Set<String> = []
         private var serial = 0
+        /// Lines printed on stderr when an interrupt ends the process, by key.
+        private(set) var notes: [Int: String] = [:]
+
+        func setNote(_ key: Int, _ note: String?) {
+            lock.lock()
+            defer { lock.unlock() }
+            notes[key] = note
+        }
 
         func withLock<T>(_ body: (inout Set<String>) throws -> T) rethrows -> T {
             lock.lock()
@@ -171,10 +203,23 @@ public enum AtomicFile {
             lock.lock()
             for p in paths { unlink(p) }
             paths.removeAll()
+            for note in notes.keys.sorted().compactMap({ notes[$0] }) {
+                FileHandle.standardError.write(Data(("\ninterrupted: " + note + "\n").utf8))
+            }
         }
     }
 
     static func nextSerial() -> Int { registry.nextSerial() }
+
+    /// Say `note` on stderr should an interrupt end the process (what an unfinished output keeps);
+    /// returns a key for `removeInterruptNote`.
+    static func addInterruptNote(_ note: String) -> Int {
+        let key = nextSerial()
+        registry.setNote(key, note)
+        return key
+    }
+
+    static func removeInterruptNote(_ key: Int) { registry.setNote(key, nil) }
 
     /// For programs (the `mmattn` CLI), once at start, before other threads run: on SIGINT (Ctrl-C)
     /// or SIGTERM remove the temporaries of unfinished outputs, then end the process by that same

@@ -37,6 +37,46 @@ public enum NPY {
     /// Decode `.npy` bytes holding `<f4`, `<f8`, `|u1`, `<i4` or `<i8` data into a float tensor.
     /// Used for reference outputs in tests and for inputs people hand to the library.
     public static func decode(_ data: Data, file: String = "<npy>") throws -> Tensor {
+        let (descr, shape, start) = try parse(data, file: file)
+        let (count, overflow) = shape.reduce((1, false)) { acc, d in
+            let (m, o) = acc.0.multipliedReportingOverflow(by: d)
+            return (m, acc.1 || o)
+        }
+        let width: Int
+        switch descr {
+        case "<f4", "<i4": width = 4
+        case "<f8", "<i8": width = 8
+        case "|u1", "|b1", "<u1": width = 1
+        default: throw MMAttnError("unsupported .npy dtype \(descr)", file: file)
+        }
+        guard !overflow, count <= (data.count - start) / width, data.count - start == count * width else {
+            throw MMAttnError(".npy data size does not match its shape \(shape)", file: file)
+        }
+        let out = Tensor(zeros: shape)
+        data.withUnsafeBytes { raw in
+            let p = raw.baseAddress! + start
+            for i in 0..<count {
+                switch descr {
+                case "<f4": out.data[i] = p.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
+                case "<i4": out.data[i] = Float(p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
+                case "<f8": out.data[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Double.self))
+                case "<i8": out.data[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
+                default: out.data[i] = Float(p.load(fromByteOffset: i, as: UInt8.self))
+                }
+            }
+        }
+        return out
+    }
+
+    /// The shape and data offset of `<f4` C-order `.npy` bytes (at least the whole header).
+    static func parseHeader(_ data: Data, file: String) throws -> (shape: [Int], dataStart: Int) {
+        let (descr, shape, start) = try parse(data, file: file)
+        guard descr == "<f4" else { throw MMAttnError("holds \(descr) data, not float32 (<f4)", file: file) }
+        return (shape, start)
+    }
+
+    /// The dtype, shape and data offset from a `.npy` header (Fortran order is refused).
+    private static func parse(_ data: Data, file: String) throws -> (descr: String, shape: [Int], dataStart: Int) {
         guard data.count >= 10, data.prefix(6) == Data([0x93] + Array("NUMPY".utf8)) else {
             throw MMAttnError("not a NumPy .npy file (bad magic)", file: file)
         }
@@ -75,35 +115,7 @@ public enum NPY {
             guard let d = Int(t), d >= 0 else { throw MMAttnError("bad shape in .npy header", file: file) }
             shape.append(d)
         }
-        let (count, overflow) = shape.reduce((1, false)) { acc, d in
-            let (m, o) = acc.0.multipliedReportingOverflow(by: d)
-            return (m, acc.1 || o)
-        }
-        let width: Int
-        switch descr {
-        case "<f4", "<i4": width = 4
-        case "<f8", "<i8": width = 8
-        case "|u1", "|b1", "<u1": width = 1
-        default: throw MMAttnError("unsupported .npy dtype \(descr)", file: file)
-        }
-        let start = headerStart + headerLength
-        guard !overflow, count <= (data.count - start) / width, data.count - start == count * width else {
-            throw MMAttnError(".npy data size does not match its shape \(shape)", file: file)
-        }
-        let out = Tensor(zeros: shape)
-        data.withUnsafeBytes { raw in
-            let p = raw.baseAddress! + start
-            for i in 0..<count {
-                switch descr {
-                case "<f4": out.data[i] = p.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
-                case "<i4": out.data[i] = Float(p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
-                case "<f8": out.data[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Double.self))
-                case "<i8": out.data[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
-                default: out.data[i] = Float(p.load(fromByteOffset: i, as: UInt8.self))
-                }
-            }
-        }
-        return out
+        return (descr, shape, headerStart + headerLength)
     }
 
     /// Read a `.npy` file.

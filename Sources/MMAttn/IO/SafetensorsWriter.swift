@@ -27,28 +27,37 @@ public enum SafetensorsWriter {
 
     /// The length-prefixed header and the tensors in the order their bytes follow it.
     static func layout(_ tensors: [String: Tensor], metadata: [String: String]?) throws -> (Data, [(key: String, value: Tensor)]) {
-        if tensors["__metadata__"] != nil {
-            throw MMAttnError("a tensor cannot be named \"__metadata__\" in a safetensors file (the name is reserved)")
-        }
         let ordered = tensors.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        var offset: Int64 = 0
+        let entries = ordered.map { (name, t) -> (String, [Int], Int64) in
+            defer { offset += Int64(t.count * MemoryLayout<Float>.size) }
+            return (name, t.shape, offset)
+        }
+        return (try header(entries, metadata: metadata), ordered)
+    }
+
+    /// The length-prefixed header (padded with spaces to a multiple of 8) of F32 tensors given as
+    /// (name, shape, offset of their bytes after the header), listed in the given order.
+    static func header(_ entries: [(name: String, shape: [Int], offset: Int64)], metadata: [String: String]?) throws -> Data {
         var header = "{"
         if let metadata {
             let pairs = metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
             header += "\"__metadata__\":{"
             header += pairs.map { "\(JSON.quote($0.key)):\(JSON.quote($0.value))" }.joined(separator: ",")
             header += "}"
-            if !ordered.isEmpty { header += "," }
+            if !entries.isEmpty { header += "," }
         }
-        var offset = 0
-        var entries: [String] = []
-        entries.reserveCapacity(ordered.count)
-        for (name, t) in ordered {
-            let bytes = t.count * MemoryLayout<Float>.size
-            let shape = t.shape.map(String.init).joined(separator: ",")
-            entries.append("\(JSON.quote(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}")
-            offset += bytes
+        var parts: [String] = []
+        parts.reserveCapacity(entries.count)
+        for (name, shape, offset) in entries {
+            if name == "__metadata__" {
+                throw MMAttnError("a tensor cannot be named \"__metadata__\" in a safetensors file (the name is reserved)")
+            }
+            let bytes = Int64(shape.reduce(1, *) * MemoryLayout<Float>.size)
+            let dims = shape.map(String.init).joined(separator: ",")
+            parts.append("\(JSON.quote(name)):{\"dtype\":\"F32\",\"shape\":[\(dims)],\"data_offsets\":[\(offset),\(offset + bytes)]}")
         }
-        header += entries.joined(separator: ",") + "}"
+        header += parts.joined(separator: ",") + "}"
         var headerBytes = Array(header.utf8)
         headerBytes += [UInt8](repeating: 0x20, count: (8 - headerBytes.count % 8) % 8)
 
@@ -56,6 +65,6 @@ public enum SafetensorsWriter {
         var n = UInt64(headerBytes.count).littleEndian
         withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
         data.append(contentsOf: headerBytes)
-        return (data, ordered)
+        return data
     }
 }

@@ -140,8 +140,17 @@ public final class AudioEncoder: Sendable {
         return out
     }
 
+    /// Throws, naming two clips, when their outputs under `pooling` would differ in shape (`.none`
+    /// over clips of different window counts); decodes every clip to count its samples.
+    public func checkSameShapes(paths: [String], pooling: Pooling) throws {
+        guard pooling == .none && paths.count > 1 else { return }
+        try Embeddings.checkSameShapes(try paths.map { path in
+            (path, outputShape(sampleCount: try attributing(to: path) { try samples(path: path).count }, pooling: pooling))
+        })
+    }
+
     /// The embeddings of audio files, in order (see `streamEmbeddings`); errors name the file.
-    func forEachEmbedding(paths: [String], pooling: Pooling, _ body: (String, Tensor) throws -> Void) throws {
+    public func forEachEmbedding(paths: [String], pooling: Pooling, _ body: (String, Tensor) throws -> Void) throws {
         try streamEmbeddings(count: paths.count, source: { paths[$0] }, samples: { try self.samples(path: paths[$0]) },
                              pooling: pooling) { try body(paths[$0], $1) }
     }
@@ -167,11 +176,7 @@ public final class AudioEncoder: Sendable {
     /// grows with the number of 30 s windows; unless `allowMixedShapes`, clips whose shapes differ
     /// are an error found by decoding them all before any is encoded.
     public func embed(paths: [String], pooling: Pooling = .mean, allowMixedShapes: Bool = false) throws -> Embeddings {
-        if pooling == .none && !allowMixedShapes && paths.count > 1 {
-            try Embeddings.checkSameShapes(try paths.map { path in
-                (path, outputShape(sampleCount: try attributing(to: path) { try samples(path: path).count }, pooling: pooling))
-            })
-        }
+        if !allowMixedShapes { try checkSameShapes(paths: paths, pooling: pooling) }
         var out = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
         try forEachEmbedding(paths: paths, pooling: pooling) { path, e in out.append(e, input: path) }
         return out

@@ -39,7 +39,7 @@ public struct Embeddings: Sendable {
     }
 
     /// The error for inputs whose outputs cannot share one array.
-    static func mismatchError(_ m: (first: (String, [Int]), other: (String, [Int]))) -> MMAttnError {
+    public static func mismatchError(_ m: (first: (String, [Int]), other: (String, [Int]))) -> MMAttnError {
         MMAttnError("gives an output of shape \(m.other.1), but \(m.first.0) gives \(m.first.1): outputs of different shapes "
                     + "cannot stack into one array; write a .safetensors output (one tensor per input) or embed them separately",
                     file: m.other.0)

@@ -74,6 +74,17 @@ public final class ImageEncoder: Sendable {
         return hidden
     }
 
+    /// Throws, naming two images, when their outputs under `pooling` would differ in shape
+    /// (`.none` with a processor that keeps aspect ratios); reads only the PNG headers.
+    public func checkSameShapes(paths: [String], pooling: Pooling) throws {
+        guard pooling == .none && preprocessor.fixedOutputSize == nil && paths.count > 1 else { return }
+        try Embeddings.checkSameShapes(try paths.map { path in
+            let size = try PNGImage.size(path: path)
+            let (h, w) = preprocessor.outputSize(height: size.height, width: size.width)
+            return (path, [vit.tokenCount(height: h, width: w), vit.hiddenSize])
+        })
+    }
+
     /// Call `body` with each PNG file's last hidden state, [T, D], in order, `batchSize` images
     /// per packed forward pass (only one batch's states are alive at a time); errors name the file.
     public func forEachLastHiddenState(paths: [String], _ body: (String, Tensor) throws -> Void) throws {
@@ -104,13 +115,7 @@ public final class ImageEncoder: Sendable {
     /// follow the images' sizes when the processor keeps aspect ratios; unless `allowMixedShapes`,
     /// differing shapes are an error found from the image headers before any image is embedded.
     public func embed(paths: [String], pooling: Pooling = .cls, allowMixedShapes: Bool = false) throws -> Embeddings {
-        if pooling == .none && !allowMixedShapes && preprocessor.fixedOutputSize == nil && paths.count > 1 {
-            try Embeddings.checkSameShapes(try paths.map { path in
-                let size = try PNGImage.size(path: path)
-                let (h, w) = preprocessor.outputSize(height: size.height, width: size.width)
-                return (path, [vit.tokenCount(height: h, width: w), vit.hiddenSize])
-            })
-        }
+        if !allowMixedShapes { try checkSameShapes(paths: paths, pooling: pooling) }
         var out = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
         try forEachLastHiddenState(paths: paths) { path, hidden in out.append(pooling.apply(hidden), input: path) }
         return out

@@ -1,22 +1,17 @@
 import Foundation
 
-/// The files `embed-protein` writes (CONTRACT.md), for any program that wants the same layout:
-/// `.npy` and `.json` hold the mean representation of the last requested layer, [N, D];
-/// `.safetensors` holds, per record and included kind, `<id>/mean` [D], `<id>/per-token` [L, D],
-/// `<id>/bos` [D] and `<id>/contacts` [L, L], with `/<layer>` appended when several layers are asked for.
+/// The files `embed-protein` writes (CONTRACT.md), streamed as batches finish and resumable (an
+/// `EmbeddingStream`): `.npy` and `.json` hold the mean representation of the last requested
+/// layer, [N, D], with the record ids beside them (`<name>.ids.jsonl`); `.safetensors` holds, per
+/// record and included kind, `<id>/mean` [D], `<id>/per-token` [L, D], `<id>/bos` [D] and
+/// `<id>/contacts` [L, L], with `/<layer>` appended when several layers are asked for, in the
+/// order the batches finish.
 public final class ProteinOutputWriter {
-    /// The output file.
-    public let path: String
-    public let format: OutputFile.Format
+    public let stream: EmbeddingStream
     /// What is written per record.
     public let include: Set<ProteinOutputKind>
     /// Resolved layer indices (0...numLayers), in request order.
     public let layers: [Int]
-    /// Records added so far.
-    public private(set) var records = 0
-
-    private var means: [Tensor] = []           // [D] each: .npy / .json
-    private var named: [(String, Tensor)] = []  // .safetensors
 
     /// Throws, naming `path`, when its format cannot hold `include` (only `.safetensors` holds more
     /// than the means) or its extension is unknown. Call before any work.
@@ -27,14 +22,23 @@ public final class ProteinOutputWriter {
         }
     }
 
-    /// `layers` as `ProteinEncoder.resolveLayers` gives them (at least one).
-    public init(path: String, include: Set<ProteinOutputKind>, layers: [Int]) throws {
+    /// `layers` as `ProteinEncoder.resolveLayers` gives them (at least one); `hiddenSize` is the
+    /// width of a mean. With `resume`, continues the run the output's journal describes.
+    public init(path: String, include: Set<ProteinOutputKind>, layers: [Int], hiddenSize: Int,
+                run: RunDescription, resume: Bool) throws {
         try Self.check(path: path, include: include)
         guard let last = layers.last else { throw MMAttnError("no layers to write", file: path) }
-        self.path = path
-        self.format = try OutputFile.format(of: path)
+        let format = try OutputFile.format(of: path)
         self.include = include
         self.layers = format == .safetensors ? layers : [last]
+        stream = try EmbeddingStream(path: path, layout: format == .safetensors ? .tensors : .rows([hiddenSize]),
+                                     run: run, resume: resume)
+    }
+
+    /// Where an interrupted run stopped (nil: from the start).
+    public var resumePosition: ProteinRunPosition? {
+        guard let p = stream.resumed?.position, p.count == 2 else { return nil }
+        return ProteinRunPosition(window: p[0], batch: p[1])
     }
 
     /// The tensors one record contributes to a `.safetensors` output, by name.
@@ -54,31 +58,27 @@ public final class ProteinOutputWriter {
         return out
     }
 
-    /// Keep one record's outputs (records arrive in file order).
-    public func add(_ e: ProteinEmbedding) throws {
-        records += 1
-        switch format {
-        case .safetensors: named += tensors(of: e)
-        default:
-            guard let last = layers.last, let m = e.mean[last] else {
-                throw MMAttnError("record '\(e.id)' has no mean representation of layer \(layers.last ?? -1)", file: path)
+    /// Store one batch's records and commit: the means at their rows (the window's ids once it is
+    /// complete), or each record's tensors after those before.
+    public func add(_ result: ProteinBatchResult) throws {
+        for (index, e) in result.embeddings {
+            if stream.layout == .tensors {
+                for (name, t) in tensors(of: e) { try stream.put(t, name: name) }
+                continue
             }
-            means.append(m)
+            guard let last = layers.last, let m = e.mean[last] else {
+                throw MMAttnError("record '\(e.id)' has no mean representation of layer \(layers.last ?? -1)", file: stream.path)
+            }
+            try stream.put(row: m, at: index)
         }
+        let next = result.next
+        if next.window > result.windowIndex && stream.layout != .tensors { try stream.appendIds(result.window.records.map(\.id)) }
+        try stream.commit(records: result.recordsDone, position: [next.window, next.batch])
     }
 
-    /// Write the file (it appears only when complete) and describe what it holds.
+    /// Complete the file (it appears only then) and describe what it holds.
     @discardableResult
-    public func finish() throws -> String {
-        guard records > 0 else { throw MMAttnError("no records to write", file: path) }
-        switch format {
-        case .safetensors:
-            try OutputFile.write(named[0].1, primaryName: named[0].0, named: named, to: path)
-            return "\(named.count) tensors for \(records) records"
-        default:
-            let all = Tensor.stack(means)
-            try OutputFile.write(all, primaryName: "mean", to: path)
-            return "float32 \(all.shape)"
-        }
+    public func finish(records: Int) throws -> String {
+        try stream.finish(records: records, assembly: .named)
     }
 }

@@ -42,10 +42,46 @@ public struct ProteinEmbedding: Sendable {
 
 /// How far a `ProteinEncoder.embed` run is.
 public struct ProteinProgress: Sendable {
+    /// Records done, those of a resumed run's earlier part (`skipped`) included.
     public let records: Int
+    /// Residues embedded by this run.
     public let residues: Int
-    /// Estimated fraction of the file's residues done (nil when the input is a pipe).
-    public let fraction: Double?
+    /// Estimated fraction of the file's (or the part's) residues done (nil when the input is a pipe).
+    public var fraction: Double?
+    /// Records and fraction that were already done when this run started (resuming).
+    public var skipped = 0
+    public var skippedFraction = 0.0
+}
+
+/// Where a protein run stands, for resuming it: the windows wholly done, and the batches done of
+/// the next one. Windows and their batches depend only on the records from the run's start, so a
+/// resumed run re-reads (without embedding) what was done and continues with the same batches.
+public struct ProteinRunPosition: Sendable, Equatable {
+    public var window: Int
+    public var batch: Int
+    public static let start = ProteinRunPosition(window: 0, batch: 0)
+
+    public init(window: Int, batch: Int) {
+        self.window = window
+        self.batch = batch
+    }
+}
+
+/// The outputs of one batch of a protein run.
+public struct ProteinBatchResult {
+    /// The window the batch belongs to, and its place in the run.
+    public let window: ProteinWindow
+    public let windowIndex: Int
+    public let batch: Int
+    /// Each record's outputs with its index in the run (file order, from 0).
+    public let embeddings: [(index: Int, embedding: ProteinEmbedding)]
+    /// The position once this batch is done.
+    public var next: ProteinRunPosition {
+        batch + 1 == window.batches.count ? ProteinRunPosition(window: windowIndex + 1, batch: 0)
+            : ProteinRunPosition(window: windowIndex, batch: batch + 1)
+    }
+    /// Records of the windows before this one plus those of this window's batches so far.
+    public let recordsDone: Int
 }
 
 /// FASTA → ESM-2 representations and contact maps, batched as esm-extract does; outputs come back
@@ -81,22 +117,55 @@ public final class ProteinEncoder: Sendable {
 
     /// Embed every record of a FASTA file; `handle` receives them in file order. `progress` is
     /// called after each batch.
-    public func embed(fasta path: String, options: ProteinEmbeddingOptions,
+    public func embed(fasta path: String, options: ProteinEmbeddingOptions, range: Range<Int64>? = nil,
                       progress: ((ProteinProgress) -> Void)? = nil, handle: (ProteinEmbedding) throws -> Void) throws {
+        var results: [ProteinEmbedding?] = []
+        try embedBatches(fasta: path, options: options, range: range, progress: progress) { result in
+            if result.batch == 0 { results = Array(repeating: nil, count: result.window.records.count) }
+            for (index, e) in result.embeddings { results[index - result.window.firstIndex] = e }
+            if result.next.window > result.windowIndex { for r in results { if let r { try handle(r) } } }
+        }
+    }
+
+    /// Embed the records of a FASTA file, or of the part of it in `range` (`Shard.byteRange`),
+    /// batch by batch: `handle` receives each batch's outputs as they are computed (in the order
+    /// of the batch plan, not file order). Windows and batches before `start` are read and planned
+    /// but not embedded (resuming a run). A part without records is not an error; a file without
+    /// records is. Returns the number of records (those before `start` included).
+    @discardableResult
+    public func embedBatches(fasta path: String, options: ProteinEmbeddingOptions, range: Range<Int64>? = nil,
+                             from start: ProteinRunPosition = .start, progress: ((ProteinProgress) -> Void)? = nil,
+                             handle: (ProteinBatchResult) throws -> Void) throws -> Int {
         let layers = try resolveLayers(options.reprLayers)
         if options.include.contains(.contacts) && !esm.hasContactHead {
             throw MMAttnError("the checkpoint has no contact_head weights: contacts need a checkpoint with them", file: model.path)
         }
-        let reader = try FastaReader(path: path, alphabet: alphabet)
+        let reader = try FastaReader(path: path, alphabet: alphabet, range: range)
         let batcher = try ProteinBatcher(reader: reader, alphabet: alphabet, options: options.batch)
-        var done = 0, residues = 0
-        var sawRecord = false
+        let partEnd = reader.endOffset ?? reader.fileSize
+        /// Fraction of the part read, by bytes.
+        func readFraction() -> Double? {
+            partEnd.map { Double(reader.bytesRead - reader.startOffset) / Double(max(1, $0 - reader.startOffset)) }
+        }
+        var done = 0, residues = 0, windowIndex = 0
+        var skipped = 0, skippedFraction = 0.0
         while let window = try batcher.nextWindow() {
-            sawRecord = true
-            var results = [ProteinEmbedding?](repeating: nil, count: window.records.count)
-            // Residues still to do ≈ this window's rest + the unread bytes of the file.
+            defer { windowIndex += 1 }
+            let firstBatch = windowIndex < start.window ? window.batches.count : windowIndex == start.window ? start.batch : 0
+            guard firstBatch < window.batches.count else {
+                done += window.records.count
+                skipped = done
+                skippedFraction = readFraction() ?? 0
+                continue
+            }
+            // Residues still to do ≈ this window's rest + the unread bytes of the part.
             var pendingInWindow = window.records.indices.reduce(0) { $0 + window.residueCount($1) }
-            for b in window.batches.indices {
+            for b in 0..<firstBatch {
+                done += window.batches[b].count
+                pendingInWindow -= window.batches[b].reduce(0) { $0 + window.residueCount($1) }
+            }
+            if firstBatch > 0 { skipped = done }
+            for b in firstBatch..<window.batches.count {
                 let batch = window.tokens(forBatch: b)
                 let embeddings: [ProteinEmbedding]
                 do {
@@ -104,19 +173,28 @@ public final class ProteinEncoder: Sendable {
                 } catch let error as MMAttnError {
                     throw error.inFile(path)
                 }
-                for (row, member) in batch.members.enumerated() { results[member] = embeddings[row] }
                 done += batch.rows
+                try handle(ProteinBatchResult(window: window, windowIndex: windowIndex, batch: b,
+                                              embeddings: zip(batch.members, embeddings).map { (window.firstIndex + $0, $1) },
+                                              recordsDone: done))
                 let batchResidues = batch.residueCounts.reduce(0, +)
                 residues += batchResidues
                 pendingInWindow -= batchResidues
-                let unread = reader.fileSize.map { Double(max(0, $0 - reader.bytesRead)) }
-                progress?(ProteinProgress(records: done, residues: residues,
-                                          fraction: unread.map { Double(residues) / max(1, Double(residues + pendingInWindow) + $0) }))
+                let unread = partEnd.map { Double(max(0, $0 - reader.bytesRead)) }
+                var p = ProteinProgress(records: done, residues: residues,
+                                        fraction: unread.map { Double(residues) / max(1, Double(residues + pendingInWindow) + $0) })
+                if skipped > 0 {
+                    // The resumed part counts as done: scale this run's share into what was left.
+                    p.fraction = p.fraction.map { skippedFraction + (1 - skippedFraction) * $0 }
+                    p.skipped = skipped
+                    p.skippedFraction = skippedFraction
+                }
+                progress?(p)
             }
-            for r in results { if let r { try handle(r) } }
         }
-        if !sawRecord { throw MMAttnError("no FASTA records in the file", file: path) }
+        if done == 0 && range == nil { throw MMAttnError("no FASTA records in the file", file: path) }
         for summary in [reader.stopCodonSummary, batcher.truncationSummary].compactMap({ $0 }) { Diagnostics.warn(summary) }
+        return done
     }
 
     /// The records of a FASTA file, counted (and validated) without running the model; stops

@@ -170,6 +170,12 @@ public final class TextEncoder: Sendable {
          options.normalize ?? sentenceTransformer?.normalize ?? false)
     }
 
+    /// The shape of one text's pooled vector, [hidden · pooling modes] (with `.none`, each text
+    /// gives [T, hidden] instead).
+    public func outputShape(_ options: TextEmbeddingOptions) -> [Int] {
+        [model.config.hiddenSize * settings(options).pooling.filter { $0 != .none }.count]
+    }
+
     /// The text put before every text: `options.prompt`, else the named prompt, else the folder's
     /// default prompt (as sentence-transformers' `encode(prompt=…, prompt_name=…)`). Throws for a
     /// name the folder does not define.

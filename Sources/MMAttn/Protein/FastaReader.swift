@@ -13,14 +13,18 @@ public struct FastaRecord: Sendable, Equatable {
     public let description: String
     /// The residues, upper case, without line breaks, blanks or a final `*`.
     public let sequence: String
-    /// The 1-based line number of the header.
+    /// The 1-based line number of the header in the file; for a reader of one part of a file
+    /// (`range`), counted from the part's first line.
     public let line: Int
+    /// The byte offset of the header's `>` in the file.
+    public let offset: Int64
 
-    public init(id: String, description: String, sequence: String, line: Int) {
+    public init(id: String, description: String, sequence: String, line: Int, offset: Int64 = 0) {
         self.id = id
         self.description = description
         self.sequence = sequence
         self.line = line
+        self.offset = offset
     }
 }
 
@@ -45,14 +49,14 @@ public final class FastaReader {
     public let path: String
     /// Records that ended with a `*` (dropped) so far, and the first of them.
     public private(set) var stopCodonRecords = 0
-    public private(set) var firstStopCodon: (id: String, line: Int)?
+    public private(set) var firstStopCodon: (id: String, line: Int, offset: Int64)?
 
     /// One line about the dropped stop codons so far, or nil: a summary, not a line per record.
     public var stopCodonSummary: String? {
         guard let first = firstStopCodon else { return nil }
         let which = stopCodonRecords == 1
-            ? "line \(first.line): record '\(first.id)' ends"
-            : "\(stopCodonRecords) records end (the first: '\(first.id)', line \(first.line))"
+            ? "\(location(line: first.line, offset: first.offset)): record '\(first.id)' ends"
+            : "\(stopCodonRecords) records end (the first: '\(first.id)', \(location(line: first.line, offset: first.offset)))"
         return "\(path): \(which) with '*' (stop codon); dropped it"
     }
 
@@ -72,8 +76,16 @@ public final class FastaReader {
     private let fd: Int32
     /// Size of the file when it is a regular file (not a pipe), for progress estimates.
     public let fileSize: Int64?
-    /// Bytes of the file consumed so far.
+    /// The file offset just past the last byte consumed.
     public var bytesRead: Int64 { bufferOffset + Int64(pos) }
+    /// Where this reader starts (a record boundary) and where records stop being its own: a
+    /// record whose header starts at or after `endOffset` belongs to the next part.
+    public let startOffset: Int64
+    public let endOffset: Int64?
+    /// Lines before `startOffset`, once known (0 for a reader from the file's start).
+    private var lineBase: Int?
+    /// Set once the first record of the next part is reached.
+    private var stopped = false
     private let seekable: Bool
     private let capacity: Int
     private let buffer: UnsafeMutablePointer<UInt8>
@@ -92,7 +104,7 @@ public final class FastaReader {
     private var headerOffset: Int64 = 0
 
     // Current record.
-    private var current: (id: String, description: String, line: Int)?
+    private var current: (id: String, description: String, line: Int, offset: Int64)?
     private var residues: [UInt8] = []
     private var stop: (line: Int, column: Int)?
     private var recordCount = 0
@@ -106,11 +118,15 @@ public final class FastaReader {
 
     /// Opens `path`. With `alphabet`, residues are checked against its one-character tokens; without, any
     /// letter, `.` and `-` are residues.
-    public convenience init(path: String, alphabet: ESMAlphabet?, maxResidues: Int = FastaReader.defaultMaxResidues) throws {
-        try self.init(path: path, alphabet: alphabet, maxResidues: maxResidues, bufferSize: 1 << 20)
+    /// With `range`, only the records whose header starts inside it are read (one part of the file,
+    /// `Shard.byteRange`): reading begins at the first header at or after its start, and nothing
+    /// before it is read (except the file's first bytes, checked to be text).
+    public convenience init(path: String, alphabet: ESMAlphabet?, maxResidues: Int = FastaReader.defaultMaxResidues,
+                            range: Range<Int64>? = nil) throws {
+        try self.init(path: path, alphabet: alphabet, maxResidues: maxResidues, bufferSize: 1 << 20, range: range)
     }
 
-    init(path: String, alphabet: ESMAlphabet?, maxResidues: Int, bufferSize: Int) throws {
+    init(path: String, alphabet: ESMAlphabet?, maxResidues: Int, bufferSize: Int, range: Range<Int64>? = nil) throws {
         self.path = path
         self.maxResidues = max(1, maxResidues)
         var table = [UInt8](repeating: Code.invalid, count: 256)
@@ -149,6 +165,36 @@ public final class FastaReader {
         fileSize = (info.st_mode & S_IFMT) == S_IFREG ? Int64(info.st_size) : nil
         capacity = max(16, bufferSize)
         buffer = .allocate(capacity: capacity)
+        let knownSize = fileSize
+        let whole = range.map { r in r.lowerBound <= 0 && knownSize.map { r.upperBound >= $0 } == true } ?? true
+        endOffset = whole ? nil : range?.upperBound
+        guard let range, !whole else {
+            startOffset = 0
+            lineBase = 0
+            return
+        }
+        guard let size = fileSize, seekable else {
+            buffer.deallocate()
+            close(fd)
+            throw MMAttnError("a part (--shard) of the input needs a regular file, not a pipe or device", file: path)
+        }
+        do {
+            // The file's first bytes say whether it is text at all; then go to the part's first record.
+            let n = try RecordBoundary.readAt(fd, buffer, capacity, 0, file: path)
+            _ = try Self.sniff(UnsafeBufferPointer(start: buffer, count: n), path: path)
+            startOffset = try RecordBoundary.firstStart(fd: fd, size: size, from: range.lowerBound, kind: .fastaHeader, file: path)
+        } catch {
+            buffer.deallocate()
+            close(fd)
+            throw error
+        }
+        if startOffset > 0 {
+            sniffed = true
+            bufferOffset = startOffset
+            lseek(fd, off_t(startOffset), SEEK_SET)
+        } else {
+            lineBase = 0
+        }
     }
 
     deinit {
@@ -172,10 +218,11 @@ public final class FastaReader {
 
     private var recordName: String {
         guard let current else { return "" }
-        return " in record '\(current.id)' (header at line \(current.line))"
+        return " in record '\(current.id)' (header at line \(line(current.line)))"
     }
 
     private func advance() throws -> FastaRecord? {
+        if stopped { return nil }
         while true {
             if pos == end {
                 if try !refill() { return try finishFile() }
@@ -184,6 +231,12 @@ public final class FastaReader {
             switch mode {
             case .lineStart:
                 if buffer[pos] == UInt8(ascii: ">") {
+                    // The file's first record starts at byte 0, a byte-order mark before it or not.
+                    let start = bufferOffset + Int64(pos) <= 3 && lineNumber == 1 ? 0 : bufferOffset + Int64(pos)
+                    if let endOffset, start >= endOffset {
+                        stopped = true  // the next part's first record
+                        return try finishRecord()
+                    }
                     headerLine = lineNumber
                     headerOffset = bufferOffset + Int64(pos)
                     header.removeAll(keepingCapacity: true)
@@ -227,7 +280,13 @@ public final class FastaReader {
 
     /// Rejects a file whose start is not text (NUL bytes or invalid UTF-8), and skips a UTF-8 byte-order mark.
     private func sniffFirstChunk() throws {
-        let bytes = UnsafeBufferPointer(start: buffer, count: end)
+        pos = try Self.sniff(UnsafeBufferPointer(start: buffer, count: end), path: path)
+    }
+
+    /// Checks the first bytes of a file: compressed or binary content is an error. Returns the
+    /// length of a UTF-8 byte-order mark at the start (0 or 3).
+    private static func sniff(_ bytes: UnsafeBufferPointer<UInt8>, path: String) throws -> Int {
+        func fail(_ message: String) -> MMAttnError { MMAttnError(message, file: path) }
         let compressed: [(magic: [UInt8], format: String, tool: String)] = [
             ([0x1F, 0x8B], "gzip", "gunzip -c"), ([0x42, 0x5A, 0x68], "bzip2", "bzip2 -dc"),
             ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz", "xz -dc"), ([0x28, 0xB5, 0x2F, 0xFD], "zstd", "zstd -dc"),
@@ -242,7 +301,7 @@ public final class FastaReader {
             throw fail("not a text file: \(what) at byte \(bad) (line \(line)); expected FASTA text "
                        + "('>id description' header lines followed by residue lines)")
         }
-        if end >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { pos = 3 }
+        return bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
     }
 
     private func scanHeader() throws {
@@ -251,7 +310,7 @@ public final class FastaReader {
         let newline = memchr(start, Int32(UInt8(ascii: "\n")), available)
         let length = newline.map { UnsafeMutableRawPointer(mutating: $0) - UnsafeMutableRawPointer(start) } ?? available
         if header.count + length > Self.maxHeaderBytes {
-            throw fail("line \(headerLine): the header is longer than \(Self.maxHeaderBytes) bytes; "
+            throw fail("line \(line(headerLine)): the header is longer than \(Self.maxHeaderBytes) bytes; "
                        + "is this a FASTA file?")
         }
         header.append(contentsOf: UnsafeBufferPointer(start: start, count: length))
@@ -301,8 +360,8 @@ public final class FastaReader {
                 case Code.stop:
                     let column = consumedInLine + (p - pos) + 1
                     if let stop {
-                        throw fail("line \(lineNumber), column \(column): a second '*' (stop) after the one at line "
-                                   + "\(stop.line), column \(stop.column)\(recordName); '*' may only end a record")
+                        throw fail("line \(line(lineNumber)), column \(column): a second '*' (stop) after the one at line "
+                                   + "\(line(stop.line)), column \(stop.column)\(recordName); '*' may only end a record")
                     }
                     if current == nil { try throwResiduesBeforeHeader() }
                     stop = (lineNumber, column)
@@ -321,26 +380,26 @@ public final class FastaReader {
     private func appendResidues(from start: Int, to stopIndex: Int) throws {
         if current == nil { try throwResiduesBeforeHeader() }
         if let stop {
-            throw fail("line \(stop.line), column \(stop.column): '*' (stop codon) inside the sequence\(recordName); "
+            throw fail("line \(line(stop.line)), column \(stop.column): '*' (stop codon) inside the sequence\(recordName); "
                        + "'*' is only accepted as the last character of a record")
         }
         let count = stopIndex - start
         if residues.count + count > maxResidues {
-            throw fail("line \(lineNumber)\(recordName): the record is longer than \(maxResidues) residues; "
+            throw fail("line \(line(lineNumber))\(recordName): the record is longer than \(maxResidues) residues; "
                        + "split it or check the file")
         }
         residues.append(contentsOf: UnsafeBufferPointer(start: buffer + start, count: count))
     }
 
     private func throwResiduesBeforeHeader() throws -> Never {
-        throw fail("line \(lineNumber): sequence data before the first header; every record must start with a "
+        throw fail("line \(line(lineNumber)): sequence data before the first header; every record must start with a "
                    + "'>id description' line")
     }
 
     /// Throws the error for a byte that is not a residue at buffer index `p` of the current line.
     private func throwInvalid(at p: Int, byte: UInt8) throws -> Never {
         let column = consumedInLine + (p - pos) + 1
-        let place = "line \(lineNumber), column \(column)\(recordName)"
+        let place = "line \(line(lineNumber)), column \(column)\(recordName)"
         if byte == 0 {
             throw fail("\(place): a NUL byte; this is binary data, not FASTA text")
         }
@@ -367,11 +426,11 @@ public final class FastaReader {
             if let bad = UTF8Text.firstInvalidByte(bytes, rejectingNUL: true) {
                 let column = 2 + FastaText.scalarCount(UnsafeBufferPointer(rebasing: bytes[..<bad]))
                 let what = bytes[bad] == 0 ? "a NUL byte" : "the byte \(FastaText.hex(bytes[bad])), which is not UTF-8"
-                throw fail("line \(headerLine), column \(column): \(what) in the header; is this a text file?")
+                throw fail("line \(line(headerLine)), column \(column): \(what) in the header; is this a text file?")
             }
             if let bad = bytes.firstIndex(where: { ($0 < 0x20 && $0 != UInt8(ascii: "\t")) || $0 == 0x7F }) {
                 let column = 2 + FastaText.scalarCount(UnsafeBufferPointer(rebasing: bytes[..<bad]))
-                throw fail("line \(headerLine), column \(column): control character \(FastaText.hex(bytes[bad])) in the "
+                throw fail("line \(line(headerLine)), column \(column): control character \(FastaText.hex(bytes[bad])) in the "
                            + "header; is this a text file?")
             }
         }
@@ -379,24 +438,24 @@ public final class FastaReader {
         let idStart = header.firstIndex { !isBlank($0) } ?? header.endIndex
         let idEnd = header[idStart...].firstIndex(where: isBlank) ?? header.endIndex
         if idStart == idEnd {
-            throw fail("line \(headerLine): the header has no id; write '>id description' (the id is the first word)")
+            throw fail("line \(line(headerLine)): the header has no id; write '>id description' (the id is the first word)")
         }
         let descStart = header[idEnd...].firstIndex { !isBlank($0) } ?? header.endIndex
         let descEnd = (header[descStart...].lastIndex { !isBlank($0) }).map { $0 + 1 } ?? descStart
         let id = String(decoding: header[idStart..<idEnd], as: UTF8.self)
         let description = String(decoding: header[descStart..<descEnd], as: UTF8.self)
         try checkUnique(id, idBytes: header[idStart..<idEnd])
-        current = (id, description, headerLine)
+        current = (id, description, headerLine, headerOffset)
         residues.removeAll(keepingCapacity: residues.capacity <= 1 << 24)
         stop = nil
     }
 
     private func checkUnique(_ id: String, idBytes: ArraySlice<UInt8>) throws {
-        func duplicate(of line: Int) -> MMAttnError {
-            fail("line \(headerLine): the id '\(id)' was already used by the record at line \(line); "
+        func duplicate(of earlier: Int) -> MMAttnError {
+            fail("line \(line(headerLine)): the id '\(id)' was already used by the record at line \(earlier); "
                  + "ids (the first word of each header) must be unique")
         }
-        if !exactIds.isEmpty, let line = exactIds[id] { throw duplicate(of: line) }
+        if !exactIds.isEmpty, let earlier = exactIds[id] { throw duplicate(of: line(earlier)) }
         guard seekable else { exactIds[id] = headerLine; return }
         var hasher = Hasher()
         idBytes.withUnsafeBytes { hasher.combine(bytes: $0) }
@@ -411,18 +470,20 @@ public final class FastaReader {
 
     /// The 1-based line number of the byte at `offset` (counts line feeds before it; only on the error path).
     private func lineNumber(atOffset offset: Int64) throws -> Int {
-        let chunk = 1 << 20
-        var bytes = [UInt8](repeating: 0, count: chunk)
-        var line = 1
-        var at: Int64 = 0
-        while at < offset {
-            let want = Int(min(Int64(chunk), offset - at))
-            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(at)) }
-            if n <= 0 { throw fail("cannot re-read the file to locate a duplicate id") }
-            line += bytes[..<n].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-            at += Int64(n)
-        }
-        return line
+        1 + (try RecordBoundary.lineFeeds(fd: fd, before: offset, file: path))
+    }
+
+    /// The file's line number of `local`, a line counted from where this reader started. A reader
+    /// of one part of a file counts the lines before its part only when a message needs them.
+    private func line(_ local: Int) -> Int {
+        if lineBase == nil { lineBase = (try? lineNumber(atOffset: startOffset)).map { $0 - 1 } }
+        return local + (lineBase ?? 0)
+    }
+
+    /// Where a record is, for a message: its line, or its byte offset when this reader reads a
+    /// part of the file (whose line numbers would take a read of everything before it).
+    public func location(line: Int, offset: Int64) -> String {
+        startOffset == 0 ? "line \(line)" : "byte \(offset)"
     }
 
     /// Re-reads the id of the header line that starts at `offset` (its '>').
@@ -443,16 +504,17 @@ public final class FastaReader {
     private func finishRecord() throws -> FastaRecord? {
         guard let record = current else { return nil }
         if residues.isEmpty {
-            throw fail("line \(record.line): record '\(record.id)' has no residues; remove the header or add its sequence")
+            throw fail("line \(line(record.line)): record '\(record.id)' has no residues; remove the header or add its sequence")
         }
         if let stop {
             stopCodonRecords += 1
-            if stopCodonRecords == 1 { firstStopCodon = (record.id, stop.line) }
+            if stopCodonRecords == 1 { firstStopCodon = (record.id, stop.line, record.offset) }
         }
         current = nil
         recordCount += 1
         return FastaRecord(id: record.id, description: record.description,
-                           sequence: String(decoding: residues, as: UTF8.self), line: record.line)
+                           sequence: String(decoding: residues, as: UTF8.self), line: record.line,
+                           offset: record.offset)
     }
 
     private func finishFile() throws -> FastaRecord? {
@@ -463,6 +525,7 @@ public final class FastaReader {
         if let record = try finishRecord() { return record }
         if recordCount == 0 {
             if bufferOffset == 0 && end == 0 { throw fail("the file is empty; expected FASTA records ('>id' lines followed by residues)") }
+            if startOffset > 0 || endOffset != nil { return nil }  // a part of the file may hold no record
             throw fail("no FASTA records in the file; expected '>id description' header lines followed by residues")
         }
         return nil

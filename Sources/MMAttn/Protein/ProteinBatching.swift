@@ -108,7 +108,7 @@ public final class ProteinBatcher {
     /// Records cut to the truncation length so far, and the first of them (for one summary
     /// warning at the end of a run instead of a line per record).
     public private(set) var truncatedRecords = 0
-    public private(set) var firstTruncated: (id: String, line: Int, residues: Int)?
+    public private(set) var firstTruncated: (id: String, line: Int, offset: Int64, residues: Int)?
 
     private var nextIndex = 0
 
@@ -132,8 +132,8 @@ public final class ProteinBatcher {
     public var truncationSummary: String? {
         guard truncatedRecords > 0, let first = firstTruncated, let limit = options.truncationSeqLength else { return nil }
         let which = truncatedRecords == 1
-            ? "record '\(first.id)' (line \(first.line)) has \(first.residues) residues"
-            : "\(truncatedRecords) records have more than \(limit) residues (the first: '\(first.id)', line \(first.line), \(first.residues) residues)"
+            ? "record '\(first.id)' (\(reader.location(line: first.line, offset: first.offset))) has \(first.residues) residues"
+            : "\(truncatedRecords) records have more than \(limit) residues (the first: '\(first.id)', \(reader.location(line: first.line, offset: first.offset)), \(first.residues) residues)"
         return "\(reader.path): \(which); only the first \(limit) of each were used (the truncation length)"
     }
 
@@ -146,7 +146,7 @@ public final class ProteinBatcher {
             let length = record.sequence.utf8.count
             if let limit = options.truncationSeqLength, length > limit {
                 truncatedRecords += 1
-                if firstTruncated == nil { firstTruncated = (record.id, record.line, length) }
+                if firstTruncated == nil { firstTruncated = (record.id, record.line, record.offset, length) }
             }
             residues += length
             records.append(record)

@@ -51,24 +51,35 @@ public enum UTF8Text {
 /// The lines of a text file, read a block at a time so a file of any size streams: one text per
 /// line, `\n` or `\r\n` endings, a UTF-8 byte order mark skipped. Empty lines are texts too; the
 /// newline that ends the file does not start another.
+///
+/// With a byte `range` (one part of the file, `Shard.byteRange`), only the lines that start inside
+/// it are read, and nothing before it (except the file's first bytes, checked for UTF-16).
 public final class TextLineReader {
     public let path: String
     public let lossy: Bool
-    /// Bytes of the file (nil for pipes), and how many are consumed.
+    /// Bytes of the file (nil for pipes), and the offset just past what was consumed.
     public let totalBytes: Int?
     public private(set) var bytesRead = 0
+    /// Where reading starts (a line start) and where lines stop being this reader's.
+    public let startOffset: Int64
+    public let endOffset: Int64?
     /// Lines handed out so far.
     public private(set) var lineNumber = 0
+    /// The byte offset in the file of each line the last `next` returned (a byte-order mark counts
+    /// as part of the first line).
+    public private(set) var offsets: [Int64] = []
     private let handle: FileHandle
     private var pending: [UInt8] = []
-    /// Where the unread part of `pending` starts (consumed lines are dropped once per block).
+    /// Where the unread part of `pending` starts (consumed lines are dropped once per block), and
+    /// the file offset of `pending[0]`.
     private var offset = 0
-    private var atStart = true
+    private var pendingStart: Int64
+    private var atStart: Bool
     private var finished = false
 
     static let blockSize = 1 << 20
 
-    public init(path: String, lossy: Bool) throws {
+    public init(path: String, lossy: Bool, range: Range<Int64>? = nil) throws {
         self.path = path
         self.lossy = lossy
         var isDir: ObjCBool = false
@@ -78,23 +89,59 @@ public final class TextLineReader {
         handle = h
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         totalBytes = (attributes?[.type] as? FileAttributeType) == .typeRegular ? (attributes?[.size] as? NSNumber)?.intValue : nil
+        let knownSize = totalBytes
+        let whole = range.map { r in r.lowerBound <= 0 && knownSize.map { r.upperBound >= Int64($0) } == true } ?? true
+        endOffset = whole ? nil : range?.upperBound
+        guard let range, !whole, range.lowerBound > 0 else {
+            startOffset = 0
+            pendingStart = 0
+            atStart = true
+            return
+        }
+        guard let size = totalBytes else {
+            throw MMAttnError("a part (--shard) of the input needs a regular file, not a pipe or device", file: path)
+        }
+        let fd = h.fileDescriptor
+        var first = [UInt8](repeating: 0, count: 2)
+        let n = try first.withUnsafeMutableBytes { try RecordBoundary.readAt(fd, $0.baseAddress!, 2, 0, file: path) }
+        try Self.checkNotUTF16(first[..<n], path: path)
+        startOffset = try RecordBoundary.firstStart(fd: fd, size: Int64(size), from: range.lowerBound, kind: .line, file: path)
+        pendingStart = startOffset
+        bytesRead = Int(startOffset)
+        atStart = false
+        do { try h.seek(toOffset: UInt64(startOffset)) } catch {
+            throw MMAttnError("cannot seek to byte \(startOffset) (\(error.localizedDescription))", file: path)
+        }
     }
 
     deinit { try? handle.close() }
 
-    /// Up to `count` more lines, or nil at the end of the file.
+    /// Up to `count` more lines, or nil at the end of the file (or of the part).
     public func next(_ count: Int) throws -> [String]? {
         var lines: [String] = []
+        offsets.removeAll(keepingCapacity: true)
         while lines.count < count {
+            // The file's first line starts at byte 0, a byte-order mark before it or not.
+            let lineStart = lineNumber == 0 && startOffset == 0 ? 0 : pendingStart + Int64(offset)
+            if let endOffset, lineStart >= endOffset {
+                finished = true  // the next part's first line
+                pending = []
+                offset = 0
+                break
+            }
             if let newline = pending[offset...].firstIndex(of: UInt8(ascii: "\n")) {
                 var end = newline
                 if end > offset && pending[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                 lines.append(try line(pending[offset..<end]))
+                offsets.append(lineStart)
                 offset = newline + 1
                 continue
             }
             if finished {
-                if offset < pending.count { lines.append(try line(pending[offset...])) }
+                if offset < pending.count {
+                    lines.append(try line(pending[offset...]))
+                    offsets.append(lineStart)
+                }
                 pending = []; offset = 0
                 break
             }
@@ -105,6 +152,7 @@ public final class TextLineReader {
             if block.isEmpty { finished = true; continue }
             bytesRead += block.count
             pending.removeSubrange(..<offset)
+            pendingStart += Int64(offset)
             offset = 0
             pending.append(contentsOf: block)
             try checkStart()
@@ -115,8 +163,15 @@ public final class TextLineReader {
     private func checkStart() throws {
         guard atStart else { return }
         atStart = false
-        if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3); return }
-        if pending.starts(with: [0xFF, 0xFE]) || pending.starts(with: [0xFE, 0xFF]) {
+        try Self.checkNotUTF16(pending.prefix(2), path: path)
+        if pending.starts(with: [0xEF, 0xBB, 0xBF]) {
+            pending.removeFirst(3)
+            pendingStart = 3
+        }
+    }
+
+    private static func checkNotUTF16(_ first: ArraySlice<UInt8>, path: String) throws {
+        if first.starts(with: [0xFF, 0xFE]) || first.starts(with: [0xFE, 0xFF]) {
             throw MMAttnError("the file is UTF-16 text; convert it to UTF-8 first (for example iconv -f UTF-16 -t UTF-8)", file: path)
         }
     }
