@@ -25,6 +25,12 @@ struct EmbedAudio: ParsableCommand {
         .safetensors output one tensor per clip, named by the clip's path; other
         formats refuse them before any clip is encoded. Without --output, each
         clip's shape and first values are printed (--json: the vectors).
+        --input-list names the clips in a file, one path per line.
+
+        Large runs: --output is written as batches finish (memory stays flat)
+        with the row ids beside it (NAME.ids.jsonl); --shard K/N takes the K-th
+        of N parts of the input (mmattn merge joins the parts); --resume
+        continues an interrupted run into the same --output.
 
         \(DefaultModel.help(DefaultModel.audio, DefaultModel.audioReason))
 
@@ -35,6 +41,8 @@ struct EmbedAudio: ParsableCommand {
           mmattn embed-audio Fixtures/audio/cards-001.wav Fixtures/audio/bell.oga \\
               --model Fixtures/models/ast --pooling none --output hidden.safetensors
           mmattn embed-audio clip.wav --model openai/whisper-base --output clip.npy
+          mmattn embed-audio --input-list Fixtures/lists/clips.txt \\
+              --model Fixtures/models/whisper --output clips.npy
         """
     )
 

@@ -68,7 +68,13 @@ struct EmbedImage: ParsableCommand {
         whose outputs differ in shape (--pooling none with a processor that keeps
         aspect ratios) go into a .safetensors output one tensor per image, named
         by the image's path. Without --output, each image's shape and first values
-        are printed (--json: the vectors).
+        are printed (--json: the vectors). --input-list names the images in a
+        file, one path per line.
+
+        Large runs: --output is written as batches finish (memory stays flat)
+        with the row ids beside it (NAME.ids.jsonl); --shard K/N takes the K-th
+        of N parts of the input (mmattn merge joins the parts); --resume
+        continues an interrupted run into the same --output.
 
         \(DefaultModel.help(DefaultModel.image, DefaultModel.imageReason))
 
@@ -80,6 +86,8 @@ struct EmbedImage: ParsableCommand {
               --model Fixtures/models/deit --pooling mean --output both.safetensors
           mmattn embed-image cat.png --model google/vit-base-patch16-224 \\
               --output cat.npy
+          mmattn embed-image --input-list Fixtures/lists/images.txt \\
+              --model Fixtures/models/vit --shard 0/2 --output part-0.npy
         """
     )
 

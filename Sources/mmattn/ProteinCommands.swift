@@ -20,6 +20,11 @@ struct EmbedProtein: ParsableCommand {
         Without --output, each record's mean (of the last requested layer) is
         printed: its shape and first values, or with --json the vectors.
 
+        Large runs: --output is written as batches finish (memory stays flat)
+        with the row ids beside it (NAME.ids.jsonl); --shard K/N takes the K-th
+        of N parts of the input (mmattn merge joins the parts); --resume
+        continues an interrupted run into the same --output.
+
         \(DefaultModel.help(DefaultModel.protein, DefaultModel.proteinReason))
 
         Examples (from the repository root):
@@ -31,6 +36,8 @@ struct EmbedProtein: ParsableCommand {
               --repr-layers 0,-1 --output all.safetensors
           mmattn embed-protein seqs.fasta --model facebook/esm2_t6_8M_UR50D \\
               --output means.npy
+          mmattn embed-protein Fixtures/protein/LuxC.faa \\
+              --model Fixtures/models/esm2 --shard 1/3 --resume --output part-1.npy
         """
     )
 

@@ -180,5 +180,5 @@ func embedFiles(command: String, files: [String], list: String?, model: String, 
     }
     try StreamedRun.finish(stream, records: count,
                            assembly: .stacked(name: pooling == .none ? "last_hidden_state" : "embedding", padFirstAxis: false),
-                           dropsLoneAxis: list == nil && files.count == 1, progress: progress)
+                           dropsLoneAxis: list == nil && files.count == 1 && shard.isWhole, progress: progress)
 }

@@ -139,6 +139,11 @@ struct EmbedText: ParsableCommand {
         Without --output, each text's shape and first values are printed (--json:
         the vectors).
 
+        Large runs: --output is written as batches finish (memory stays flat)
+        with the row ids beside it (NAME.ids.jsonl); --shard K/N takes the K-th
+        of N parts of the input (mmattn merge joins the parts); --resume
+        continues an interrupted run into the same --output.
+
         \(DefaultModel.help(DefaultModel.text, DefaultModel.textReason))
 
         Examples (from the repository root):
@@ -151,6 +156,8 @@ struct EmbedText: ParsableCommand {
               --model sentence-transformers/all-MiniLM-L6-v2 --json
           mmattn embed-text "What is the capital of China?" --prompt query \\
               --model Fixtures/models/qwen3-embedding
+          mmattn embed-text --input Fixtures/text/hard_cases.txt \\
+              --model Fixtures/models/bert --shard 0/2 --resume --output part-0.npy
         """
     )
 

@@ -112,7 +112,7 @@ import Testing
     static let commands = [["classify-image"], ["attention"], ["embed-image"], ["embed-audio"], ["classify-audio"], ["embed-protein"],
                            ["embed-text"], ["tokenize"], ["classify-video"], ["embed-video"], ["transcribe"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
                            ["bench", "image"], ["bench", "audio"], ["bench", "protein"], ["bench", "text"], ["bench", "tokenize"],
-                           ["bench", "model"], ["bench", "video"], ["bench", "transcribe"], ["download"], ["models"]]
+                           ["bench", "model"], ["bench", "video"], ["bench", "transcribe"], ["download"], ["models"], ["merge"]]
 
     @Test(arguments: commands)
     func helpFitsAndDescribesEveryOption(command: [String]) throws {
@@ -155,7 +155,7 @@ import Testing
         let help = try CLI.run(command + ["--help"]).stdout
         let examples = Self.helpExamples(help)
         #expect(!examples.isEmpty, "\(command) --help has no example")
-        if !["download", "models"].contains(command[0]) {
+        if !["download", "models", "merge"].contains(command[0]) {
             // A model command shows both: a model folder of the repository, and a Hub id.
             #expect(examples.contains { $0.contains("--model Fixtures/") }, "\(command) --help has no example with a model folder")
             #expect(examples.contains { $0.contains("--model") && !$0.contains("--model Fixtures/") },

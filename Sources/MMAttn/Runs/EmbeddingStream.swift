@@ -68,7 +68,6 @@ public final class EmbeddingStream {
     private let rowBytes: Int
     private var rowCount = 0
     private var dataBytes: Int64 = 0, indexBytes: Int64 = 0, idsBytes: Int64 = 0
-    private var committedRows = 0
     private var headerEstimate = 0
     private var lastCommit = Date.distantPast
     private var interruptNote: Int?
@@ -192,7 +191,6 @@ public final class EmbeddingStream {
         for fd in [data, index, ids] where fd >= 0 {
             guard fsync(fd) == 0 else { throw AtomicFile.failure("cannot flush the unfinished output to disk", path) }
         }
-        committedRows = rowCount
         let journal = "{\"mmattn_resume\": 1, \"run\": \(run.json), \"records\": \(records), "
             + "\"position\": [\(position.map(String.init).joined(separator: ", "))], \"rows\": \(rowCount), "
             + "\"data_bytes\": \(dataBytes), \"index_bytes\": \(indexBytes), \"ids_bytes\": \(idsBytes)}\n"
@@ -469,7 +467,6 @@ public final class EmbeddingStream {
         indexBytes = journal.indexBytes
         idsBytes = journal.idsBytes
         rowCount = journal.rows
-        committedRows = journal.rows
         committed = journal.committed
         resumed = journal.committed
         if layout == .tensors { headerEstimate = Int(indexBytes) * 2 }
@@ -493,8 +490,17 @@ public final class EmbeddingStream {
     }
 
     /// Whether `path` already holds the finished output of `run` (a repeated `--resume` of a
-    /// finished run, as a requeued array task does, has nothing left to do).
+    /// finished run, as a requeued array task does, has nothing left to do). State a run killed
+    /// between renaming its output and removing its journal left behind is removed.
     public static func isComplete(path: String, run: RunDescription) -> Bool {
+        guard finished(path: path, run: run) else { return false }
+        let folder = (path as NSString).deletingLastPathComponent
+        let base = (folder.isEmpty ? "" : folder + "/") + "." + AtomicFile.shortened((path as NSString).lastPathComponent, maxBytes: 200)
+        for suffix in [".resume", ".partial-index", ".partial-ids"] { unlink(base + suffix) }
+        return true
+    }
+
+    private static func finished(path: String, run: RunDescription) -> Bool {
         guard FileManager.default.fileExists(atPath: path) else { return false }
         if let fd = FileHandle(forReadingAtPath: idsPath(for: path)) {
             defer { try? fd.close() }
