@@ -117,6 +117,24 @@ private struct SplitMix {
         #expect(error.message.contains("line \(badLine), column 3"), "\(error)")
     }
 
+    /// Ids are checked for duplicates in a compact table of hashes (memory flat enough for databases
+    /// of millions of records); a duplicate names the earlier record's line, a byte-order mark
+    /// before the first header or not.
+    @Test func duplicateIdsNameTheEarlierRecord() throws {
+        for (text, lines) in [(">a\nMK\n>b\nLL\n\n>a x\nGG\n", (6, 1)), ("\u{FEFF}>a\nMK\n>a\nLL\n", (3, 1)),
+                              (Inputs.fasta(count: 30) + ">r17\nMK\n", (0, 0))] {
+            let path = try Inputs.write(text, name: "dup.faa")
+            let error = try #require(throws: MMAttnError.self) { _ = try readFasta(path, range: nil) }
+            let (line, earlier) = lines.0 > 0 ? lines
+                : (text.split(separator: "\n", omittingEmptySubsequences: false).count - 2,
+                   1 + text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix(">r17 ") }!)
+            #expect(error.message.contains("line \(line): the id") && error.message.contains("record at line \(earlier);"), "\(error)")
+        }
+        // Many distinct ids (the table grows several times): no false duplicate.
+        let many = (0..<20_000).map { ">id\($0) d\nMK\n" }.joined()
+        #expect(try readFasta(try Inputs.write(many, name: "many.faa"), range: nil).count == 20_000)
+    }
+
     /// Lines of a text file, read part by part, are the whole file's lines with their offsets:
     /// `\n` and `\r\n`, empty lines, a byte-order mark, with and without a final newline.
     @Test(arguments: [(false, true), (true, true), (false, false)])

@@ -110,10 +110,12 @@ public final class FastaReader {
     private var recordCount = 0
     private var failure: MMAttnError?
 
-    // Ids seen: a 64-bit hash -> the file offset of the header (verified by re-reading it on a hash match), so a
-    // file of millions of records costs some 16-32 bytes per record. Ids whose hash collided, and all ids of a
-    // file that cannot be re-read (a pipe), are kept whole in `exactIds` (id -> header line).
-    private var idHashes: [Int: Int64] = [:]
+    // Ids seen: 64-bit hashes in a compact table (8 bytes a slot, at most 80 % full: some 10-20 bytes
+    // per record, so a database of millions of records costs megabytes, not gigabytes). A hash seen
+    // before sends the reader back over the headers it read to find the earlier record (a duplicate,
+    // an error) or learn that two ids share a hash; such ids, and all ids of a file that cannot be
+    // re-read (a pipe), are kept whole in `exactIds` (id -> header line).
+    private var idHashes = IdHashSet()
     private var exactIds: [String: Int] = [:]
 
     /// Opens `path`. With `alphabet`, residues are checked against its one-character tokens; without, any
@@ -457,15 +459,53 @@ public final class FastaReader {
         }
         if !exactIds.isEmpty, let earlier = exactIds[id] { throw duplicate(of: line(earlier)) }
         guard seekable else { exactIds[id] = headerLine; return }
-        var hasher = Hasher()
-        idBytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-        let hash = hasher.finalize()
-        guard let offset = idHashes[hash] else {
-            idHashes[hash] = headerOffset
-            return
-        }
-        if try idAt(offset: offset) == Array(idBytes) { throw duplicate(of: try lineNumber(atOffset: offset)) }
+        let hash = Array(idBytes).withUnsafeBufferPointer { hashBytes($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+        if idHashes.insert(hash) { return }
+        if let earlier = try headerLine(of: Array(idBytes), before: headerOffset) { throw duplicate(of: line(earlier)) }
         exactIds[id] = headerLine
+    }
+
+    /// The line (counted from this reader's start) of the first header before `offset` whose id is
+    /// `id`, or nil: reads the headers again (only when an id's hash was seen before).
+    private func headerLine(of id: [UInt8], before offset: Int64) throws -> Int? {
+        let chunk = 1 << 20
+        var bytes = [UInt8](repeating: 0, count: chunk)
+        var at = startOffset
+        if startOffset == 0 {
+            // Past a byte-order mark: the first header starts the first line all the same.
+            var mark = [UInt8](repeating: 0, count: 3)
+            let n = try mark.withUnsafeMutableBytes { try RecordBoundary.readAt(fd, $0.baseAddress!, 3, 0, file: path) }
+            if n == 3 && mark == [0xEF, 0xBB, 0xBF] { at = 3 }
+        }
+        var local = 1, lineStart = true
+        var header: [UInt8]? = nil
+        while at < offset {
+            let n = try bytes.withUnsafeMutableBytes {
+                try RecordBoundary.readAt(fd, $0.baseAddress!, Int(min(Int64(chunk), offset - at)), at, file: path)
+            }
+            if n == 0 { break }
+            for b in bytes[..<n] {
+                if var h = header {
+                    if b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") || b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
+                        if !h.isEmpty || b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") {
+                            if h == id { return local }
+                            header = nil
+                        }
+                    } else if h.count <= id.count {
+                        h.append(b)
+                        header = h
+                    } else {
+                        header = nil
+                    }
+                } else if lineStart && b == UInt8(ascii: ">") {
+                    header = []
+                }
+                lineStart = b == UInt8(ascii: "\n")
+                if lineStart { local += 1 }
+            }
+            at += Int64(n)
+        }
+        return nil
     }
 
     /// The 1-based line number of the byte at `offset` (counts line feeds before it; only on the error path).
@@ -484,20 +524,6 @@ public final class FastaReader {
     /// part of the file (whose line numbers would take a read of everything before it).
     public func location(line: Int, offset: Int64) -> String {
         startOffset == 0 ? "line \(line)" : "byte \(offset)"
-    }
-
-    /// Re-reads the id of the header line that starts at `offset` (its '>').
-    private func idAt(offset: Int64) throws -> [UInt8] {
-        let count = Self.maxHeaderBytes + 2
-        var bytes = [UInt8](repeating: 0, count: count)
-        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
-        if n <= 0 { throw fail("cannot re-read the header at byte \(offset) to check for a duplicate id") }
-        let header = bytes[1..<n]
-        let isBlank = { (b: UInt8) in b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
-        let start = header.firstIndex { !isBlank($0) } ?? header.endIndex
-        let stopIndex = header[start...].firstIndex { isBlank($0) || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
-            ?? header.endIndex
-        return Array(header[start..<stopIndex])
     }
 
     /// Ends the current record (if any) and returns it.
@@ -529,6 +555,35 @@ public final class FastaReader {
             throw fail("no FASTA records in the file; expected '>id description' header lines followed by residues")
         }
         return nil
+    }
+}
+
+/// A set of 64-bit hashes, open addressing with linear probing, 8 bytes a slot and at most 80 %
+/// full. 0 marks an empty slot, so a hash of 0 is stored as 1.
+struct IdHashSet {
+    private var slots = [UInt64](repeating: 0, count: 1024)
+    private var count = 0
+
+    /// Insert `hash`; false when it was there already.
+    mutating func insert(_ hash: UInt64) -> Bool {
+        if (count + 1) * 5 > slots.count * 4 { grow() }
+        let key = hash == 0 ? 1 : hash
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: key) & mask
+        while slots[i] != 0 {
+            if slots[i] == key { return false }
+            i = (i + 1) & mask
+        }
+        slots[i] = key
+        count += 1
+        return true
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = [UInt64](repeating: 0, count: old.count * 2)
+        count = 0
+        for key in old where key != 0 { _ = insert(key) }
     }
 }
 
