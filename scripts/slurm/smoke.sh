@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# End-to-end test of scripts/slurm/embed-array.sbatch on a real one-node Slurm cluster started on this
+# machine. It installs slurm-wlm and munge (Debian/Ubuntu) when missing; starts munged, slurmctld and
+# slurmd from a configuration generated in a temporary folder (the system's Slurm and munge setup is
+# neither read nor touched); embeds a generated FASTA file with the tiny ESM-2 fixture as a job array;
+# requeues task 0 (while it runs when it can be caught running) so that it has to resume; merges the
+# parts and checks the result and its ids equal an unsharded run byte for byte. Whatever it started
+# is stopped, and its folder removed, on every exit; a second run first stops what a killed run left.
+#
+#   bash scripts/slurm/smoke.sh
+#
+# Needs root: run as a normal user it builds mmattn, then runs the rest with sudo. Environment:
+#   MMATTN=path        the mmattn binary to test (default: `swift build --product mmattn`, debug)
+#   SMOKE_SHARDS=3     tasks in the array
+#   SMOKE_RECORDS=240  records in the generated FASTA file
+#   SMOKE_TIMEOUT=600  seconds everything after the build may take
+#   SMOKE_KEEP=1       keep the temporary folder (configuration, logs, parts)
+# Exits 0 only when every check held; otherwise it says what failed and prints the logs.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+script=$repo/scripts/slurm/smoke.sh
+sbatch_script=$repo/scripts/slurm/embed-array.sbatch
+timeout=${SMOKE_TIMEOUT:-600}
+
+# Outer part: build, then the rest as root under a hard time limit.
+if [ -z "${SMOKE_INNER:-}" ]; then
+    if [ -z "${MMATTN:-}" ]; then
+        echo "smoke: building mmattn (debug; set MMATTN=path to skip)" >&2
+        (cd "$repo" && timeout 3600 swift build --product mmattn)
+        MMATTN=$(cd "$repo" && swift build --show-bin-path)/mmattn
+    fi
+    [ -x "$MMATTN" ] || { echo "smoke: MMATTN=$MMATTN is not an executable" >&2; exit 1; }
+    MMATTN=$(realpath "$MMATTN")
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    rc=0
+    "${sudo[@]}" timeout --kill-after=30 "$timeout" env SMOKE_INNER=1 MMATTN="$MMATTN" \
+        SMOKE_SHARDS="${SMOKE_SHARDS:-3}" SMOKE_RECORDS="${SMOKE_RECORDS:-240}" SMOKE_KEEP="${SMOKE_KEEP:-}" \
+        bash "$script" || rc=$?
+    [ "$rc" -ne 124 ] || echo "smoke: FAILED: not done within SMOKE_TIMEOUT=$timeout s" >&2
+    exit "$rc"
+fi
+
+shards=$SMOKE_SHARDS
+records=$SMOKE_RECORDS
+[[ $shards =~ ^[1-9][0-9]*$ && $records =~ ^[1-9][0-9]*$ ]] || { echo "smoke: SMOKE_SHARDS and SMOKE_RECORDS must be positive integers" >&2; exit 2; }
+start=$SECONDS
+say() { echo "smoke: [$((SECONDS - start))s] $*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+
+# One run at a time. The daemons are started without this descriptor, so a leftover daemon never
+# holds the lock.
+tmp=${TMPDIR:-/tmp}
+exec 9>"$tmp/mmattn-slurm-smoke.lock"
+flock -n 9 || fail "another smoke run is going on (lock $tmp/mmattn-slurm-smoke.lock)"
+
+# The processes of a run: those with MMATTN_SLURM_SMOKE=<its folder> in their environment (the
+# daemons, jobs and mmattn runs it starts) and those holding a file in its folder open (slurmstepd,
+# which clears its environment but keeps slurmd's log open). $1 is the folder as an extended regex.
+# That is how cleanup, and a later run after a kill -9, stop exactly what a run started.
+owned() {
+    local d p
+    for d in /proc/[0-9]*; do
+        p=${d#/proc/}
+        [ "$p" != $$ ] && [ "$p" != "$BASHPID" ] || continue
+        if tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -Eq "^MMATTN_SLURM_SMOKE=$1\$" ||
+            ls -l "$d/fd" 2>/dev/null | grep -Eq -- "-> $1/"; then
+            echo "$p"
+        fi
+    done
+    return 0
+}
+stop_owned() {
+    local pids
+    pids=$(owned "$1")
+    [ -n "$pids" ] || return 0
+    kill $pids 2>/dev/null || true
+    for _ in $(seq 1 10); do
+        pids=$(owned "$1")
+        [ -n "$pids" ] || return 0
+        sleep 0.5
+    done
+    kill -KILL $pids 2>/dev/null || true
+}
+regex() { printf '%s' "$1" | sed 's/[][\\.*^$()+?{}|]/\\&/g'; }
+earlier="$(regex "$tmp")/mmattn-slurm-smoke\.[A-Za-z0-9]{6}"
+stale=$(owned "$earlier")
+if [ -n "$stale" ]; then
+    say "stopping processes left by an earlier run: $(echo $stale)"
+    stop_owned "$earlier"
+fi
+rm -rf "$tmp"/mmattn-slurm-smoke.?????? # the folders of earlier runs (the lock is .lock)
+
+# Packages.
+missing=()
+for p in slurm-wlm munge; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+run=$(mktemp -d "$tmp/mmattn-slurm-smoke.XXXXXX")
+chmod 755 "$run" # munged wants the folders above its socket open to all
+mkdir -m 700 "$run/munge-key"
+mkdir -m 755 "$run/munge" "$run/state" "$run/spool" "$run/log" "$run/job"
+export SLURM_CONF=$run/slurm.conf
+jobid=""
+ok=0
+
+# The jobs' logs, then the daemons' (their stderr only when they failed before opening their log).
+show_logs() {
+    local f d lines
+    for f in "$run"/job/*.log "$run"/log/single.out "$run"/log/merge.out "$run"/log/{munged,slurmctld,slurmd}.log; do
+        [ -s "$f" ] || continue
+        case $f in "$run"/job/*) lines=40 ;; *) lines=15 ;; esac
+        echo "----- ${f#"$run"/} (last $lines lines)" >&2
+        tail -n "$lines" "$f" >&2
+    done
+    for d in slurmctld slurmd; do
+        [ -s "$run/log/$d.log" ] || [ ! -s "$run/log/$d.out" ] || { echo "----- log/$d.out" >&2; tail -n 15 "$run/log/$d.out" >&2; }
+    done
+}
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    [ "$ok" -eq 1 ] || show_logs
+    if [ -n "$jobid" ]; then
+        timeout 10 scancel "$jobid" 2>/dev/null
+        for _ in $(seq 1 20); do
+            [ -z "$(timeout 5 squeue -h -j "$jobid" 2>/dev/null)" ] && break
+            sleep 0.5
+        done
+    fi
+    [ -S "$run/munge/socket" ] && timeout 10 scontrol shutdown >/dev/null 2>&1
+    stop_owned "$(regex "$run")"
+    if [ -n "${SMOKE_KEEP:-}" ]; then say "kept $run"; else rm -rf "$run"; fi
+    if [ "$ok" -eq 1 ]; then say "PASSED in $((SECONDS - start)) s"; else say "FAILED (exit $rc) after $((SECONDS - start)) s"; fi
+    [ "$ok" -eq 1 ] || [ "$rc" -ne 0 ] || rc=1
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "stopped by a signal"; exit 143' INT TERM
+
+# munged with its own key and socket.
+head -c 1024 /dev/urandom >"$run/munge-key/key"
+chmod 400 "$run/munge-key/key"
+MMATTN_SLURM_SMOKE=$run munged --foreground --key-file="$run/munge-key/key" --socket="$run/munge/socket" \
+    --pid-file="$run/munge/munged.pid" --seed-file="$run/munge/seed" --log-file="$run/log/munged.log" \
+    9>&- </dev/null >>"$run/log/munged.log" 2>&1 &
+for _ in $(seq 1 40); do
+    munge -S "$run/munge/socket" -n 2>/dev/null | unmunge -S "$run/munge/socket" >/dev/null 2>&1 && break
+    sleep 0.25
+done
+munge -S "$run/munge/socket" -n | unmunge -S "$run/munge/socket" >/dev/null || fail "munged did not come up"
+
+# Two free ports for slurmctld and slurmd.
+port=16817
+while ss -Htln | awk '{print $4}' | grep -Eq ":($port|$((port + 1)))\$"; do
+    port=$((port + 2))
+    [ "$port" -lt 17817 ] || fail "no free port pair in 16817-17817"
+done
+
+# The node as slurmd sees it: real CPUs, cores and memory.
+node_line=$(env -u SLURM_CONF slurmd -C | grep '^NodeName=')
+node=${node_line%% *}
+node=${node#NodeName=}
+# Process tracking by parent pid and CPU binding with sched_setaffinity: neither needs cgroups, which
+# a container seldom hands over. No accounting database: job states come from slurmctld. A requeued
+# job waits cred_expire seconds before it may start again (120 by default).
+cat >"$SLURM_CONF" <<EOF
+ClusterName=mmattn-smoke
+SlurmctldHost=$node(127.0.0.1)
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
+SlurmUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$run/munge/socket,cred_expire=10
+StateSaveLocation=$run/state
+SlurmdSpoolDir=$run/spool
+SlurmctldPidFile=$run/state/slurmctld.pid
+SlurmdPidFile=$run/spool/slurmd.pid
+SlurmctldLogFile=$run/log/slurmctld.log
+SlurmdLogFile=$run/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/affinity
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+MpiDefault=none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+ReturnToService=2
+$node_line NodeAddr=127.0.0.1 State=UNKNOWN
+PartitionName=smoke Nodes=$node Default=YES MaxTime=INFINITE State=UP
+EOF
+MMATTN_SLURM_SMOKE=$run slurmctld -D -i 9>&- </dev/null >>"$run/log/slurmctld.out" 2>&1 &
+MMATTN_SLURM_SMOKE=$run slurmd -D -N "$node" 9>&- </dev/null >>"$run/log/slurmd.out" 2>&1 &
+state=""
+for _ in $(seq 1 60); do
+    state=$(timeout 5 sinfo -h -n "$node" -o %T 2>/dev/null || true)
+    [ "$state" = idle ] && break
+    sleep 0.5
+done
+[ "$state" = idle ] || fail "node $node is '${state:-unreachable}', not idle, 30 s after start"
+say "one-node cluster up: $(sinfo -h -N -o '%N %c CPUs %m MB %T')"
+
+# Input: the fixture's 12 records repeated under new ids, cut to varied lengths so that batches
+# differ between the shards and the whole, wrapped at 60 so records span several lines.
+awk -v n="$records" '
+    /^>/ { k++; next }
+    { seq[k] = seq[k] $0 }
+    END {
+        for (i = 0; i < n; i++) {
+            s = seq[i % k + 1]
+            len = 20 + (i * 53) % 380
+            if (len > length(s)) len = length(s)
+            printf ">smoke%04d record %d of %d\n", i, i, n
+            for (j = 1; j <= len; j += 60) print substr(s, j, (len - j + 1 < 60) ? len - j + 1 : 60)
+        }
+    }' "$repo/Fixtures/protein/LuxC.faa" >"$run/job/input.faa"
+model=$repo/Fixtures/models/esm2
+
+# The unsharded reference, with the threads each task gets.
+MMATTN_SLURM_SMOKE=$run MMATTN_NUM_THREADS=1 "$MMATTN" embed-protein "$run/job/input.faa" --model "$model" \
+    --output "$run/job/single.npy" >"$run/log/single.out" 2>&1 || fail "the unsharded run failed"
+say "unsharded run done: $records records"
+
+# The array. The job's environment (and so its processes) carries the marker too.
+jobid=$(cd "$run/job" && MMATTN_SLURM_SMOKE=$run sbatch --parsable --array=0-$((shards - 1)) \
+    --cpus-per-task=1 --mem=1G --time=00:10:00 --output="$run/job/%x-%A_%a.log" \
+    "$sbatch_script" embed-protein input.faa parts --model "$model")
+[ -n "$jobid" ] || fail "sbatch gave no job id"
+say "submitted array job $jobid: $shards tasks"
+
+# Prints "state exit-code restarts" of one array task, as slurmctld has it.
+task_state() {
+    timeout 5 scontrol -o show job "${jobid}_$1" 2>/dev/null |
+        awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) } print v["JobState"], v["ExitCode"], v["Restarts"] }'
+}
+
+# Requeue task 0, while it runs if it can be caught with at least one record written (its ids
+# sidecar has the provenance line and one id), else after it finished: either way it must resume.
+ids0=$(printf "%s/job/parts/part-%04d-of-%04d.ids.jsonl" "$run" 0 "$shards")
+caught=""
+for _ in $(seq 1 600); do
+    read -r st _ _ <<<"$(task_state 0)"
+    if [ "$st" = RUNNING ] && [ -f "$ids0" ] && [ "$(wc -l <"$ids0")" -ge 2 ]; then caught=running; break; fi
+    case $st in COMPLETED) caught=finished; break ;; FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) fail "task 0 ended $st before the requeue" ;; esac
+    sleep 0.1
+done
+[ -n "$caught" ] || fail "task 0 neither ran nor finished within 60 s"
+scontrol requeue "${jobid}_0" || fail "scontrol requeue ${jobid}_0 failed"
+say "requeued task 0 ($caught, $(($(wc -l <"$ids0") - 1)) ids written)"
+
+# Wait for every task: none pending or running.
+for _ in $(seq 1 300); do
+    [ -z "$(timeout 5 squeue -h -j "$jobid" 2>/dev/null)" ] && break
+    sleep 1
+done
+[ -z "$(squeue -h -j "$jobid")" ] || fail "the array was not done 300 s after submission: $(squeue -h -j "$jobid" -o '%i %T %r' | tr '\n' ';')"
+for k in $(seq 0 $((shards - 1))); do
+    read -r st code restarts <<<"$(task_state "$k")"
+    [ "$st $code" = "COMPLETED 0:0" ] || fail "task $k ended $st with exit code $code"
+    [ "$k" -ne 0 ] || [ "$restarts" = 1 ] || fail "task 0 was not restarted once (restarts: $restarts)"
+done
+grep -q "restart 1" "$run/job/mmattn-embed-${jobid}_0.log" || fail "task 0's log does not show its second run"
+say "all $shards tasks completed; task 0 ran twice"
+
+# Merge, and compare with the unsharded run.
+(cd "$run/job" && MMATTN_SLURM_SMOKE=$run "$MMATTN" merge parts/part-*-of-*.npy --output merged.npy >"$run/log/merge.out" 2>&1) ||
+    fail "mmattn merge failed: $(cat "$run/log/merge.out")"
+cmp "$run/job/merged.npy" "$run/job/single.npy" || fail "the merged embeddings differ from the unsharded run's"
+cmp "$run/job/merged.ids.jsonl" "$run/job/single.ids.jsonl" || fail "the merged ids differ from the unsharded run's"
+[ "$(($(wc -l <"$run/job/merged.ids.jsonl") - 1))" -eq "$records" ] || fail "the merged ids do not count $records records"
+say "merged $shards parts: embeddings and ids equal the unsharded run's byte for byte"
+
+# A set of parts missing one shard must be refused.
+if [ "$shards" -gt 1 ]; then
+    if (cd "$run/job" && MMATTN_SLURM_SMOKE=$run "$MMATTN" merge $(ls parts/part-*-of-*.npy | tail -n +2) --output partial.npy >/dev/null 2>&1); then
+        fail "mmattn merge accepted parts without shard 0"
+    fi
+    say "merge refuses parts without shard 0"
+fi
+ok=1
