@@ -12,7 +12,7 @@
 # Needs root: run as a normal user it builds mmattn, then runs the rest with sudo. Environment:
 #   MMATTN=path        the mmattn binary to test (default: `swift build --product mmattn`, debug)
 #   SMOKE_SHARDS=3     tasks in the array
-#   SMOKE_RECORDS=240  records in the generated FASTA file
+#   SMOKE_RECORDS=600  records in the generated FASTA file
 #   SMOKE_TIMEOUT=600  seconds everything after the build may take
 #   SMOKE_KEEP=1       keep the temporary folder (configuration, logs, parts)
 # Exits 0 only when every check held; otherwise it says what failed and prints the logs.
@@ -36,7 +36,7 @@ if [ -z "${SMOKE_INNER:-}" ]; then
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
     rc=0
     "${sudo[@]}" timeout --kill-after=30 "$timeout" env SMOKE_INNER=1 MMATTN="$MMATTN" \
-        SMOKE_SHARDS="${SMOKE_SHARDS:-3}" SMOKE_RECORDS="${SMOKE_RECORDS:-240}" SMOKE_KEEP="${SMOKE_KEEP:-}" \
+        SMOKE_SHARDS="${SMOKE_SHARDS:-3}" SMOKE_RECORDS="${SMOKE_RECORDS:-600}" SMOKE_KEEP="${SMOKE_KEEP:-}" \
         bash "$script" || rc=$?
     [ "$rc" -ne 124 ] || echo "smoke: FAILED: not done within SMOKE_TIMEOUT=$timeout s" >&2
     exit "$rc"
@@ -227,9 +227,11 @@ awk -v n="$records" '
     }' "$repo/Fixtures/protein/LuxC.faa" >"$run/job/input.faa"
 model=$repo/Fixtures/models/esm2
 
-# The unsharded reference, with the threads each task gets.
-MMATTN_SLURM_SMOKE=$run MMATTN_NUM_THREADS=1 "$MMATTN" embed-protein "$run/job/input.faa" --model "$model" \
-    --output "$run/job/single.npy" >"$run/log/single.out" 2>&1 || fail "the unsharded run failed"
+# The unsharded reference, with the threads each task gets. It is run as the tasks are, from the
+# job folder with the same input and model arguments: the run description in the ids file names
+# them as given.
+(cd "$run/job" && MMATTN_SLURM_SMOKE=$run MMATTN_NUM_THREADS=1 "$MMATTN" embed-protein input.faa --model "$model" \
+    --output single.npy >"$run/log/single.out" 2>&1) || fail "the unsharded run failed"
 say "unsharded run done: $records records"
 
 # The array. The job's environment (and so its processes) carries the marker too.
@@ -245,19 +247,25 @@ task_state() {
         awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) } print v["JobState"], v["ExitCode"], v["Restarts"] }'
 }
 
-# Requeue task 0, while it runs if it can be caught with at least one record written (its ids
-# sidecar has the provenance line and one id), else after it finished: either way it must resume.
-ids0=$(printf "%s/job/parts/part-%04d-of-%04d.ids.jsonl" "$run" 0 "$shards")
+# Requeue task 0: while it runs, once it has committed records (its journal .F.resume exists),
+# so that the second run has to resume; if it is done before it can be caught, after it finished,
+# so that the second run has to find its part complete.
+part0=$(printf "parts/part-%04d-of-%04d.npy" 0 "$shards")
+journal0=$run/job/$(dirname "$part0")/.$(basename "$part0").resume
 caught=""
 for _ in $(seq 1 600); do
     read -r st _ _ <<<"$(task_state 0)"
-    if [ "$st" = RUNNING ] && [ -f "$ids0" ] && [ "$(wc -l <"$ids0")" -ge 2 ]; then caught=running; break; fi
+    if [ "$st" = RUNNING ] && [ -f "$journal0" ]; then caught=running; break; fi
     case $st in COMPLETED) caught=finished; break ;; FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) fail "task 0 ended $st before the requeue" ;; esac
     sleep 0.1
 done
 [ -n "$caught" ] || fail "task 0 neither ran nor finished within 60 s"
 scontrol requeue "${jobid}_0" || fail "scontrol requeue ${jobid}_0 failed"
-say "requeued task 0 ($caught, $(($(wc -l <"$ids0") - 1)) ids written)"
+if [ "$caught" = running ]; then
+    say "requeued task 0 while it ran: $(grep -o '"records": [0-9]*' "$journal0" 2>/dev/null || echo 'its journal was already gone')"
+else
+    say "requeued task 0 after it finished (it was done before it could be caught running)"
+fi
 
 # Wait for every task: none pending or running.
 for _ in $(seq 1 300); do
@@ -270,7 +278,13 @@ for k in $(seq 0 $((shards - 1))); do
     [ "$st $code" = "COMPLETED 0:0" ] || fail "task $k ended $st with exit code $code"
     [ "$k" -ne 0 ] || [ "$restarts" = 1 ] || fail "task 0 was not restarted once (restarts: $restarts)"
 done
-grep -q "restart 1" "$run/job/mmattn-embed-${jobid}_0.log" || fail "task 0's log does not show its second run"
+log0=$run/job/mmattn-embed-${jobid}_0.log
+grep -q "restart 1" "$log0" || fail "task 0's log does not show its second run"
+second=$(sed -n '/restart 1/,$p' "$log0")
+case $caught in
+    running) grep -Eq "^resuming |already complete" <<<"$second" || fail "task 0's second run did not resume" ;;
+    finished) grep -q "already complete" <<<"$second" || fail "task 0's second run did not find its part complete" ;;
+esac
 say "all $shards tasks completed; task 0 ran twice"
 
 # Merge, and compare with the unsharded run.
