@@ -4,17 +4,19 @@
 # slurmd from a configuration generated in a temporary folder (the system's Slurm and munge setup is
 # neither read nor touched); embeds a generated FASTA file with the tiny ESM-2 fixture as a job array;
 # requeues task 0 (while it runs when it can be caught running) so that it has to resume; merges the
-# parts and checks the result and its ids equal an unsharded run byte for byte. Whatever it started
+# parts and checks the result and its ids equal an unsharded run byte for byte (each record embedded
+# alone, --toks-per-batch 1, which is when parts give exactly the whole run's bytes). Whatever it started
 # is stopped, and its folder removed, on every exit; a second run first stops what a killed run left.
 #
 #   bash scripts/slurm/smoke.sh
 #
 # Needs root: run as a normal user it builds mmattn, then runs the rest with sudo. Environment:
 #   MMATTN=path        the mmattn binary to test (default: `swift build --product mmattn`, debug)
+#   SMOKE_SWIFT_ARGS   more arguments for that swift build (e.g. --scratch-path DIR, -c release)
 #   SMOKE_SHARDS=3     tasks in the array
 #   SMOKE_RECORDS=600  records in the generated FASTA file
 #   SMOKE_TIMEOUT=600  seconds everything after the build may take
-#   SMOKE_KEEP=1       keep the temporary folder (configuration, logs, parts)
+#   SMOKE_KEEP=1       keep the temporary folder (configuration, logs, parts) until the next run
 # Exits 0 only when every check held; otherwise it says what failed and prints the logs.
 set -euo pipefail
 
@@ -27,8 +29,8 @@ timeout=${SMOKE_TIMEOUT:-600}
 if [ -z "${SMOKE_INNER:-}" ]; then
     if [ -z "${MMATTN:-}" ]; then
         echo "smoke: building mmattn (debug; set MMATTN=path to skip)" >&2
-        (cd "$repo" && timeout 3600 swift build --product mmattn)
-        MMATTN=$(cd "$repo" && swift build --show-bin-path)/mmattn
+        (cd "$repo" && timeout 3600 swift build --product mmattn ${SMOKE_SWIFT_ARGS:-})
+        MMATTN=$(cd "$repo" && swift build --show-bin-path ${SMOKE_SWIFT_ARGS:-})/mmattn
     fi
     [ -x "$MMATTN" ] || { echo "smoke: MMATTN=$MMATTN is not an executable" >&2; exit 1; }
     MMATTN=$(realpath "$MMATTN")
@@ -42,6 +44,8 @@ if [ -z "${SMOKE_INNER:-}" ]; then
     exit "$rc"
 fi
 
+# The caller's Slurm settings would steer sbatch and the array script; this cluster is the test's own.
+unset MMATTN_SHARDS $(compgen -e | grep -E '^(SLURM|SBATCH|SRUN|SALLOC)_' || true)
 shards=$SMOKE_SHARDS
 records=$SMOKE_RECORDS
 [[ $shards =~ ^[1-9][0-9]*$ && $records =~ ^[1-9][0-9]*$ ]] || { echo "smoke: SMOKE_SHARDS and SMOKE_RECORDS must be positive integers" >&2; exit 2; }
@@ -87,7 +91,7 @@ regex() { printf '%s' "$1" | sed 's/[][\\.*^$()+?{}|]/\\&/g'; }
 earlier="$(regex "$tmp")/mmattn-slurm-smoke\.[A-Za-z0-9]{6}"
 stale=$(owned "$earlier")
 if [ -n "$stale" ]; then
-    say "stopping processes left by an earlier run: $(echo $stale)"
+    say "stopping processes left by an earlier run: ${stale//$'\n'/ }"
     stop_owned "$earlier"
 fi
 rm -rf "$tmp"/mmattn-slurm-smoke.?????? # the folders of earlier runs (the lock is .lock)
@@ -108,7 +112,9 @@ chmod 755 "$run" # munged wants the folders above its socket open to all
 mkdir -m 700 "$run/munge-key"
 mkdir -m 755 "$run/munge" "$run/state" "$run/spool" "$run/log" "$run/job"
 export SLURM_CONF=$run/slurm.conf
-jobid=""
+submitted="" # job ids, for cleanup
+jobid="" again="" wrong=""
+ctld=""     # slurmctld's pid
 ok=0
 
 # The jobs' logs, then the daemons' (their stderr only when they failed before opening their log).
@@ -129,14 +135,17 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     [ "$ok" -eq 1 ] || show_logs
-    if [ -n "$jobid" ]; then
-        timeout 10 scancel "$jobid" 2>/dev/null
-        for _ in $(seq 1 20); do
-            [ -z "$(timeout 5 squeue -h -j "$jobid" 2>/dev/null)" ] && break
-            sleep 0.5
-        done
+    # Jobs first, so that slurmd sees its job steps end; then the daemons.
+    if [ -n "$ctld" ] && kill -0 "$ctld" 2>/dev/null; then
+        if [ -n "$submitted" ]; then
+            timeout 10 scancel $submitted 2>/dev/null
+            for _ in $(seq 1 20); do
+                [ -z "$(timeout 5 squeue -h 2>/dev/null)" ] && break
+                sleep 0.5
+            done
+        fi
+        timeout 10 scontrol shutdown >/dev/null 2>&1
     fi
-    [ -S "$run/munge/socket" ] && timeout 10 scontrol shutdown >/dev/null 2>&1
     stop_owned "$(regex "$run")"
     if [ -n "${SMOKE_KEEP:-}" ]; then say "kept $run"; else rm -rf "$run"; fi
     if [ "$ok" -eq 1 ]; then say "PASSED in $((SECONDS - start)) s"; else say "FAILED (exit $rc) after $((SECONDS - start)) s"; fi
@@ -146,10 +155,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'say "stopped by a signal"; exit 143' INT TERM
 
-# munged with its own key and socket.
+# munged with its own key and socket. The daemons run in sessions of their own, out of reach of
+# the signal the time limit sends to this script's process group, so that cleanup can still use
+# them to cancel the jobs before stopping them.
 head -c 1024 /dev/urandom >"$run/munge-key/key"
 chmod 400 "$run/munge-key/key"
-MMATTN_SLURM_SMOKE=$run munged --foreground --key-file="$run/munge-key/key" --socket="$run/munge/socket" \
+MMATTN_SLURM_SMOKE=$run setsid munged --foreground --key-file="$run/munge-key/key" --socket="$run/munge/socket" \
     --pid-file="$run/munge/munged.pid" --seed-file="$run/munge/seed" --log-file="$run/log/munged.log" \
     9>&- </dev/null >>"$run/log/munged.log" 2>&1 &
 for _ in $(seq 1 40); do
@@ -171,7 +182,8 @@ node=${node_line%% *}
 node=${node#NodeName=}
 # Process tracking by parent pid and CPU binding with sched_setaffinity: neither needs cgroups, which
 # a container seldom hands over. No accounting database: job states come from slurmctld. A requeued
-# job waits cred_expire seconds before it may start again (120 by default).
+# job waits cred_expire seconds before it may start again (120 by default); a cancelled one gets
+# KillWait seconds between SIGTERM and SIGKILL (30 by default).
 cat >"$SLURM_CONF" <<EOF
 ClusterName=mmattn-smoke
 SlurmctldHost=$node(127.0.0.1)
@@ -197,11 +209,13 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 ReturnToService=2
+KillWait=5
 $node_line NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=smoke Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
-MMATTN_SLURM_SMOKE=$run slurmctld -D -i 9>&- </dev/null >>"$run/log/slurmctld.out" 2>&1 &
-MMATTN_SLURM_SMOKE=$run slurmd -D -N "$node" 9>&- </dev/null >>"$run/log/slurmd.out" 2>&1 &
+MMATTN_SLURM_SMOKE=$run setsid slurmctld -D -i 9>&- </dev/null >>"$run/log/slurmctld.out" 2>&1 &
+ctld=$!
+MMATTN_SLURM_SMOKE=$run setsid slurmd -D -N "$node" 9>&- </dev/null >>"$run/log/slurmd.out" 2>&1 &
 state=""
 for _ in $(seq 1 60); do
     state=$(timeout 5 sinfo -h -n "$node" -o %T 2>/dev/null || true)
@@ -227,54 +241,72 @@ awk -v n="$records" '
     }' "$repo/Fixtures/protein/LuxC.faa" >"$run/job/input.faa"
 model=$repo/Fixtures/models/esm2
 
-# The unsharded reference, with the threads each task gets. It is run as the tasks are, from the
-# job folder with the same input and model arguments: the run description in the ids file names
-# them as given.
-(cd "$run/job" && MMATTN_SLURM_SMOKE=$run MMATTN_NUM_THREADS=1 "$MMATTN" embed-protein input.faa --model "$model" \
+# Each record runs alone (--toks-per-batch 1): a record's last bits depend on the records that
+# share its batch, and the batches of a part differ from the whole run's, so only then are the
+# merged parts the whole run's bytes (with batches they agree up to float rounding, which the
+# unit tests check). The unsharded reference runs with the threads each task gets, from the job
+# folder with the same arguments: the run description in the ids file names them as given.
+options=(--model "$model" --toks-per-batch 1)
+(cd "$run/job" && MMATTN_SLURM_SMOKE=$run MMATTN_NUM_THREADS=1 "$MMATTN" embed-protein input.faa "${options[@]}" \
     --output single.npy >"$run/log/single.out" 2>&1) || fail "the unsharded run failed"
 say "unsharded run done: $records records"
 
-# The array. The job's environment (and so its processes) carries the marker too.
-jobid=$(cd "$run/job" && MMATTN_SLURM_SMOKE=$run sbatch --parsable --array=0-$((shards - 1)) \
-    --cpus-per-task=1 --mem=1G --time=00:10:00 --output="$run/job/%x-%A_%a.log" \
-    "$sbatch_script" embed-protein input.faa parts --model "$model")
-[ -n "$jobid" ] || fail "sbatch gave no job id"
-say "submitted array job $jobid: $shards tasks"
+# Submits the array script from the job folder with the --array option $2 and the script's
+# arguments after it, and sets the variable named $1 to the job id. The job's environment (and so
+# its processes) carries the marker too.
+submit() {
+    local var=$1 array=$2 id
+    shift 2
+    id=$(cd "$run/job" && MMATTN_SLURM_SMOKE=$run sbatch --parsable "$array" --cpus-per-task=1 --mem=1G \
+        --time=00:10:00 --output="$run/job/%x-%A_%a.log" "$sbatch_script" "$@") || fail "sbatch failed"
+    [ -n "$id" ] || fail "sbatch gave no job id"
+    submitted+=" $id"
+    printf -v "$var" %s "$id"
+}
 
-# Prints "state exit-code restarts" of one array task, as slurmctld has it.
+# Prints "state exit-code restarts" of task $2 of array job $1, as slurmctld has it.
 task_state() {
-    timeout 5 scontrol -o show job "${jobid}_$1" 2>/dev/null |
+    timeout 5 scontrol -o show job "$1_$2" 2>/dev/null |
         awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) } print v["JobState"], v["ExitCode"], v["Restarts"] }'
 }
 
-# Requeue task 0: while it runs, once it has committed records (its journal .F.resume exists),
-# so that the second run has to resume; if it is done before it can be caught, after it finished,
-# so that the second run has to find its part complete.
+# Waits, at most $2 seconds, until job $1 has no task pending or running.
+wait_done() {
+    for _ in $(seq 1 "$2"); do
+        [ -z "$(timeout 5 squeue -h -j "$1" 2>/dev/null)" ] && return 0
+        sleep 1
+    done
+    fail "job $1 was not done $2 s after submission: $(squeue -h -j "$1" -o '%i %T %r' | tr '\n' ';')"
+}
+
+submit jobid "--array=0-$((shards - 1))" embed-protein input.faa parts "${options[@]}"
+say "submitted array job $jobid: $shards tasks"
+
+# Requeue task 0: while it runs, once its journal (.F.resume) has committed 10 records or more, so
+# that the second run has to resume mid-way; if it is done before it can be caught, after it
+# finished, so that the second run has to find its part complete.
 part0=$(printf "parts/part-%04d-of-%04d.npy" 0 "$shards")
 journal0=$run/job/$(dirname "$part0")/.$(basename "$part0").resume
 caught=""
 for _ in $(seq 1 600); do
-    read -r st _ _ <<<"$(task_state 0)"
-    if [ "$st" = RUNNING ] && [ -f "$journal0" ]; then caught=running; break; fi
+    read -r st _ _ <<<"$(task_state "$jobid" 0)"
+    committed=$(grep -o '"records": [0-9]*' "$journal0" 2>/dev/null | grep -o '[0-9]*$' || echo 0)
+    if [ "$st" = RUNNING ] && [ "$committed" -ge 10 ]; then caught=running; break; fi
     case $st in COMPLETED) caught=finished; break ;; FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) fail "task 0 ended $st before the requeue" ;; esac
     sleep 0.1
 done
 [ -n "$caught" ] || fail "task 0 neither ran nor finished within 60 s"
 scontrol requeue "${jobid}_0" || fail "scontrol requeue ${jobid}_0 failed"
 if [ "$caught" = running ]; then
-    say "requeued task 0 while it ran: $(grep -o '"records": [0-9]*' "$journal0" 2>/dev/null || echo 'its journal was already gone')"
+    say "requeued task 0 while it ran, $committed records committed"
 else
     say "requeued task 0 after it finished (it was done before it could be caught running)"
 fi
 
-# Wait for every task: none pending or running.
-for _ in $(seq 1 300); do
-    [ -z "$(timeout 5 squeue -h -j "$jobid" 2>/dev/null)" ] && break
-    sleep 1
-done
-[ -z "$(squeue -h -j "$jobid")" ] || fail "the array was not done 300 s after submission: $(squeue -h -j "$jobid" -o '%i %T %r' | tr '\n' ';')"
+# Wait for every task.
+wait_done "$jobid" 300
 for k in $(seq 0 $((shards - 1))); do
-    read -r st code restarts <<<"$(task_state "$k")"
+    read -r st code restarts <<<"$(task_state "$jobid" "$k")"
     [ "$st $code" = "COMPLETED 0:0" ] || fail "task $k ended $st with exit code $code"
     [ "$k" -ne 0 ] || [ "$restarts" = 1 ] || fail "task 0 was not restarted once (restarts: $restarts)"
 done
@@ -297,9 +329,28 @@ say "merged $shards parts: embeddings and ids equal the unsharded run's byte for
 
 # A set of parts missing one shard must be refused.
 if [ "$shards" -gt 1 ]; then
-    if (cd "$run/job" && MMATTN_SLURM_SMOKE=$run "$MMATTN" merge $(ls parts/part-*-of-*.npy | tail -n +2) --output partial.npy >/dev/null 2>&1); then
+    if (cd "$run/job" && set -- parts/part-*-of-*.npy && shift &&
+        MMATTN_SLURM_SMOKE=$run "$MMATTN" merge "$@" --output partial.npy >/dev/null 2>&1); then
         fail "mmattn merge accepted parts without shard 0"
     fi
     say "merge refuses parts without shard 0"
 fi
+
+# Running one task again, with N given (MMATTN_SHARDS), leaves its finished part as it is; an
+# array that is not 0-(N-1) without MMATTN_SHARDS is refused by every task.
+last=$((shards - 1))
+part_last=$(printf "parts/part-%04d-of-%04d.npy" "$last" "$shards")
+cp "$run/job/$part_last" "$run/job/before.npy"
+MMATTN_SHARDS=$shards submit again "--array=$last" embed-protein input.faa parts "${options[@]}"
+submit wrong "--array=$last" embed-protein input.faa parts "${options[@]}"
+wait_done "$again" 120
+wait_done "$wrong" 120
+read -r st code _ <<<"$(task_state "$again" "$last")"
+[ "$st $code" = "COMPLETED 0:0" ] || fail "task $last run again ended $st with exit code $code"
+grep -q "already complete" "$run/job/mmattn-embed-${again}_$last.log" || fail "task $last run again did not find its part complete"
+cmp "$run/job/$part_last" "$run/job/before.npy" || fail "task $last run again changed its finished part"
+read -r st code _ <<<"$(task_state "$wrong" "$last")"
+[ "$st $code" = "FAILED 2:0" ] || fail "an array of task $last alone without MMATTN_SHARDS ended $st with exit code $code, not refused"
+grep -q "set MMATTN_SHARDS" "$run/job/mmattn-embed-${wrong}_$last.log" || fail "the refusal does not say to set MMATTN_SHARDS"
+say "task $last run again with MMATTN_SHARDS left its part as it was; without it, it was refused"
 ok=1
