@@ -183,7 +183,8 @@ node=${node#NodeName=}
 # Process tracking by parent pid and CPU binding with sched_setaffinity: neither needs cgroups, which
 # a container seldom hands over. No accounting database: job states come from slurmctld. A requeued
 # job waits cred_expire seconds before it may start again (120 by default); a cancelled one gets
-# KillWait seconds between SIGTERM and SIGKILL (30 by default).
+# KillWait seconds between SIGTERM and SIGKILL (30 by default); a job that becomes eligible with no
+# other event waits for the main scheduling loop, every sched_interval seconds (60 by default).
 cat >"$SLURM_CONF" <<EOF
 ClusterName=mmattn-smoke
 SlurmctldHost=$node(127.0.0.1)
@@ -204,6 +205,7 @@ TaskPlugin=task/affinity
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=1
 MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
@@ -337,20 +339,24 @@ if [ "$shards" -gt 1 ]; then
 fi
 
 # Running one task again, with N given (MMATTN_SHARDS), leaves its finished part as it is; an
-# array that is not 0-(N-1) without MMATTN_SHARDS is refused by every task.
+# array that is not 0-(N-1) without MMATTN_SHARDS is refused by every task (with N > 1, the last
+# task alone is such an array).
 last=$((shards - 1))
 part_last=$(printf "parts/part-%04d-of-%04d.npy" "$last" "$shards")
 cp "$run/job/$part_last" "$run/job/before.npy"
 MMATTN_SHARDS=$shards submit again "--array=$last" embed-protein input.faa parts "${options[@]}"
-submit wrong "--array=$last" embed-protein input.faa parts "${options[@]}"
+[ "$shards" -eq 1 ] || submit wrong "--array=$last" embed-protein input.faa parts "${options[@]}"
 wait_done "$again" 120
-wait_done "$wrong" 120
 read -r st code _ <<<"$(task_state "$again" "$last")"
 [ "$st $code" = "COMPLETED 0:0" ] || fail "task $last run again ended $st with exit code $code"
 grep -q "already complete" "$run/job/mmattn-embed-${again}_$last.log" || fail "task $last run again did not find its part complete"
 cmp "$run/job/$part_last" "$run/job/before.npy" || fail "task $last run again changed its finished part"
-read -r st code _ <<<"$(task_state "$wrong" "$last")"
-[ "$st $code" = "FAILED 2:0" ] || fail "an array of task $last alone without MMATTN_SHARDS ended $st with exit code $code, not refused"
-grep -q "set MMATTN_SHARDS" "$run/job/mmattn-embed-${wrong}_$last.log" || fail "the refusal does not say to set MMATTN_SHARDS"
-say "task $last run again with MMATTN_SHARDS left its part as it was; without it, it was refused"
+say "task $last run again with MMATTN_SHARDS left its part as it was"
+if [ -n "$wrong" ]; then
+    wait_done "$wrong" 120
+    read -r st code _ <<<"$(task_state "$wrong" "$last")"
+    [ "$st $code" = "FAILED 2:0" ] || fail "an array of task $last alone without MMATTN_SHARDS ended $st with exit code $code, not refused"
+    grep -q "set MMATTN_SHARDS" "$run/job/mmattn-embed-${wrong}_$last.log" || fail "the refusal does not say to set MMATTN_SHARDS"
+    say "task $last alone without MMATTN_SHARDS was refused"
+fi
 ok=1
