@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system libraries mmattn links against (Debian/Ubuntu). Idempotent: safe to run again.
-# With --tests, also what only the tests use: Chromium, which the attention page's browser test drives.
+# With --tests, also what only the tests use: Chromium, which the attention page's browser test drives,
+# and Slurm with munge, for scripts/slurm/smoke.sh (a one-node cluster running the job-array script).
 set -euo pipefail
 packages=(pkg-config libpng-dev zlib1g-dev libopenblas-dev libsndfile1-dev libfftw3-dev libsoxr-dev
           libavformat-dev libavcodec-dev libswscale-dev libavutil-dev)
 if [ "${1:-}" = "--tests" ]; then
+    packages+=(slurm-wlm munge)
     # Debian packages Chromium; Ubuntu ships it only as a snap, which the tests cannot drive in a
     # container: there the browser tests are skipped unless a chromium is on the PATH.
     if grep -q '^ID=debian' /etc/os-release 2>/dev/null; then
