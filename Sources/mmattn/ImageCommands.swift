@@ -112,7 +112,7 @@ struct EmbedImage: ParsableCommand {
         let model = try modelOptions.resolve(default: DefaultModel.image)
         let encoder = try ImageEncoder(model: model, imageSize: imageSize)
         try embedFiles(command: "embed-image", files: images, list: inputList.inputList, model: model, modelFolder: encoder.model.path,
-                       pooling: pooling, rowShape: pooling == .none ? nil : [encoder.vit.hiddenSize],
+                       pooling: pooling, rowShape: pooling == .none ? encoder.tokenShape : [encoder.vit.hiddenSize],
                        options: ["image-size": size.imageSize ?? "checkpoint"], output: output, runOptions: runOptions, quiet: quiet,
                        chunk: 8 * ImageEncoder.batchSize, checkSameShapes: { try encoder.checkSameShapes(paths: $0, pooling: pooling) }) { group, body in
             try encoder.forEachLastHiddenState(paths: group) { try body($0, pooling.apply($1)) }

@@ -29,10 +29,6 @@ struct Merge: ParsableCommand {
     @Argument(help: ArgumentHelp("The parts' output files (.npy or .safetensors).", valueName: "part")) var parts: [String]
     @Option(help: ArgumentHelp("The merged file, in the parts' format.", valueName: "file")) var output: String
 
-    func validate() throws {
-        guard !parts.isEmpty else { throw ValidationError("give the parts' output files") }
-    }
-
     func run() throws {
         try checkOutputPath(output)
         reportWritten(output, try PartMerge.merge(parts, into: output))

@@ -57,14 +57,8 @@ enum StreamedRun {
         var written = ""
         try writing(stream) { written = try stream.finish(records: records, assembly: assembly, dropsLoneAxis: dropsLoneAxis) }
         reportWritten(stream.path, written)
-        if FileManager.default.fileExists(atPath: EmbeddingStream.idsPath(for: stream.path)), stream.layout != .tensors || !assembly.isNamed {
-            reportWritten(EmbeddingStream.idsPath(for: stream.path), "the record ids, one per row")
-        }
+        if stream.wroteIds { reportWritten(EmbeddingStream.idsPath(for: stream.path), "the record ids, one per row") }
     }
-}
-
-extension EmbeddingStream.Assembly {
-    var isNamed: Bool { if case .named = self { return true }; return false }
 }
 
 /// The size of a regular file, for cutting it into parts.
@@ -112,9 +106,7 @@ struct PathList {
     /// Fraction of the list read so far (nil for a pipe).
     var fraction: Double? {
         guard let reader else { return paths.isEmpty ? nil : Double(next) / Double(paths.count) }
-        guard let total = reader.totalBytes else { return nil }
-        let end = reader.endOffset ?? Int64(total)
-        return Double(Int64(reader.bytesRead) - reader.startOffset) / Double(max(1, end - reader.startOffset))
+        return reader.fractionRead
     }
 }
 
@@ -135,17 +127,21 @@ struct InputListOption: ParsableArguments {
 /// The streamed run of embed-image and embed-audio over a list of files (arguments or
 /// `--input-list`), `chunk` files at a time: `embed` calls its body with each file's embedding in
 /// order. A resumed run continues at a chunk boundary, so its batches are an uninterrupted run's.
+/// `rowShape` is the shape of one file's output: always that with a pooling, else the likely one
+/// (the shape of a part without files).
 func embedFiles(command: String, files: [String], list: String?, model: String, modelFolder: String, pooling: Pooling,
-                rowShape: [Int]?, options: [String: String], output: EmbeddingOutput, runOptions: RunOptions, quiet: Bool, chunk: Int,
+                rowShape: [Int], options: [String: String], output: EmbeddingOutput, runOptions: RunOptions, quiet: Bool, chunk: Int,
                 checkSameShapes: ([String]) throws -> Void,
                 embed: ([String], (String, Tensor) throws -> Void) throws -> Void) throws {
     let shard = try runOptions.parsedShard()
     var paths = try PathList(arguments: files, list: list, shard: shard)
     let stackedOnly = (try? output.file.map(OutputFile.format(of:))) != .safetensors
     if list == nil && stackedOnly { try checkSameShapes(paths.paths) }
+    let noFiles = MMAttnError("the list names no files (one path per line)", file: list)
     guard let file = output.file else {
         var embeddings = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
         while let group = try paths.next(chunk) { try embed(group) { embeddings.append($1, input: $0) } }
+        guard !embeddings.items.isEmpty || !shard.isWhole else { throw noFiles }
         try output.deliver(embeddings, model: model)
         return
     }
@@ -153,7 +149,8 @@ func embedFiles(command: String, files: [String], list: String?, model: String, 
                                  inputFiles: list.map { [$0] } ?? [], inputText: list == nil ? files : [],
                                  options: options.merging(["pooling": pooling.rawValue]) { $1 }, shard: shard)
     if StreamedRun.alreadyDone(file, run: run, resume: runOptions.resume) { return }
-    let stream = try EmbeddingStream(path: file, layout: rowShape.map { .rows($0) } ?? .tensors, run: run, resume: runOptions.resume)
+    let fixedRows = pooling != .none
+    let stream = try EmbeddingStream(path: file, layout: fixedRows ? .rows(rowShape) : .tensors, run: run, resume: runOptions.resume)
     StreamedRun.announce(stream, resume: runOptions.resume)
     let progress = ProgressBar(enabled: list != nil && !quiet, unit: "files")
     let resumed = stream.resumed?.records ?? 0
@@ -170,15 +167,16 @@ func embedFiles(command: String, files: [String], list: String?, model: String, 
                 } else {
                     firstShape = (path, e.shape)
                 }
-                if rowShape == nil { try stream.put(e, name: path) } else { try stream.put(row: e, at: count) }
+                if fixedRows { try stream.put(row: e, at: count) } else { try stream.put(e, name: path) }
                 count += 1
             }
             try stream.appendIds(group)
             try stream.commit(records: count)
             progress.update(count: count, amount: count - resumed, rateUnit: "files", fraction: paths.fraction)
         }
+        guard count > 0 || !shard.isWhole else { throw noFiles }
     }
     try StreamedRun.finish(stream, records: count,
-                           assembly: .stacked(name: pooling == .none ? "last_hidden_state" : "embedding", padFirstAxis: false),
+                           assembly: .stacked(name: fixedRows ? "embedding" : "last_hidden_state", padFirstAxis: false, emptyRowShape: rowShape),
                            dropsLoneAxis: list == nil && files.count == 1 && shard.isWhole, progress: progress)
 }

@@ -49,17 +49,16 @@ struct TextSource: ParsableArguments {
             return
         }
         let reader = try TextLineReader(path: input, lossy: lossyUTF8, range: shard.isWhole ? nil : shard.byteRange(size: try fileSize(input)))
-        let end = reader.endOffset ?? reader.totalBytes.map(Int64.init)
         var skipped = 0
         while skipped < skip, let lines = try reader.next(min(Self.chunkLines, skip - skipped)) { skipped += lines.count }
-        if skip > 0 { progress(skipped, end.map { Double(Int64(reader.bytesRead) - reader.startOffset) / Double(max(1, $0 - reader.startOffset)) }) }
+        if skip > 0 { progress(skipped, reader.fractionRead) }
         while let lines = try reader.next(Self.chunkLines) {
             let first = reader.lineNumber - lines.count + 1
             try body(zip(lines, reader.offsets).enumerated().map { i, line in
                 let id = "\(input)@\(line.1)"
                 return (shard.isWhole ? "\(input):\(first + i)" : id, id, line.0)
             })
-            progress(reader.lineNumber, end.map { Double(Int64(reader.bytesRead) - reader.startOffset) / Double(max(1, $0 - reader.startOffset)) })
+            progress(reader.lineNumber, reader.fractionRead)
         }
     }
 }
@@ -248,10 +247,12 @@ struct EmbedText: ParsableCommand {
                 if lines == resumed && resumed > 0 { progress.resumed = (resumed, fraction ?? 0); return }
                 progress.update(count: lines, amount: lines - resumed, rateUnit: "lines", fraction: fraction)
             })
+            guard count > 0 || !shard.isWhole else { throw MMAttnError("the input has no lines to embed", file: source.input) }
         } }
         warnTruncated()
-        guard count > 0 || !shard.isWhole else { throw MMAttnError("the input has no lines to embed", file: source.input) }
-        try StreamedRun.finish(stream, records: count, assembly: .stacked(name: none ? "last_hidden_state" : "embedding", padFirstAxis: true),
+        try StreamedRun.finish(stream, records: count,
+                               assembly: .stacked(name: none ? "last_hidden_state" : "embedding", padFirstAxis: true,
+                                                  emptyRowShape: [0, encoder.model.config.hiddenSize]),
                                progress: progress)
     }
 }

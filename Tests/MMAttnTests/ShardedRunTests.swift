@@ -71,6 +71,8 @@ private struct SplitMix {
 
     @Test func parsesKOfN() throws {
         #expect(try Shard(parsing: "2/5") == Shard(index: 2, count: 5))
+        // Huge N and sizes: size·K/N in 128 bits, no overflow.
+        #expect(try Shard(parsing: "5000000000000000000/6000000000000000000").byteRange(size: .max / 2).upperBound <= .max / 2)
         for bad in ["5/5", "-1/3", "1", "a/b", "1/0", "1/2/3", ""] {
             #expect(throws: MMAttnError.self, "\(bad)") { try Shard(parsing: bad) }
         }
@@ -149,6 +151,19 @@ private struct SplitMix {
                 #expect(parts.map(\.0) == whole.map(\.0) && parts.map(\.1) == whole.map(\.1), "N = \(n): \(text.prefix(20))")
             }
         }
+    }
+
+    /// A part reads nothing before its range, yet a bad line in it names the file's line.
+    @Test func aBadLineInAPartNamesTheFileLine() throws {
+        let text = "one\ntwo\nthree\nfour\nfi\u{FF}ve\n".replacingOccurrences(of: "\u{FF}", with: "")
+        var bytes = Array(text.utf8)
+        bytes.insert(0xFF, at: bytes.firstIndex(of: UInt8(ascii: "v"))!)
+        let path = CLI.tempDir() + "/bad.txt"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let error = try #require(throws: MMAttnError.self) {
+            _ = try readLines(path, range: try Shard(index: 1, count: 2).byteRange(size: Int64(bytes.count)))
+        }
+        #expect(error.message.contains("line 5:"), "\(error)")
     }
 
     private func readLines(_ path: String, range: Range<Int64>?) throws -> [(String, Int64)] {
@@ -247,6 +262,28 @@ private struct SplitMix {
         try ok(["embed-protein", fasta, "--model", Paths.model("esm2"), "--shard", "4/5", "--output", dir + "/p.npy"])
         #expect(try NPY.read(dir + "/p.npy").shape == [0, 32])
         #expect(try ids(dir + "/p.npy").isEmpty)
+        // Token vectors (tensors put one by one): an empty part is [0, 0, D], and merge passes over it.
+        let text = try Inputs.write("a\nb c\nd\n", name: "three.txt")
+        let base = ["embed-text", "--input", text, "--model", Paths.model("bert"), "--pooling", "none"]
+        let parts = (0..<7).map { dir + "/t\($0).npy" }
+        for (k, part) in parts.enumerated() { try ok(base + ["--shard", "\(k)/7", "--output", part]) }
+        #expect(try NPY.read(parts[1]).shape == [0, 0, 32])  // bytes [1, 2) hold no line start
+        try ok(["merge"] + parts + ["--output", dir + "/merged.npy"])
+        try ok(base + ["--output", dir + "/whole.npy"])
+        #expect(try NPY.read(dir + "/merged.npy").shape == (try NPY.read(dir + "/whole.npy").shape))
+        #expect(try ids(dir + "/merged.npy") == (try ids(dir + "/whole.npy")))
+    }
+
+    /// An input without records is an error that leaves nothing behind (a part of one is not).
+    @Test func anEmptyInputIsAnErrorAndLeavesNothing() throws {
+        let dir = CLI.tempDir()
+        let empty = try Inputs.write("", name: "empty.txt")
+        for args in [["embed-text", "--input", empty, "--model", Paths.model("bert")],
+                     ["embed-image", "--input-list", empty, "--model", Paths.model("vit")],
+                     ["embed-audio", "--input-list", empty, "--model", Paths.model("whisper")]] {
+            let r = try CLI.run(args + ["--output", dir + "/x.npy"])
+            CLI.expectRejected(r, outputDir: dir, args[0])
+        }
     }
 
     /// Killed (SIGKILL) at several points, the run continues with --resume and ends with the bytes
@@ -285,7 +322,7 @@ private struct SplitMix {
         let r = try ok(args + ["--output", out, "--resume", "--quiet"])
         #expect(r.stderr.contains("resuming"), "\(r.stderr)")
         #expect(bytes(out) == bytes(reference), "the resumed file differs from an uninterrupted run's")
-        #expect(bytes(EmbeddingStream.idsPath(for: out)).count == bytes(EmbeddingStream.idsPath(for: reference)).count)
+        #expect(bytes(EmbeddingStream.idsPath(for: out)) == bytes(EmbeddingStream.idsPath(for: reference)))
         // Only the outputs are left; the run's state is gone.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { !$0.hasPrefix(".resumed") })
         // Resuming a finished run does nothing.
@@ -329,6 +366,27 @@ private struct SplitMix {
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir)) == ["x.npy", "x.ids.jsonl"])
     }
 
+    /// A run killed after its output was put in place and before its ids file was: --resume
+    /// completes it (the ids file in place, the state gone) without embedding anything again.
+    @Test func aRunKilledWhileFinishingIsCompletedByResume() throws {
+        let dir = CLI.tempDir()
+        let fasta = try Inputs.write(Inputs.fasta(count: 6), name: "p.faa")
+        let args = ["embed-protein", fasta, "--model", Paths.model("esm2"), "--output", dir + "/x.npy"]
+        try ok(args)
+        let idsFile = EmbeddingStream.idsPath(for: dir + "/x.npy"), state = EmbeddingStreamFiles(dir + "/x.npy")
+        let ids = bytes(idsFile)
+        try FileManager.default.moveItem(atPath: idsFile, toPath: dir + "/.x.npy.ids")
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: state.journal))
+        let r = try ok(args + ["--resume"])
+        #expect(r.stderr.contains("already complete"), "\(r.stderr)")
+        #expect(bytes(idsFile) == ids)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir)) == ["x.npy", "x.ids.jsonl"])
+        // With the data of an unfinished run beside it, an output is not taken as complete.
+        try Data().write(to: URL(fileURLWithPath: state.data))
+        let again = try CLI.run(args + ["--resume"])
+        #expect(!again.stderr.contains("already complete"), "\(again.stderr)")
+    }
+
     /// merge refuses parts it cannot join, naming the part and the reason.
     @Test func mergeRefusesWhatIsNotOneRun() throws {
         let dir = CLI.tempDir()
@@ -353,6 +411,14 @@ private struct SplitMix {
         #expect(noIds.status == 1 && noIds.stderr.contains("has no ids file"), "\(noIds.stderr)")
         let json = try CLI.run(["merge", dir + "/p0.npy", "--output", dir + "/m.json"])
         #expect(json.status == 1 && json.stderr.contains(".npy or .safetensors"), "\(json.stderr)")
+        // FASTA ids are unique in a whole run; parts check their own, merge checks across them.
+        let dup = try Inputs.write(">a\nMKV\n>b\nMKL\n>a\nMKA\n", name: "dup.faa")
+        for k in 0..<2 {
+            try ok(["embed-protein", dup, "--model", Paths.model("esm2"), "--shard", "\(k)/2", "--output", dir + "/d\(k).npy"])
+        }
+        let duplicate = try CLI.run(["merge", dir + "/d0.npy", dir + "/d1.npy", "--output", dir + "/d.npy"])
+        #expect(duplicate.status == 1 && duplicate.stderr.contains("must be unique"), "\(duplicate.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/d.npy") && !FileManager.default.fileExists(atPath: dir + "/d.ids.jsonl"))
     }
 
     /// Protein outputs with one tensor per record merge by name, in part order: the whole run's

@@ -54,6 +54,11 @@ public enum AtomicFile {
     /// the folder flushed after. `fd` stays open (the caller closes it).
     static func publish(fd: Int32, temporary: String, to path: String) throws {
         guard fsync(fd) == 0 else { throw failure("cannot flush the output file to disk", path) }
+        try publish(temporary: temporary, to: path)
+    }
+
+    /// Rename a finished file already flushed to disk over `path`, then flush the folder.
+    static func publish(temporary: String, to path: String) throws {
         guard rename(temporary, path) == 0 else { throw failure("cannot rename the finished output into place", path) }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let dirfd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_CLOEXEC)

@@ -74,6 +74,13 @@ public final class ImageEncoder: Sendable {
         return hidden
     }
 
+    /// The last hidden state's shape, [T, D], for a processor that resizes every image to one
+    /// size; [0, D] when the size depends on the image.
+    public var tokenShape: [Int] {
+        guard let size = preprocessor.fixedOutputSize else { return [0, vit.hiddenSize] }
+        return [vit.tokenCount(height: size.height, width: size.width), vit.hiddenSize]
+    }
+
     /// Throws, naming two images, when their outputs under `pooling` would differ in shape
     /// (`.none` with a processor that keeps aspect ratios); reads only the PNG headers.
     public func checkSameShapes(paths: [String], pooling: Pooling) throws {

@@ -143,10 +143,6 @@ public final class ProteinEncoder: Sendable {
         let reader = try FastaReader(path: path, alphabet: alphabet, range: range)
         let batcher = try ProteinBatcher(reader: reader, alphabet: alphabet, options: options.batch)
         let partEnd = reader.endOffset ?? reader.fileSize
-        /// Fraction of the part read, by bytes.
-        func readFraction() -> Double? {
-            partEnd.map { Double(reader.bytesRead - reader.startOffset) / Double(max(1, $0 - reader.startOffset)) }
-        }
         var done = 0, residues = 0, windowIndex = 0
         var skipped = 0, skippedFraction = 0.0
         while let window = try batcher.nextWindow() {
@@ -155,7 +151,7 @@ public final class ProteinEncoder: Sendable {
             guard firstBatch < window.batches.count else {
                 done += window.records.count
                 skipped = done
-                skippedFraction = readFraction() ?? 0
+                skippedFraction = reader.fractionRead ?? 0
                 continue
             }
             // Residues still to do ≈ this window's rest + the unread bytes of the part.

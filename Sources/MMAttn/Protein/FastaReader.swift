@@ -82,6 +82,11 @@ public final class FastaReader {
     /// record whose header starts at or after `endOffset` belongs to the next part.
     public let startOffset: Int64
     public let endOffset: Int64?
+    /// The fraction of the file (or of the part) read so far; nil for a pipe.
+    public var fractionRead: Double? {
+        guard let size = fileSize else { return nil }
+        return Shard.fraction(position: bytesRead, start: startOffset, end: endOffset ?? size)
+    }
     /// Lines before `startOffset`, once known (0 for a reader from the file's start).
     private var lineBase: Int?
     /// Set once the first record of the next part is reached.

@@ -38,7 +38,8 @@ public final class EmbeddingStream {
         /// Stacked under `name` into [N, ...]. Shapes that differ only in their first axis are
         /// zero-padded to the longest when `padFirstAxis`; otherwise differing shapes give one
         /// tensor per record, named by its id, in a `.safetensors` output and an error in others.
-        case stacked(name: String, padFirstAxis: Bool)
+        /// Without records the output is [0, emptyRowShape...].
+        case stacked(name: String, padFirstAxis: Bool, emptyRowShape: [Int])
     }
 
     /// What a run had committed: records done and the caller's own position (for example the
@@ -60,7 +61,7 @@ public final class EmbeddingStream {
     /// Readers refuse `.safetensors` headers over 100 MB (the reference implementation's limit).
     static let maxSafetensorsHeader = 100_000_000
 
-    private let dataPath: String, indexPath: String, idsPath: String, journalPath: String
+    private let dataPath: String, indexPath: String, idsPath: String, journalPath: String, readyIdsPath: String
     private let data: Int32
     private var index: Int32 = -1, ids: Int32 = -1
     /// Bytes reserved for the header at the start of `.partial` (`.rows` in .npy / .safetensors).
@@ -77,6 +78,15 @@ public final class EmbeddingStream {
         ((path as NSString).deletingPathExtension) + ".ids.jsonl"
     }
 
+    /// Whether `finish` wrote an ids file (stacked outputs do; one tensor per name does not).
+    public private(set) var wroteIds = false
+
+    /// The hidden name the run's state files start with: `dir/.F` for the output `dir/F`.
+    static func stateBase(for path: String) -> String {
+        let folder = (path as NSString).deletingLastPathComponent
+        return (folder.isEmpty ? "" : folder + "/") + "." + AtomicFile.shortened((path as NSString).lastPathComponent, maxBytes: 200)
+    }
+
     /// Opens the stream for `path`. With `resume`, continues the run the journal describes (which
     /// must be `run`); without, discards any unfinished run there (with a warning) and starts anew.
     public init(path: String, layout: Layout, run: RunDescription, resume: Bool) throws {
@@ -84,13 +94,12 @@ public final class EmbeddingStream {
         self.format = try OutputFile.format(of: path)
         self.run = run
         self.layout = layout
-        let folder = (path as NSString).deletingLastPathComponent
-        let name = AtomicFile.shortened((path as NSString).lastPathComponent, maxBytes: 200)
-        let base = (folder.isEmpty ? "" : folder + "/") + "." + name
+        let base = Self.stateBase(for: path)
         dataPath = base + ".partial"
         indexPath = base + ".partial-index"
         idsPath = base + ".partial-ids"
         journalPath = base + ".resume"
+        readyIdsPath = base + ".ids"
         if case .rows(let shape) = layout {
             rowBytes = shape.reduce(1, *) * 4
             headerRoom = format == .json ? 0 : Self.headerRoom(format: format, rowShape: shape, run: run)
@@ -201,193 +210,175 @@ public final class EmbeddingStream {
     /// good, as it would without streaming; an interruption (a signal, a crash, a lost machine)
     /// is what `--resume` continues.
     public func discard() {
-        for file in [journalPath, dataPath, indexPath, idsPath] { unlink(file) }
+        for file in [journalPath, dataPath, indexPath, idsPath, readyIdsPath] { unlink(file) }
     }
 
     // MARK: finishing
 
-    /// Complete the output: rows `0..<records` must all have been put (`.rows`). Writes the ids
-    /// file, renames the output into place, removes the run's state, and describes what was
-    /// written ("float32 [3, 384]"). With `dropsLoneAxis`, one record gives its row's shape
+    /// Complete the output: rows `0..<records` must all have been put (`.rows`). The ids go to a
+    /// hidden file first, the output is put in place, then the ids file, then the run's state is
+    /// removed: a kill at any step leaves what `--resume` completes (`isComplete`). Describes what
+    /// was written ("float32 [3, 384]"). With `dropsLoneAxis`, one record gives its row's shape
     /// without the leading axis (one input given to embed-image or embed-audio).
     @discardableResult
     public func finish(records: Int, assembly: Assembly = .named, dropsLoneAxis: Bool = false) throws -> String {
         let description: String
         switch layout {
-        case .rows(let shape):
+        case .rows(let rowShape):
             guard rowCount == records else {
                 throw MMAttnError("\(rowCount) rows were written for \(records) records", file: path)
             }
-            description = try finishRows(rowShape: shape, shape: dropsLoneAxis && records == 1 ? shape : [records] + shape)
+            let shape = dropsLoneAxis && records == 1 ? rowShape : [records] + rowShape
+            try writeIds(rows: records, shape: shape)
+            if format == .json {
+                let rowBytes = rowShape.reduce(1, *) * 4
+                try AtomicFile.write(to: path) { sink in
+                    try renderJSON(rowShape: rowShape, outerAxis: shape.count > rowShape.count, sink: sink) { row in
+                        for r in 0..<records { try row(Int64(r) * Int64(rowBytes), rowBytes) }
+                    }
+                }
+                unlink(dataPath)
+            } else {
+                let header = try Self.stackedHeader(format: format, name: "embedding", rowShape: rowShape, shape: shape, run: run)
+                guard header.count == headerRoom else {
+                    throw MMAttnError("the output's header does not fit the room left for it", file: path)
+                }
+                try writeAll(data, header, at: 0, file: dataPath)
+                guard ftruncate(data, off_t(headerRoom + shape.reduce(1, *) * 4)) == 0 else {
+                    throw AtomicFile.failure("cannot set the output's size", path)
+                }
+                try AtomicFile.publish(fd: data, temporary: dataPath, to: path)
+            }
+            description = "float32 \(shape)"
         case .tensors:
             description = try finishTensors(assembly, records: records, dropsLoneAxis: dropsLoneAxis)
+            unlink(dataPath)
         }
-        try? FileManager.default.removeItem(atPath: journalPath)
-        try? FileManager.default.removeItem(atPath: indexPath)
-        try? FileManager.default.removeItem(atPath: idsPath)
+        if wroteIds { try AtomicFile.publish(temporary: readyIdsPath, to: Self.idsPath(for: path)) }
+        for file in [journalPath, indexPath, idsPath] { unlink(file) }
         return description
     }
 
-    /// `.rows`: write the header into the room left for it, or render the JSON, and publish.
-    private func finishRows(rowShape: [Int], shape: [Int]) throws -> String {
-        let bytes = shape.reduce(1, *) * 4
-        try writeIds(rows: rowCount, shape: shape)
-        if format == .json {
-            try AtomicFile.write(to: path) { sink in
-                try renderJSON(rows: rowCount, rowShape: rowShape, outerAxis: rowShape.count < shape.count, sink: sink)
+    /// `.tensors`: assemble the output from the tensors in `.partial`, reading the index as it goes.
+    private func finishTensors(_ assembly: Assembly, records: Int, dropsLoneAxis: Bool) throws -> String {
+        guard case .stacked(let name, let pad, let emptyRowShape) = assembly else {
+            guard format == .safetensors else { throw MMAttnError("one tensor per name needs a .safetensors output", file: path) }
+            let count = try writeNamed()
+            return "\(count) tensors for \(records) records"
+        }
+        // First pass: can the tensors stack (equal shapes, or equal but for the first axis when padded)?
+        var first: Entry?, mismatch: Entry?, count = 0, longest = 0
+        try forEachEntry { e in
+            count += 1
+            longest = max(longest, e.shape.first ?? 1)
+            guard let f = first else { first = e; return }
+            let stacks = e.shape == f.shape || (pad && e.shape.count == f.shape.count && e.shape.dropFirst() == f.shape.dropFirst())
+            if !stacks && mismatch == nil { mismatch = e }
+        }
+        if let first, let other = mismatch {
+            guard format == .safetensors else {
+                throw Embeddings.mismatchError(((first.name, first.shape), (other.name, other.shape))).inFile(path)
             }
-            unlink(dataPath)
-        } else {
-            let header = try Self.stackedHeader(format: format, name: "embedding", rowShape: rowShape, shape: shape, run: run)
-            guard header.count == headerRoom else { throw MMAttnError("the output's header does not fit the room left for it", file: path) }
-            try writeAll(data, header.withUnsafeBytes { Data($0) }, at: 0, file: dataPath)
-            guard ftruncate(data, off_t(headerRoom + bytes)) == 0 else {
-                throw AtomicFile.failure("cannot set the output's size", path)
+            let count = try writeNamed()
+            return "\(count) tensors, one per input"
+        }
+        let rowShape = first.map { [longest] + $0.shape.dropFirst() } ?? emptyRowShape
+        let shape = dropsLoneAxis && count == 1 ? rowShape : [count] + rowShape
+        let rowBytes = rowShape.reduce(1, *) * 4
+        try writeIds(rows: count, shape: shape)
+        try AtomicFile.write(to: path) { sink in
+            let eachRow = { (row: (Int64, Int) throws -> Void) throws in try self.forEachEntry { try row($0.offset, Int($0.bytes)) } }
+            if format == .json {
+                try renderJSON(rowShape: rowShape, outerAxis: shape.count > rowShape.count, sink: sink, eachRow: eachRow)
+                return
             }
-            try AtomicFile.publish(fd: data, temporary: dataPath, to: path)
+            try sink.write(try Self.stackedHeader(format: format, name: name, rowShape: rowShape, shape: shape, run: run))
+            try eachRow { offset, bytes in
+                try RunFiles.copy(data, from: offset, count: Int64(bytes), file: dataPath, to: sink)
+                if bytes < rowBytes { try sink.writeZeros(rowBytes - bytes) }
+            }
         }
         return "float32 \(shape)"
     }
 
-    /// `.tensors`: assemble the output from the tensors in `.partial`, then publish it.
-    private func finishTensors(_ assembly: Assembly, records: Int, dropsLoneAxis: Bool) throws -> String {
-        let entries = try readIndex()
-        var description: String
-        switch assembly {
-        case .named:
-            guard format == .safetensors else {
-                throw MMAttnError("one tensor per name needs a .safetensors output", file: path)
-            }
-            try writeNamed(entries)
-            description = "\(entries.count) tensors for \(records) records"
-        case .stacked(let name, let pad):
-            let first = entries.first?.shape
-            let sameTail = entries.allSatisfy { $0.shape.dropFirst() == first?.dropFirst() && $0.shape.count == first?.count }
-            if entries.allSatisfy({ $0.shape == first }) || (pad && sameTail) {
-                let longest = entries.map { $0.shape.first ?? 1 }.max() ?? 0
-                let rowShape = first.map { [longest] + $0.dropFirst() } ?? []
-                let shape = dropsLoneAxis && entries.count == 1 ? rowShape : [entries.count] + rowShape
-                try writeIds(rows: entries.count, shape: shape)
-                try writeStacked(entries, name: name, rowShape: rowShape, shape: shape)
-                description = "float32 \(shape)"
-            } else if format == .safetensors {
-                var seen = Set<String>()
-                for e in entries where !seen.insert(e.name).inserted {
-                    throw MMAttnError("is given twice; with outputs of different shapes each input needs its own name", file: e.name)
-                }
-                try writeNamed(entries)
-                description = "\(entries.count) tensors, one per input"
-            } else {
-                let other = entries.first { $0.shape != first }!
-                throw Embeddings.mismatchError(((entries[0].name, entries[0].shape), (other.name, other.shape))).inFile(path)
-            }
-        }
-        unlink(dataPath)
-        return description
-    }
-
+    /// One tensor's place in `.partial`.
     private struct Entry { let name: String; let shape: [Int]; let offset: Int64; var bytes: Int64 { Int64(shape.reduce(1, *) * 4) } }
 
-    private func readIndex() throws -> [Entry] {
-        guard index >= 0 else { return [] }
-        var text = [UInt8](repeating: 0, count: Int(indexBytes))
-        let n = try text.withUnsafeMutableBytes { try readAll(index, $0, at: 0, file: indexPath) }
-        var entries: [Entry] = []
-        var offset: Int64 = 0
-        for line in text[..<n].split(separator: UInt8(ascii: "\n")) {
-            guard let o = (try? JSON.parse(Data(line)))?.object, let name = o["name"]?.string,
-                  let shape = o["shape"]?.array?.compactMap(\.int) else {
-                throw MMAttnError("the unfinished output's index is damaged; start over without --resume", file: indexPath)
+    /// Call `body` with each tensor of the index, in order, reading the index a block at a time.
+    private func forEachEntry(_ body: (Entry) throws -> Void) throws {
+        guard index >= 0 else { return }
+        let damaged = MMAttnError("the unfinished output's index is damaged; start over without --resume", file: indexPath)
+        var offset: Int64 = 0, at: Int64 = 0
+        var pending: [UInt8] = []
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        while at < indexBytes {
+            let want = Int(min(Int64(block.count), indexBytes - at))
+            let n = try block.withUnsafeMutableBytes {
+                try RunFiles.readAll(index, UnsafeMutableRawBufferPointer(rebasing: $0[..<want]), at: at, file: indexPath)
             }
-            entries.append(Entry(name: name, shape: shape, offset: offset))
-            offset += entries.last!.bytes
+            guard n > 0 else { throw damaged }
+            at += Int64(n)
+            pending += block[..<n]
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                guard let o = (try? JSON.parse(Data(pending[start..<newline])))?.object, let name = o["name"]?.string,
+                      let shape = o["shape"]?.array?.compactMap(\.int) else { throw damaged }
+                let e = Entry(name: name, shape: shape, offset: offset)
+                offset += e.bytes
+                try body(e)
+                start = newline + 1
+            }
+            pending.removeFirst(start)
         }
-        guard offset == dataBytes else {
+        guard pending.isEmpty, offset == dataBytes else {
             throw MMAttnError("the unfinished output's index does not match its data; start over without --resume", file: indexPath)
         }
-        return entries
     }
 
-    /// A `.safetensors` file with one tensor per entry, in the order they were put.
-    private func writeNamed(_ entries: [Entry]) throws {
+    /// A `.safetensors` file with one tensor per entry, in the order they were put; returns how
+    /// many. Its header (at most 100 MB, checked as tensors are put) is built in memory.
+    private func writeNamed() throws -> Int {
+        var entries: [(name: String, shape: [Int], offset: Int64)] = []
         var seen = Set<String>()
-        for e in entries where !seen.insert(e.name).inserted {
-            throw MMAttnError("two tensors are named \(e.name); a .safetensors file holds one per name", file: path)
+        try forEachEntry { e in
+            guard seen.insert(e.name).inserted else {
+                throw MMAttnError("two tensors are named \(e.name); a .safetensors file holds one per name", file: path)
+            }
+            entries.append((e.name, e.shape, e.offset))
         }
-        let header = try SafetensorsWriter.header(entries.map { ($0.name, $0.shape, $0.offset) }, metadata: run.metadata)
+        let header = try SafetensorsWriter.header(entries, metadata: run.metadata)
         try AtomicFile.write(to: path) { sink in
             try sink.write(header)
-            try copy(from: 0, count: dataBytes, to: sink)
+            try RunFiles.copy(data, from: 0, count: dataBytes, file: dataPath, to: sink)
         }
+        return entries.count
     }
 
-    /// The entries stacked as `shape` ([N, row shape...], or a lone row's shape), each zero-padded
-    /// along its first axis to `rowShape`'s.
-    private func writeStacked(_ entries: [Entry], name: String, rowShape: [Int], shape: [Int]) throws {
-        let rowBytes = Int64(rowShape.reduce(1, *) * 4)
-        func rows(_ sink: AtomicFile.Sink) throws {
-            for e in entries {
-                try copy(from: e.offset, count: e.bytes, to: sink)
-                if e.bytes < rowBytes { try sink.writeZeros(Int(rowBytes - e.bytes)) }
-            }
-        }
-        try AtomicFile.write(to: path) { sink in
-            switch format {
-            case .json:
-                try renderJSON(rows: entries.count, rowShape: rowShape, outerAxis: rowShape.count < shape.count, sink: sink, entries: entries)
-            case .npy, .safetensors:
-                try sink.write(try Self.stackedHeader(format: format, name: name, rowShape: rowShape, shape: shape, run: run))
-                try rows(sink)
-            }
-        }
-    }
-
-    /// The ids file: the run with the output's shape, then one id per line.
+    /// The ids file, to its hidden name: the run with the output's shape, then one id per line.
     private func writeIds(rows: Int, shape: [Int]) throws {
-        let idsFile = Self.idsPath(for: path)
-        guard idsFile != path else { return }
-        try AtomicFile.write(to: idsFile) { sink in
+        guard Self.idsPath(for: path) != path else { return }
+        try AtomicFile.write(to: readyIdsPath) { sink in
             try sink.write(Data("{\"mmattn_ids\": 1, \"rows\": \(rows), \"shape\": \(shape), \"run\": \(run.json)}\n".utf8))
-            guard ids >= 0 else { return }
-            var at: Int64 = 0
-            var buffer = [UInt8](repeating: 0, count: 1 << 20)
-            while at < idsBytes {
-                let n = try buffer.withUnsafeMutableBytes {
-                    try readAll(ids, UnsafeMutableRawBufferPointer(rebasing: $0[..<Int(min(Int64($0.count), idsBytes - at))]), at: at, file: idsPath)
-                }
-                guard n > 0 else { break }
-                try buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-                at += Int64(n)
-            }
+            if ids >= 0 { try RunFiles.copy(ids, from: 0, count: idsBytes, file: idsPath, to: sink) }
         }
+        wroteIds = true
     }
 
-    /// JSON nested arrays of the rows ([rows, row shape...]; without `outerAxis`, the one row
-    /// alone), read from `.partial` (the rows of `entries`, zero-padded to `rowShape`, when given).
-    private func renderJSON(rows: Int, rowShape: [Int], outerAxis: Bool, sink: AtomicFile.Sink, entries: [Entry]? = nil) throws {
-        let rowCount = rowShape.reduce(1, *)
+    /// JSON nested arrays of the rows `eachRow` gives as (offset, bytes) in `.partial`, each
+    /// zero-padded to `rowShape`: [rows, row shape...], or without `outerAxis` the one row alone.
+    private func renderJSON(rowShape: [Int], outerAxis: Bool, sink: AtomicFile.Sink,
+                            eachRow: ((Int64, Int) throws -> Void) throws -> Void) throws {
         if outerAxis { try sink.write(Data("[".utf8)) }
-        for r in 0..<rows {
+        var first = true
+        try eachRow { offset, bytes in
             let row = Tensor(zeros: rowShape)
-            let (offset, bytes) = entries.map { ($0[r].offset, Int($0[r].bytes)) } ?? (Int64(r) * Int64(rowCount * 4), rowCount * 4)
-            _ = try readAll(data, UnsafeMutableRawBufferPointer(start: row.data, count: bytes), at: offset, file: dataPath)
-            var text = r == 0 ? "" : ","
+            _ = try RunFiles.readAll(data, UnsafeMutableRawBufferPointer(start: row.data, count: bytes), at: offset, file: dataPath)
+            var text = first ? "" : ","
+            first = false
             try OutputFile.appendJSON(row, into: &text, flushingAt: 1 << 16) { try sink.write(Data($0.utf8)) }
             try sink.write(Data(text.utf8))
         }
         if outerAxis { try sink.write(Data("]".utf8)) }
-    }
-
-    private func copy(from offset: Int64, count: Int64, to sink: AtomicFile.Sink) throws {
-        var buffer = [UInt8](repeating: 0, count: Int(min(count, 8 << 20)))
-        var at = offset
-        while at < offset + count {
-            let want = Int(min(Int64(buffer.count), offset + count - at))
-            let n = try buffer.withUnsafeMutableBytes { try readAll(data, UnsafeMutableRawBufferPointer(rebasing: $0[..<want]), at: at, file: dataPath) }
-            guard n == want else { throw MMAttnError("the unfinished output is shorter than its index says", file: dataPath) }
-            try buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-            at += Int64(n)
-        }
     }
 
     // MARK: the header of a stacked output
@@ -490,28 +481,30 @@ public final class EmbeddingStream {
     }
 
     /// Whether `path` already holds the finished output of `run` (a repeated `--resume` of a
-    /// finished run, as a requeued array task does, has nothing left to do). State a run killed
-    /// between renaming its output and removing its journal left behind is removed.
+    /// finished run, as a requeued array task does, has nothing left to do). A run killed after
+    /// its output was in place is completed: its ids file put in place, its state removed. An
+    /// output with the unfinished data of a run beside it is not complete.
     public static func isComplete(path: String, run: RunDescription) -> Bool {
-        guard finished(path: path, run: run) else { return false }
-        let folder = (path as NSString).deletingLastPathComponent
-        let base = (folder.isEmpty ? "" : folder + "/") + "." + AtomicFile.shortened((path as NSString).lastPathComponent, maxBytes: 200)
+        let base = stateBase(for: path)
+        guard FileManager.default.fileExists(atPath: path), !FileManager.default.fileExists(atPath: base + ".partial") else { return false }
+        if FileManager.default.fileExists(atPath: base + ".ids") {
+            guard (try? AtomicFile.publish(temporary: base + ".ids", to: idsPath(for: path))) != nil else { return false }
+        }
+        guard described(path) == run else { return false }
         for suffix in [".resume", ".partial-index", ".partial-ids"] { unlink(base + suffix) }
         return true
     }
 
-    private static func finished(path: String, run: RunDescription) -> Bool {
-        guard FileManager.default.fileExists(atPath: path) else { return false }
-        if let fd = FileHandle(forReadingAtPath: idsPath(for: path)) {
-            defer { try? fd.close() }
-            guard let line = try? fd.read(upToCount: 1 << 16), let end = line.firstIndex(of: 0x0A),
-                  let o = (try? JSON.parse(line[..<end]))?.object, let r = o["run"]?.object,
-                  let described = try? RunDescription(json: r, file: path) else { return false }
-            return described == run
+    /// The run a finished output says made it: its ids file's first line, or its metadata.
+    private static func described(_ path: String) -> RunDescription? {
+        if let h = FileHandle(forReadingAtPath: idsPath(for: path)) {
+            defer { try? h.close() }
+            guard let head = try? h.read(upToCount: 1 << 16), let end = head.firstIndex(of: 0x0A),
+                  let o = (try? JSON.parse(head[..<end]))?.object, let r = o["run"]?.object else { return nil }
+            return try? RunDescription(json: r, file: path)
         }
-        guard (try? OutputFile.format(of: path)) == .safetensors, let file = try? SafetensorsFile(path: path),
-              let described = try? RunDescription(metadata: file.metadata, file: path) else { return false }
-        return described == run
+        guard (try? OutputFile.format(of: path)) == .safetensors, let file = try? SafetensorsFile(path: path) else { return nil }
+        return (try? RunDescription(metadata: file.metadata, file: path)) ?? nil
     }
 
     // MARK: file access
@@ -534,8 +527,12 @@ public final class EmbeddingStream {
             done += n
         }
     }
+}
 
-    private func readAll(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int64, file: String) throws -> Int {
+/// Reading the files of runs and parts: whole buffers at an offset, and copies into an output.
+enum RunFiles {
+    /// Fill `buffer` from `offset` (less only at the end of the file); returns the bytes read.
+    static func readAll(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int64, file: String) throws -> Int {
         var done = 0
         while done < buffer.count {
             let n = try RecordBoundary.readAt(fd, buffer.baseAddress! + done, buffer.count - done, offset + Int64(done), file: file)
@@ -543,5 +540,18 @@ public final class EmbeddingStream {
             done += n
         }
         return done
+    }
+
+    /// Append `count` bytes of `fd` from `offset` to `sink`, 8 MB at a time.
+    static func copy(_ fd: Int32, from offset: Int64, count: Int64, file: String, to sink: AtomicFile.Sink) throws {
+        var buffer = [UInt8](repeating: 0, count: Int(min(max(count, 1), 8 << 20)))
+        var at = offset
+        while at < offset + count {
+            let want = Int(min(Int64(buffer.count), offset + count - at))
+            let n = try buffer.withUnsafeMutableBytes { try readAll(fd, UnsafeMutableRawBufferPointer(rebasing: $0[..<want]), at: at, file: file) }
+            guard n == want else { throw MMAttnError("the file ends before the bytes its index counts", file: file) }
+            try buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            at += Int64(n)
+        }
     }
 }

@@ -74,30 +74,42 @@ public enum PartMerge {
     /// Rows stacked: [Σ rows, row shape], rows zero-padded along their first axis where parts differ there.
     private static func mergeStacked(_ parts: [Part], run: RunDescription, format: OutputFile.Format, into output: String) throws -> String {
         let shapes = parts.map { $0.shape! }
-        let tails = shapes.map { Array($0.dropFirst()) }
-        var rowShape = tails[0]
-        for (p, tail) in zip(parts, tails) where tail != rowShape {
+        // Parts without rows say nothing about the rows' shape.
+        let withRows = zip(parts, shapes).filter { $0.1[0] > 0 }
+        let reference = withRows.first ?? (parts[0], shapes[0])
+        var rowShape = Array(reference.1.dropFirst())
+        for (p, shape) in withRows {
+            let tail = Array(shape.dropFirst())
+            guard tail != rowShape else { continue }
             guard tail.count == rowShape.count, tail.count >= 2, tail.dropFirst() == rowShape.dropFirst() else {
-                throw MMAttnError("has rows of shape \(tail), but \(parts[0].path) has rows of shape \(tails[0])", file: p.path)
+                throw MMAttnError("has rows of shape \(tail), but \(reference.0.path) has rows of shape \(Array(reference.1.dropFirst()))",
+                                  file: p.path)
             }
             rowShape[0] = max(rowShape[0], tail[0])
         }
         let shape = [shapes.reduce(0) { $0 + $1[0] }] + rowShape
         let rowBytes = Int64(rowShape.reduce(1, *) * 4)
         let name = parts.compactMap { $0.safetensors?.names.first }.first ?? "embedding"
-        try writeIds(parts, run: run, shape: shape, output: output)
+        // The ids first, to a hidden name, renamed beside the output once it is in place.
+        let ids = try writeIds(parts, run: run, shape: shape, output: output)
+        defer { if let ids { unlink(ids) } }  // renamed away on success
         try AtomicFile.write(to: output) { sink in
             try sink.write(try EmbeddingStream.stackedHeader(format: format, name: name, rowShape: rowShape, shape: shape, run: run))
             for p in parts {
                 let partRow = Int64(p.shape!.dropFirst().reduce(1, *) * 4)
                 let fd = try openFile(p.path)
                 defer { close(fd) }
+                if partRow == rowBytes {
+                    try RunFiles.copy(fd, from: p.dataStart, count: Int64(p.shape![0]) * partRow, file: p.path, to: sink)
+                    continue
+                }
                 for r in 0..<Int64(p.shape![0]) {
-                    try copy(fd, from: p.dataStart + r * partRow, count: partRow, file: p.path, to: sink)
-                    if partRow < rowBytes { try sink.writeZeros(Int(rowBytes - partRow)) }
+                    try RunFiles.copy(fd, from: p.dataStart + r * partRow, count: partRow, file: p.path, to: sink)
+                    try sink.writeZeros(Int(rowBytes - partRow))
                 }
             }
         }
+        if let ids { try AtomicFile.publish(temporary: ids, to: EmbeddingStream.idsPath(for: output)) }
         return "float32 \(shape) from \(parts.count) parts"
     }
 
@@ -127,21 +139,60 @@ public enum PartMerge {
         return "\(entries.count) tensors from \(parts.count) parts"
     }
 
-    /// The merged ids file: the whole run's first line, then every part's ids in order.
-    private static func writeIds(_ parts: [Part], run: RunDescription, shape: [Int], output: String) throws {
+    /// The merged ids file, written to a hidden name (returned; nil when a part has no ids file):
+    /// the whole run's first line, then every part's ids in order. FASTA ids must be unique, as the
+    /// whole run checks: each part checked its own, so the ids are checked across parts here.
+    private static func writeIds(_ parts: [Part], run: RunDescription, shape: [Int], output: String) throws -> String? {
         let idsFiles = parts.map { EmbeddingStream.idsPath(for: $0.path) }
-        guard idsFiles.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { return }
-        try AtomicFile.write(to: EmbeddingStream.idsPath(for: output)) { sink in
+        guard idsFiles.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { return nil }
+        let hidden = EmbeddingStream.stateBase(for: output) + ".ids"
+        var seen = IdHashSet()
+        try AtomicFile.write(to: hidden) { sink in
             try sink.write(Data("{\"mmattn_ids\": 1, \"rows\": \(shape[0]), \"shape\": \(shape), \"run\": \(run.json)}\n".utf8))
-            for ids in idsFiles {
-                let fd = try openFile(ids)
-                defer { close(fd) }
-                var info = stat()
-                fstat(fd, &info)
-                let firstLine = try idsFirstLine(ids).count + 1
-                try copy(fd, from: Int64(firstLine), count: Int64(info.st_size) - Int64(firstLine), file: ids, to: sink)
+            for (k, ids) in idsFiles.enumerated() {
+                try forEachIdLine(ids) { line in
+                    if run.command == "embed-protein" && !seen.insert(hashLine(line)) {
+                        // A hash seen before: find the earlier part with the same id (two ids sharing a hash find none).
+                        for earlier in idsFiles[..<k] {
+                            var found = false
+                            try forEachIdLine(earlier) { if $0 == line { found = true } }
+                            guard found else { continue }
+                            throw MMAttnError("the id \(String(decoding: line, as: UTF8.self)) is in \(earlier) and \(ids): "
+                                              + "FASTA ids must be unique (the whole run refuses the input)", file: ids)
+                        }
+                    }
+                    try sink.write(Data(line + [0x0A]))
+                }
             }
         }
+        return hidden
+    }
+
+    /// Call `body` with each id line (a JSON string, without its line feed) of an ids file after
+    /// its first line, reading a block at a time.
+    private static func forEachIdLine(_ path: String, _ body: (ArraySlice<UInt8>) throws -> Void) throws {
+        let fd = try openFile(path)
+        defer { close(fd) }
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        var pending: [UInt8] = []
+        var at: Int64 = 0, firstLine = true
+        while true {
+            let n = try block.withUnsafeMutableBytes { try RunFiles.readAll(fd, $0, at: at, file: path) }
+            at += Int64(n)
+            pending += block[..<n]
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: 0x0A) {
+                if !firstLine && newline > start { try body(pending[start..<newline]) }
+                firstLine = false
+                start = newline + 1
+            }
+            pending.removeFirst(start)
+            if n < block.count { break }
+        }
+    }
+
+    private static func hashLine(_ line: ArraySlice<UInt8>) -> UInt64 {
+        Array(line).withUnsafeBufferPointer { hashBytes($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
     }
 
     // MARK: reading parts
@@ -177,7 +228,8 @@ public enum PartMerge {
             throw MMAttnError("has no mmattn run in its metadata: merge joins the parts of one mmattn run (--shard)", file: path)
         }
         let idsFile = EmbeddingStream.idsPath(for: path)
-        if FileManager.default.fileExists(atPath: idsFile), file.names.count == 1, let info = file.entries[file.names[0]] {
+        if FileManager.default.fileExists(atPath: idsFile), file.names.count == 1, ["embedding", "last_hidden_state"].contains(file.names[0]),
+           let info = file.entries[file.names[0]] {
             // A stacked output: its rows start where its one tensor does.
             let start = Int64(file.fileSize) - Int64(info.byteCount)
             return Part(path: path, run: run, shape: info.shape, dataStart: start, safetensors: file)
@@ -197,17 +249,5 @@ public enum PartMerge {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw MMAttnError("cannot open the file: \(String(cString: strerror(errno)))", file: path) }
         return fd
-    }
-
-    private static func copy(_ fd: Int32, from offset: Int64, count: Int64, file: String, to sink: AtomicFile.Sink) throws {
-        var buffer = [UInt8](repeating: 0, count: Int(min(max(count, 1), 8 << 20)))
-        var at = offset
-        while at < offset + count {
-            let want = Int(min(Int64(buffer.count), offset + count - at))
-            let n = try buffer.withUnsafeMutableBytes { try RecordBoundary.readAt(fd, $0.baseAddress!, want, at, file: file) }
-            guard n > 0 else { throw MMAttnError("the file ends early", file: file) }
-            try buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-            at += Int64(n)
-        }
     }
 }

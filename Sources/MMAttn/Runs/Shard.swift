@@ -47,9 +47,8 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
     /// This part's byte range of a file of `size` bytes.
     public func byteRange(size: Int64) -> Range<Int64> {
         func cut(_ k: Int) -> Int64 {
-            // size·k/N without overflow for any file size.
-            let (q, r) = size.quotientAndRemainder(dividingBy: Int64(count))
-            return q * Int64(k) + r * Int64(k) / Int64(count)
+            // size·k/N in 128 bits: no overflow for any size and N.
+            Int64(count).dividingFullWidth(size.multipliedFullWidth(by: Int64(k))).quotient
         }
         return cut(index)..<cut(index + 1)
     }
@@ -58,6 +57,12 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
     public func itemRange(count items: Int) -> Range<Int> {
         let range = byteRange(size: Int64(items))
         return Int(range.lowerBound)..<Int(range.upperBound)
+    }
+
+    /// How far a reader of this part is: the fraction of the part's bytes `[start, end)` before
+    /// `position`.
+    public static func fraction(position: Int64, start: Int64, end: Int64) -> Double {
+        Double(position - start) / Double(max(1, end - start))
     }
 }
 

@@ -65,6 +65,11 @@ public final class TextLineReader {
     public let endOffset: Int64?
     /// Lines handed out so far.
     public private(set) var lineNumber = 0
+    /// The fraction of the file (or of the part) read so far; nil for a pipe.
+    public var fractionRead: Double? {
+        guard let total = totalBytes else { return nil }
+        return Shard.fraction(position: Int64(bytesRead), start: startOffset, end: endOffset ?? Int64(total))
+    }
     /// The byte offset in the file of each line the last `next` returned (a byte-order mark counts
     /// as part of the first line).
     public private(set) var offsets: [Int64] = []
@@ -179,6 +184,15 @@ public final class TextLineReader {
     private func line(_ bytes: ArraySlice<UInt8>) throws -> String {
         lineNumber += 1
         let number = lineNumber
-        return try bytes.withUnsafeBufferPointer { try UTF8Text.decode($0, lossy: lossy, what: "line \(number)", file: path) }
+        return try bytes.withUnsafeBufferPointer {
+            try UTF8Text.decode($0, lossy: lossy, what: "line \(fileLine(number))", file: path)
+        }
+    }
+
+    /// The file's line number of the `local`-th line this reader handed out: a reader of one part
+    /// counts the lines before its part only when a message needs them.
+    private func fileLine(_ local: Int) -> Int {
+        guard startOffset > 0 else { return local }
+        return local + ((try? RecordBoundary.lineFeeds(fd: handle.fileDescriptor, before: startOffset, file: path)) ?? 0)
     }
 }
