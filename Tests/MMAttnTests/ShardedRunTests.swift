@@ -14,7 +14,7 @@ private enum Inputs {
     /// three lines (so split points fall inside headers, sequences and line ends), blank lines
     /// between some records, `\r\n` line ends when `crlf`.
     static func fasta(count: Int, maxLength: Int = 60, seed: UInt64 = 7, crlf: Bool = false) -> String {
-        var rng = SplitMix(seed)
+        var rng = SeededGenerator(state: seed)
         let residues = Array("ACDEFGHIKLMNPQRSTVWY")
         var text = ""
         let end = crlf ? "\r\n" : "\n"
@@ -35,26 +35,13 @@ private enum Inputs {
 
     /// Lines of text of varied lengths, some empty.
     static func lines(count: Int, crlf: Bool = false, finalNewline: Bool = true) -> String {
-        var rng = SplitMix(3)
+        var rng = SeededGenerator(state: 3)
         let words = ["the", "protein", "folds", "quickly", "über", "a", "model", "sees", "cats", "日本"]
         let lines = (0..<count).map { i in
             i % 7 == 3 ? "" : (0..<(1 + Int(rng.next() % 9))).map { _ in words[Int(rng.next() % 10)] }.joined(separator: " ")
         }
         let end = crlf ? "\r\n" : "\n"
         return lines.joined(separator: end) + (finalNewline ? end : "")
-    }
-}
-
-/// A small deterministic generator for test inputs.
-private struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

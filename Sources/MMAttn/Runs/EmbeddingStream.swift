@@ -119,7 +119,8 @@ public final class EmbeddingStream {
         }
         data = fd
         do {
-            let journal = try Self.readJournal(journalPath, output: path)
+            // Without --resume, even a damaged journal only means there is state to discard.
+            let journal = resume ? try Self.readJournal(journalPath, output: path) : (try? Self.readJournal(journalPath, output: path)) ?? nil
             if resume, let journal {
                 if let difference = journal.run.difference(from: run) {
                     throw MMAttnError("the unfinished run in \(dataPath) differs in \(difference); run that command to finish it, "
@@ -465,6 +466,7 @@ public final class EmbeddingStream {
 
     private func startOver() throws {
         unlink(journalPath)
+        unlink(readyIdsPath)
         guard ftruncate(data, 0) == 0 else { throw AtomicFile.failure("cannot start the output", path) }
         index = layout == .tensors ? try openState(indexPath, truncatingTo: 0) : -1
         ids = try openState(idsPath, truncatingTo: 0)
