@@ -4,8 +4,8 @@ import MMAttn
 
 /// `--shard K/N` and `--resume`, shared by the embedding commands (docs/scale-out.md).
 struct RunOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Process only the K-th of N contiguous parts of the input (K from 0); the parts' outputs, "
-                               + "concatenated in K order, equal the whole run's (mmattn merge).", valueName: "K/N"))
+    @Option(help: ArgumentHelp("Process only the K-th of N contiguous parts of the input (K from 0); mmattn merge joins "
+                               + "the parts' outputs into the whole run's.", valueName: "K/N"))
     var shard: String?
     @Flag(help: "Continue an interrupted run of the same command into the same --output (a finished one is left as it is).")
     var resume = false
