@@ -72,13 +72,6 @@ struct EmbeddingOutput: ParsableArguments {
         if json && file != nil { throw ValidationError("--json prints the vectors; with --output they go to the file instead (give one of them)") }
     }
 
-    /// Whether inputs may give differently shaped outputs: printed ones may, and a `.safetensors`
-    /// file holds one tensor per input; `.npy` and `.json` files need one stacked array.
-    var allowsMixedShapes: Bool {
-        guard let file else { return true }
-        return (try? OutputFile.format(of: file)) == .safetensors
-    }
-
     /// Write `embeddings` to the file and say so on stderr, or print them on stdout.
     func deliver(_ embeddings: Embeddings, model: String) throws {
         guard let file else {

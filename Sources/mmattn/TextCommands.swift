@@ -38,20 +38,21 @@ struct TextSource: ParsableArguments {
 
     /// Call `body` with successive chunks of (name, id, text), of the whole input or of its part
     /// `shard`, after skipping its first `skip` texts: the arguments at once, or the lines of
-    /// `--input` a few thousand at a time, reporting (lines, fraction of the part read) after each.
+    /// `--input` a few thousand at a time, reporting (lines, fraction of the part read) after each
+    /// and, once, the fraction the skipped lines were.
     /// The name is `FILE:LINE` (`FILE@BYTE` in a part, whose line numbers are unknown), the id
     /// `FILE@BYTE` (the argument itself for arguments).
     func forEachChunk(shard: Shard = .whole, skip: Int = 0, _ body: ([(name: String, id: String, text: String)]) throws -> Void,
-                      progress: (Int, Double?) -> Void = { _, _ in }) throws {
+                      skipped: (Double?) -> Void = { _ in }, progress: (Int, Double?) -> Void = { _, _ in }) throws {
         guard let input else {
             let texts = try argumentTexts()
             try body(texts[shard.itemRange(count: texts.count)].dropFirst(skip).map { ($0, $0, $0) })
             return
         }
         let reader = try TextLineReader(path: input, lossy: lossyUTF8, range: shard.isWhole ? nil : shard.byteRange(size: try fileSize(input)))
-        var skipped = 0
-        while skipped < skip, let lines = try reader.next(min(Self.chunkLines, skip - skipped)) { skipped += lines.count }
-        if skip > 0 { progress(skipped, reader.fractionRead) }
+        var passed = 0
+        while passed < skip, let lines = try reader.next(min(Self.chunkLines, skip - passed)) { passed += lines.count }
+        if skip > 0 { skipped(reader.fractionRead) }
         while let lines = try reader.next(Self.chunkLines) {
             let first = reader.lineNumber - lines.count + 1
             try body(zip(lines, reader.offsets).enumerated().map { i, line in
@@ -194,7 +195,8 @@ struct EmbedText: ParsableCommand {
         _ = try encoder.prompt(options)  // an unknown prompt name fails before any work
         let limit = encoder.lengthLimit(options)
         let shard = try runOptions.parsedShard()
-        let none = pooling == TextPooling.none || encoder.settings(options).pooling == [.none]
+        let (pool, normalized) = encoder.settings(options)
+        let none = pool == [.none]
         var truncated = 0, count = 0
         let progress = ProgressBar(enabled: !quiet && source.input != nil, unit: "lines")
         let clearLine = progress.enabled ? "\r\u{1B}[K" : ""  // warnings start on their own line
@@ -219,7 +221,6 @@ struct EmbedText: ParsableCommand {
             return
         }
 
-        let (pool, normalized) = encoder.settings(options)
         let run = try RunDescription(
             command: "embed-text", model: model, modelFolder: encoder.folder.path, input: source.input ?? "arguments",
             inputFiles: source.input.map { [$0] } ?? [], inputText: source.input == nil ? try source.argumentTexts() : [],
@@ -243,8 +244,7 @@ struct EmbedText: ParsableCommand {
                 }
                 try stream.appendIds(chunk.map(\.id))
                 try stream.commit(records: count)
-            }, progress: { lines, fraction in
-                if lines == resumed && resumed > 0 { progress.resumed = (resumed, fraction ?? 0); return }
+            }, skipped: { progress.resumed = (resumed, $0 ?? 0) }, progress: { lines, fraction in
                 progress.update(count: lines, amount: lines - resumed, rateUnit: "lines", fraction: fraction)
             })
             guard count > 0 || !shard.isWhole else { throw MMAttnError("the input has no lines to embed", file: source.input) }

@@ -327,11 +327,15 @@ private enum Inputs {
         let journal = dir + "/.resumed.npy.resume"
         let child = try CLI.Child([CLI.executable] + args + ["--output", dir + "/resumed.npy"], stdout: dir + "/o", stderr: dir + "/e")
         while child.poll() == nil && !FileManager.default.fileExists(atPath: journal) { usleep(2_000) }
-        if child.poll() == nil {
+        // The journal is first written after the first of five chunks of lines.
+        let killed = child.poll() == nil
+        if killed {
             kill(child.pid, SIGKILL)
             _ = child.wait()
         }
+        #expect(killed, "the run finished before it could be killed")
         let r = try ok(args + ["--output", dir + "/resumed.npy", "--resume"])
+        #expect(r.stderr.contains("resuming"), "\(r.stderr)")
         #expect(bytes(dir + "/resumed.npy") == bytes(dir + "/reference.npy"), "\(r.stderr)")
     }
 
@@ -340,7 +344,7 @@ private enum Inputs {
         let dir = CLI.tempDir()
         let fasta = try Inputs.write(Inputs.fasta(count: 5), name: "p.faa")
         let out = dir + "/x.npy"
-        let state = EmbeddingStreamFiles(out)
+        let state = EmbeddingStream.StateFiles(output: out)
         try Data().write(to: URL(fileURLWithPath: state.data))
         let otherRun = try RunDescription(command: "embed-protein", model: "other", modelFolder: Paths.model("esm2"), input: fasta,
                                           inputFiles: [fasta], options: [:], shard: .whole)
@@ -360,7 +364,7 @@ private enum Inputs {
         let fasta = try Inputs.write(Inputs.fasta(count: 6), name: "p.faa")
         let args = ["embed-protein", fasta, "--model", Paths.model("esm2"), "--output", dir + "/x.npy"]
         try ok(args)
-        let idsFile = EmbeddingStream.idsPath(for: dir + "/x.npy"), state = EmbeddingStreamFiles(dir + "/x.npy")
+        let idsFile = EmbeddingStream.idsPath(for: dir + "/x.npy"), state = EmbeddingStream.StateFiles(output: dir + "/x.npy")
         let ids = bytes(idsFile)
         try FileManager.default.moveItem(atPath: idsFile, toPath: dir + "/.x.npy.ids")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: state.journal))
@@ -433,15 +437,5 @@ enum OutputFileReader {
         let file = try SafetensorsFile(path: path)
         let t = try file.tensor(try #require(file.names.first))
         return (t.shape, t.values)
-    }
-}
-
-/// The hidden files of a streamed output F.
-struct EmbeddingStreamFiles {
-    let data: String, journal: String
-    init(_ output: String) {
-        let folder = (output as NSString).deletingLastPathComponent, name = (output as NSString).lastPathComponent
-        data = folder + "/." + name + ".partial"
-        journal = folder + "/." + name + ".resume"
     }
 }

@@ -483,27 +483,30 @@ public final class FastaReader {
             if n == 3 && mark == [0xEF, 0xBB, 0xBF] { at = 3 }
         }
         var local = 1, lineStart = true
-        var header: [UInt8]? = nil
+        // While reading a header's id: its bytes so far (leading blanks skipped), in one buffer.
+        var readingId = false
+        var word: [UInt8] = []
         while at < offset {
             let n = try bytes.withUnsafeMutableBytes {
                 try RecordBoundary.readAt(fd, $0.baseAddress!, Int(min(Int64(chunk), offset - at)), at, file: path)
             }
             if n == 0 { break }
             for b in bytes[..<n] {
-                if var h = header {
-                    if b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") || b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
-                        if !h.isEmpty || b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") {
-                            if h == id { return local }
-                            header = nil
+                let endOfLine = b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r")
+                if readingId {
+                    if endOfLine || b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
+                        if !word.isEmpty || endOfLine {
+                            if word == id { return local }
+                            readingId = false
                         }
-                    } else if h.count <= id.count {
-                        h.append(b)
-                        header = h
+                    } else if word.count < id.count {
+                        word.append(b)
                     } else {
-                        header = nil
+                        readingId = false  // longer than `id`
                     }
                 } else if lineStart && b == UInt8(ascii: ">") {
-                    header = []
+                    readingId = true
+                    word.removeAll(keepingCapacity: true)
                 }
                 lineStart = b == UInt8(ascii: "\n")
                 if lineStart { local += 1 }

@@ -58,9 +58,6 @@ public final class EmbeddingStream {
     /// Records committed so far (the resumed ones included).
     public private(set) var committed = Committed(records: 0, position: [])
 
-    /// Readers refuse `.safetensors` headers over 100 MB (the reference implementation's limit).
-    static let maxSafetensorsHeader = 100_000_000
-
     private let dataPath: String, indexPath: String, idsPath: String, journalPath: String, readyIdsPath: String
     private let data: Int32
     private var index: Int32 = -1, ids: Int32 = -1
@@ -69,6 +66,7 @@ public final class EmbeddingStream {
     private let rowBytes: Int
     private var rowCount = 0
     private var dataBytes: Int64 = 0, indexBytes: Int64 = 0, idsBytes: Int64 = 0
+    /// A bound on the `.safetensors` header of the tensors put so far (`.tensors`).
     private var headerEstimate = 0
     private var lastCommit = Date.distantPast
     private var interruptNote: Int?
@@ -81,11 +79,24 @@ public final class EmbeddingStream {
     /// Whether `finish` wrote an ids file (stacked outputs do; one tensor per name does not).
     public private(set) var wroteIds = false
 
-    /// The hidden name the run's state files start with: `dir/.F` for the output `dir/F`.
-    static func stateBase(for path: String) -> String {
-        let folder = (path as NSString).deletingLastPathComponent
-        return (folder.isEmpty ? "" : folder + "/") + "." + AtomicFile.shortened((path as NSString).lastPathComponent, maxBytes: 200)
+    /// The hidden files of a run into the output `dir/F`: `dir/.F.partial` and the rest.
+    struct StateFiles {
+        let data, index, ids, journal, readyIds: String
+
+        init(output path: String) {
+            let folder = (path as NSString).deletingLastPathComponent
+            let base = (folder.isEmpty ? "" : folder + "/") + "." + AtomicFile.shortened((path as NSString).lastPathComponent, maxBytes: 200)
+            data = base + ".partial"
+            index = base + ".partial-index"
+            ids = base + ".partial-ids"
+            journal = base + ".resume"
+            readyIds = base + ".ids"
+        }
     }
+
+    /// What one tensor adds at most to a `.safetensors` header: its name and some 80 bytes of
+    /// dtype, shape and offsets.
+    private static func headerEstimate(name: String) -> Int { name.utf8.count + 80 }
 
     /// Opens the stream for `path`. With `resume`, continues the run the journal describes (which
     /// must be `run`); without, discards any unfinished run there (with a warning) and starts anew.
@@ -94,12 +105,8 @@ public final class EmbeddingStream {
         self.format = try OutputFile.format(of: path)
         self.run = run
         self.layout = layout
-        let base = Self.stateBase(for: path)
-        dataPath = base + ".partial"
-        indexPath = base + ".partial-index"
-        idsPath = base + ".partial-ids"
-        journalPath = base + ".resume"
-        readyIdsPath = base + ".ids"
+        let files = StateFiles(output: path)
+        (dataPath, indexPath, idsPath, journalPath, readyIdsPath) = (files.data, files.index, files.ids, files.journal, files.readyIds)
         if case .rows(let shape) = layout {
             rowBytes = shape.reduce(1, *) * 4
             headerRoom = format == .json ? 0 : Self.headerRoom(format: format, rowShape: shape, run: run)
@@ -176,8 +183,8 @@ public final class EmbeddingStream {
         let line = "{\"name\": \(JSON.quote(name)), \"shape\": [\(tensor.shape.map(String.init).joined(separator: ", "))]}\n"
         try writeAll(index, line, at: indexBytes, file: indexPath)
         indexBytes += Int64(line.utf8.count)
-        headerEstimate += name.utf8.count + 80
-        if format == .safetensors && headerEstimate > Self.maxSafetensorsHeader {
+        headerEstimate += Self.headerEstimate(name: name)
+        if format == .safetensors && headerEstimate > SafetensorsFile.maxHeaderBytes {
             throw MMAttnError("too many tensors for one .safetensors file (its header would pass the 100 MB readers accept); "
                               + "write a .npy output, or split the input with --shard", file: path)
         }
@@ -192,11 +199,10 @@ public final class EmbeddingStream {
     }
 
     /// Record that the first `records` records are done and stored, with the caller's `position`.
-    /// The journal is written at most once a second unless `force`d; a resumed run starts from the
-    /// last one written.
-    public func commit(records: Int, position: [Int] = [], force: Bool = false) throws {
+    /// The journal is written at most once a second; a resumed run starts from the last one written.
+    public func commit(records: Int, position: [Int] = []) throws {
         committed = Committed(records: records, position: position)
-        guard force || Date().timeIntervalSince(lastCommit) >= 1 else { return }
+        guard Date().timeIntervalSince(lastCommit) >= 1 else { return }
         lastCommit = Date()
         for fd in [data, index, ids] where fd >= 0 {
             guard fsync(fd) == 0 else { throw AtomicFile.failure("cannot flush the unfinished output to disk", path) }
@@ -446,9 +452,9 @@ public final class EmbeddingStream {
 
     /// Continue from what `journal` committed: later writes are cut off and done again.
     private func reopen(_ journal: Journal) throws {
-        if layout == .tensors { index = try openState(indexPath, truncatingTo: journal.indexBytes) }
         ids = try openState(idsPath, truncatingTo: journal.idsBytes)
         if layout == .tensors {
+            index = try openState(indexPath, truncatingTo: journal.indexBytes)
             guard ftruncate(data, off_t(journal.dataBytes)) == 0 else { throw AtomicFile.failure("cannot reopen the unfinished output", path) }
         }
         var info = stat()
@@ -461,7 +467,7 @@ public final class EmbeddingStream {
         rowCount = journal.rows
         committed = journal.committed
         resumed = journal.committed
-        if layout == .tensors { headerEstimate = Int(indexBytes) * 2 }
+        if layout == .tensors { try forEachEntry { headerEstimate += Self.headerEstimate(name: $0.name) } }
     }
 
     private func startOver() throws {
@@ -472,10 +478,10 @@ public final class EmbeddingStream {
         ids = try openState(idsPath, truncatingTo: 0)
     }
 
-    private func openState(_ file: String, truncatingTo size: Int64?) throws -> Int32 {
+    private func openState(_ file: String, truncatingTo size: Int64) throws -> Int32 {
         let fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw MMAttnError("cannot create \(file) (\(String(cString: strerror(errno))))", file: path) }
-        if let size, ftruncate(fd, off_t(size)) != 0 {
+        if ftruncate(fd, off_t(size)) != 0 {
             close(fd)
             throw AtomicFile.failure("cannot prepare \(file)", path)
         }
@@ -487,13 +493,13 @@ public final class EmbeddingStream {
     /// its output was in place is completed: its ids file put in place, its state removed. An
     /// output with the unfinished data of a run beside it is not complete.
     public static func isComplete(path: String, run: RunDescription) -> Bool {
-        let base = stateBase(for: path)
-        guard FileManager.default.fileExists(atPath: path), !FileManager.default.fileExists(atPath: base + ".partial") else { return false }
-        if FileManager.default.fileExists(atPath: base + ".ids") {
-            guard (try? AtomicFile.publish(temporary: base + ".ids", to: idsPath(for: path))) != nil else { return false }
+        let files = StateFiles(output: path)
+        guard FileManager.default.fileExists(atPath: path), !FileManager.default.fileExists(atPath: files.data) else { return false }
+        if FileManager.default.fileExists(atPath: files.readyIds) {
+            guard (try? AtomicFile.publish(temporary: files.readyIds, to: idsPath(for: path))) != nil else { return false }
         }
         guard described(path) == run else { return false }
-        for suffix in [".resume", ".partial-index", ".partial-ids"] { unlink(base + suffix) }
+        for file in [files.journal, files.index, files.ids] { unlink(file) }
         return true
     }
 

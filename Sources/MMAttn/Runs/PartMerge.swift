@@ -145,7 +145,7 @@ public enum PartMerge {
     private static func writeIds(_ parts: [Part], run: RunDescription, shape: [Int], output: String) throws -> String? {
         let idsFiles = parts.map { EmbeddingStream.idsPath(for: $0.path) }
         guard idsFiles.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { return nil }
-        let hidden = EmbeddingStream.stateBase(for: output) + ".ids"
+        let hidden = EmbeddingStream.StateFiles(output: output).readyIds
         var seen = IdHashSet()
         try AtomicFile.write(to: hidden) { sink in
             try sink.write(Data("{\"mmattn_ids\": 1, \"rows\": \(shape[0]), \"shape\": \(shape), \"run\": \(run.json)}\n".utf8))

@@ -157,12 +157,14 @@ enum FileIdentity {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw MMAttnError("cannot read the file's size", file: path) }
         let size = Int64(info.st_size)
+        // The whole file when it is small, else its first and last windows.
+        let w = Int64(window)
+        let spans: [(start: Int64, count: Int64)] = size <= 2 * w ? [(Int64(0), size)] : [(Int64(0), w), (size - w, w)]
         var hash = FNV1a()
-        var buffer = [UInt8](repeating: 0, count: window)
-        for start in size <= Int64(2 * window) ? [Int64(0)] : [0, size - Int64(window)] {
-            let want = Int(min(size - start, Int64(size <= Int64(2 * window) ? 2 * window : window)))
-            if want > buffer.count { buffer = [UInt8](repeating: 0, count: want) }
-            let n = try buffer.withUnsafeMutableBytes { try RecordBoundary.readAt(fd, $0.baseAddress!, want, start, file: path) }
+        var buffer = [UInt8](repeating: 0, count: 2 * window)
+        for span in spans {
+            let n = try buffer.withUnsafeMutableBytes { try RunFiles.readAll(fd, UnsafeMutableRawBufferPointer(rebasing: $0[..<Int(span.count)]),
+                                                                              at: span.start, file: path) }
             hash.add(buffer[..<n])
         }
         return "\(size) bytes \(hash.hex)"
