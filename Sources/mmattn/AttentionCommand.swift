@@ -50,6 +50,7 @@ struct AttentionCommand: ParsableCommand {
 
     @Argument(help: ArgumentHelp("The text (text models) or the input file.", valueName: "input")) var input: String
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Option(parsing: .unconditionalSingleValue,
             help: ArgumentHelp("Layers to keep, from 0; negative counts from the end (repeat or separate with commas).", valueName: "layers"))
     var layer: [String] = []
@@ -86,7 +87,7 @@ struct AttentionCommand: ParsableCommand {
         try checkOutputPath(output)
         for file in [png, html].compactMap({ $0 }) { try OutputFile.checkWritable(file) }
         let model = try modelOptions.resolveRequired()
-        let inspector = try AttentionInspector(model: model, crossAttention: cross)
+        let inspector = try AttentionInspector(model: model, crossAttention: cross, dtype: compute.dtype)
         let kind = picture ?? inspector.modality.defaultPicture
         if png != nil { try inspector.check(kind) }
         if record != nil && inspector.modality != .protein {

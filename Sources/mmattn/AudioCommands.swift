@@ -49,6 +49,7 @@ struct EmbedAudio: ParsableCommand {
     @Argument(help: ArgumentHelp("Audio files.", valueName: "clip")) var clips: [String] = []
     @OptionGroup var inputList: InputListOption
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Option(help: "How to reduce the last hidden state: mean, none or cls (the first frame).") var pooling: Pooling = .mean
     @OptionGroup var output: EmbeddingOutput
     @OptionGroup var runOptions: RunOptions
@@ -63,7 +64,7 @@ struct EmbedAudio: ParsableCommand {
     func run() throws {
         try checkOutputPath(output.file)
         let model = try modelOptions.resolve(default: DefaultModel.audio)
-        let encoder = try AudioEncoder(model: model)
+        let encoder = try AudioEncoder(model: model, dtype: compute.dtype)
         try embedFiles(command: "embed-audio", files: clips, list: inputList.inputList, model: model, modelFolder: encoder.model.path,
                        pooling: pooling, rowShape: encoder.outputShape(sampleCount: 1, pooling: pooling),
                        options: [:], output: output, runOptions: runOptions, quiet: quiet, chunk: 16,
@@ -103,6 +104,7 @@ struct ClassifyAudio: ParsableCommand {
 
     @Argument(help: ArgumentHelp("Audio files.", valueName: "clip")) var clips: [String]
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Option(name: .customLong("top-k"), help: "How many labels to show per clip.") var topK = 5
     @Option(name: .customLong("function-to-apply"),
             help: "Turn logits into scores with sigmoid, softmax or none instead of what the checkpoint says.")
@@ -120,7 +122,7 @@ struct ClassifyAudio: ParsableCommand {
     func run() throws {
         try checkOutputPath(output)
         let model = try modelOptions.resolve(default: DefaultModel.audioClassifier)
-        let classifier = try AudioClassifier(model: model)
+        let classifier = try AudioClassifier(model: model, dtype: compute.dtype)
         let results = try classifier.classify(paths: clips, topK: topK, scoring: functionToApply)
         try writeLogits(results, to: output)
         Stdout.write(json ? predictionsJSON(model: model, results: results) : predictionsTable(results: results))

@@ -2,12 +2,6 @@ import ArgumentParser
 import Foundation
 import MMAttn
 
-/// The number type `bench model` runs in. Only f32 runs today; bf16 is accepted by the parser so
-/// that asking for it gets a clear "not supported yet" instead of a generic unknown-value error.
-enum BenchDType: String, ExpressibleByArgument, CaseIterable {
-    case f32, bf16
-}
-
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
@@ -58,8 +52,7 @@ struct BenchModel: ParsableCommand {
     @Option(help: ArgumentHelp("Tokens per text sequence (128 unless given, or the model's maximum when smaller) or residues "
                                + "per protein (256 unless given); image and audio models have fixed input shapes.", valueName: "n"))
     var seq: Int?
-    @Option(help: ArgumentHelp("Number type of weights and activations (bf16 is not supported yet).", valueName: "dtype"))
-    var dtype: BenchDType = .f32
+    @OptionGroup var compute: ComputeOptions
     @Option(help: ArgumentHelp("Timed forward passes after one warm-up; the median is reported.", valueName: "n"))
     var runs = 10
     @Flag(help: "Print one JSON object: {\"model\", \"family\", \"dtype\", \"batch\", \"seq\", \"load_ms\", \"forward_ms\", \"peak_rss_bytes\"}.")
@@ -79,16 +72,13 @@ struct BenchModel: ParsableCommand {
     }
 
     func run() throws {
-        // Before any download or load: a dtype that cannot run is refused at once.
-        guard dtype == .f32 else {
-            throw MMAttnError("--dtype \(dtype.rawValue) is not supported yet: bench model runs f32 weights and activations only; give --dtype f32 or leave it out")
-        }
         #if DEBUG
         Diagnostics.warn("this is a debug build: times are many times slower than a release build's (swift build -c release)")
         #endif
         let spec = try modelOptions.resolveRequired()
         let family = try ModelFolder(spec).family()
-        let (workload, load) = try timedOnce { try BenchWorkload(family: family, model: spec) }
+        let dtype = compute.dtype.runnable  // what runs: f32 after a warning where bf16 cannot
+        let (workload, load) = try timedOnce { try BenchWorkload(family: family, model: spec, dtype: dtype) }
         let input = try workload.input(batch: batch, seq: seq)
         let forward = try medianSeconds(runs: runs) { try input.forward() }
         let result = BenchModelResult(model: spec, family: family, dtype: dtype, batch: batch, seq: input.seq,
@@ -106,15 +96,15 @@ enum BenchWorkload {
     case video(VideoEncoder)
     case text(any TextModel, ModelFolder)
 
-    init(family: ModelFamily, model spec: String) throws {
+    init(family: ModelFamily, model spec: String, dtype: DType) throws {
         switch family {
-        case .vit, .deit: self = .image(try ImageEncoder(model: spec))
-        case .whisper, .ast: self = .audio(try AudioEncoder(model: spec))
-        case .esm: self = .protein(try ProteinEncoder(model: spec))
-        case .timesformer, .videomae: self = .video(try VideoEncoder(model: spec))
+        case .vit, .deit: self = .image(try ImageEncoder(model: spec, dtype: dtype))
+        case .whisper, .ast: self = .audio(try AudioEncoder(model: spec, dtype: dtype))
+        case .esm: self = .protein(try ProteinEncoder(model: spec, dtype: dtype))
+        case .timesformer, .videomae: self = .video(try VideoEncoder(model: spec, dtype: dtype))
         case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3:
             let folder = try ModelFolder(spec)
-            self = .text(try loadTextModel(folder, weights: try folder.checkpoint()), folder)
+            self = .text(try loadTextModel(folder, weights: try folder.checkpoint().computing(in: dtype)), folder)
         }
     }
 
@@ -215,7 +205,7 @@ struct BenchInput {
 struct BenchModelResult {
     let model: String
     let family: ModelFamily
-    let dtype: BenchDType
+    let dtype: DType
     let batch: Int
     let seq: Int?
     let loadMilliseconds: Double

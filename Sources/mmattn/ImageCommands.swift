@@ -33,6 +33,7 @@ struct ClassifyImage: ParsableCommand {
 
     @Argument(help: ArgumentHelp("PNG images.", valueName: "image")) var images: [String]
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Option(name: .customLong("top-k"), help: "How many labels to show per image.") var topK = 5
     @Flag(help: "Print one JSON object on stdout instead of a table.") var json = false
     @Option(help: ArgumentHelp("Also write the logits, [num_labels] for one image or [N, num_labels] for N, as .npy, .safetensors or .json.",
@@ -49,7 +50,7 @@ struct ClassifyImage: ParsableCommand {
         try checkOutputPath(output)
         let imageSize = try parseImageSize(size.imageSize)
         let model = try modelOptions.resolve(default: DefaultModel.image)
-        let classifier = try ImageClassifier(model: model, imageSize: imageSize)
+        let classifier = try ImageClassifier(model: model, imageSize: imageSize, dtype: compute.dtype)
         let results = try classifier.classify(paths: images, topK: topK)
         try writeLogits(results, to: output)
         Stdout.write(json ? predictionsJSON(model: model, results: results) : predictionsTable(results: results))
@@ -94,6 +95,7 @@ struct EmbedImage: ParsableCommand {
     @Argument(help: ArgumentHelp("PNG images.", valueName: "image")) var images: [String] = []
     @OptionGroup var inputList: InputListOption
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Option(help: "How to reduce the last hidden state: cls, mean or none.") var pooling: Pooling = .cls
     @OptionGroup var output: EmbeddingOutput
     @OptionGroup var size: ImageSizeOption
@@ -110,7 +112,7 @@ struct EmbedImage: ParsableCommand {
         try checkOutputPath(output.file)
         let imageSize = try parseImageSize(size.imageSize)
         let model = try modelOptions.resolve(default: DefaultModel.image)
-        let encoder = try ImageEncoder(model: model, imageSize: imageSize)
+        let encoder = try ImageEncoder(model: model, imageSize: imageSize, dtype: compute.dtype)
         try embedFiles(command: "embed-image", files: images, list: inputList.inputList, model: model, modelFolder: encoder.model.path,
                        pooling: pooling, rowShape: pooling == .none ? encoder.tokenShape : [encoder.vit.hiddenSize],
                        options: ["image-size": size.imageSize ?? "checkpoint"], output: output, runOptions: runOptions, quiet: quiet,

@@ -43,6 +43,7 @@ struct EmbedProtein: ParsableCommand {
 
     @Argument(help: ArgumentHelp("A FASTA file.", valueName: "fasta")) var fasta: String
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Option(help: ArgumentHelp("What to compute per record: mean, per-token, bos, contacts (repeat the option or separate with commas).",
                                valueName: "kinds"))
     var include: [String] = ["mean"]
@@ -113,7 +114,7 @@ struct EmbedProtein: ParsableCommand {
         let shard = try runOptions.parsedShard()
         let range = try shard.isWhole ? nil : shard.byteRange(size: fileSize(fasta))
         let model = try modelOptions.resolve(default: DefaultModel.protein)
-        let encoder = try ProteinEncoder(model: model)
+        let encoder = try ProteinEncoder(model: model, dtype: compute.dtype)
         let resolvedLayers = try encoder.resolveLayers(layers)
         if contactsPNG != nil {
             let records = try encoder.countRecords(fasta: fasta, limit: 2)

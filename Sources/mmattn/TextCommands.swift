@@ -163,6 +163,7 @@ struct EmbedText: ParsableCommand {
 
     @OptionGroup var source: TextSource
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Option(help: "How to reduce the token vectors: mean, cls, max, last, mean-sqrt-len or none (default: the folder's, else mean).")
     var pooling: TextPooling?
     @Flag(inversion: .prefixedNo, help: "Scale each vector to unit length (default: the folder's, else no).")
@@ -189,7 +190,7 @@ struct EmbedText: ParsableCommand {
     func run() throws {
         try checkOutputPath(output.file)
         let model = try modelOptions.resolve(default: DefaultModel.text)
-        let encoder = try TextEncoder(model: model)
+        let encoder = try TextEncoder(model: model, dtype: compute.dtype)
         let options = TextEmbeddingOptions(pooling: pooling, normalize: normalize, maxLength: maxLength, batchSize: batchSize,
                                            promptName: prompt, prompt: promptText)
         _ = try encoder.prompt(options)  // an unknown prompt name fails before any work

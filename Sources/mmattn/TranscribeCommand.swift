@@ -48,6 +48,7 @@ struct Transcribe: ParsableCommand {
 
     @Argument(help: ArgumentHelp("Audio files.", valueName: "clip")) var clips: [String]
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Flag(help: "Print one JSON object (the same as --format json).") var json = false
     @Option(help: "txt (the text), json (segments and words), srt or vtt (subtitles: one cue per segment).")
     var format: TranscriptFormat?
@@ -90,7 +91,7 @@ struct Transcribe: ParsableCommand {
             }
         }
         let model = try modelOptions.resolve(default: DefaultModel.audio)
-        let transcriber = try Transcriber(model: model)
+        let transcriber = try Transcriber(model: model, dtype: compute.dtype)
         let options = TranscriptionOptions(timestamps: timestamps || format != .txt, language: language, task: task,
                                            wordTimestamps: wordTimestamps)
         var transcripts: [(String, Transcript)] = []

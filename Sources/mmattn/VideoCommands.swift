@@ -35,6 +35,7 @@ struct ClassifyVideo: ParsableCommand {
 
     @Argument(help: ArgumentHelp("A video file, a folder of PNG frames, or PNG files.", valueName: "frames")) var frames: [String]
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Option(name: .customLong("top-k"), help: "How many labels to show.") var topK = 5
     @Flag(help: "Print one JSON object on stdout instead of a table.") var json = false
     @Option(help: ArgumentHelp("Also write the logits, [num_labels], as .npy, .safetensors or .json.", valueName: "file"))
@@ -49,7 +50,7 @@ struct ClassifyVideo: ParsableCommand {
         try checkOutputPath(output)
         let clip = try openClip(frames)
         let model = try modelOptions.resolve(default: DefaultModel.video)
-        let classifier = try VideoClassifier(model: model)
+        let classifier = try VideoClassifier(model: model, dtype: compute.dtype)
         let result = try classifier.classify(clip, topK: topK)
         try writeLogits([result], to: output)
         Stdout.write(json ? predictionsJSON(model: model, results: [result]) : predictionsTable(results: [result]))
@@ -85,6 +86,7 @@ struct EmbedVideo: ParsableCommand {
 
     @Argument(help: ArgumentHelp("A video file, a folder of PNG frames, or PNG files.", valueName: "frames")) var frames: [String]
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
     @Option(help: "How to reduce the last hidden state: cls, mean or none (default: TimeSformer cls, VideoMAE mean).")
     var pooling: Pooling?
     @OptionGroup var output: EmbeddingOutput
@@ -98,7 +100,7 @@ struct EmbedVideo: ParsableCommand {
         try checkOutputPath(output.file)
         let clip = try openClip(frames)
         let model = try modelOptions.resolve(default: DefaultModel.video)
-        let encoder = try VideoEncoder(model: model)
+        let encoder = try VideoEncoder(model: model, dtype: compute.dtype)
         let pooling = pooling ?? encoder.backbone.defaultPooling
         var embeddings = Embeddings(name: pooling == .none ? "last_hidden_state" : "embedding")
         embeddings.append(try encoder.embed(clip, pooling: pooling), input: clip.name)

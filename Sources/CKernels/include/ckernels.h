@@ -5,6 +5,7 @@
 #define MMATTN_CKERNELS_H
 
 #include <stddef.h>
+#include "bf16gemm.h"  // the bf16 products (this header is the module's umbrella)
 
 /// One step of the online softmax over a score tile s [m × n] (row stride ld), for each row r:
 /// new = max(row_max[r], max of the row). When new is -infinity (no visible key yet) the row

@@ -217,8 +217,27 @@ public final class AttentionWorkspace: @unchecked Sendable {
         alpha = .allocate(capacity: self.workers * Attention.queryBlock)
     }
 
+    /// Per worker, the bf16 tiles of `Attention.Tile.runBF16` for heads of `bf16HeadDim`
+    /// (allocated by the first bf16 call, grown for wider heads): Q rows, packed K, P rows, packed V.
+    private(set) var bf16Tiles: UnsafeMutablePointer<UInt16>?
+    private(set) var bf16HeadDim = 0
+
+    /// Elements of one worker's bf16 tiles for heads of width dh.
+    static func bf16TileCount(headDim dh: Int) -> Int {
+        let bq = Attention.queryBlock, bk = Attention.keyBlock
+        return bq * BF16.rowStride(dh) + mmattn_bf16_packed_count(bk, dh) + bq * bk + mmattn_bf16_packed_count(dh, bk)
+    }
+
+    /// Make room for bf16 tiles of heads of width dh (before the workers start).
+    func reserveBF16(headDim dh: Int) {
+        guard dh > bf16HeadDim else { return }
+        bf16Tiles?.deallocate()
+        bf16Tiles = .allocate(capacity: workers * Self.bf16TileCount(headDim: dh))
+        bf16HeadDim = dh
+    }
+
     /// Bytes the workspace holds.
-    public var bytes: Int { Self.bytes(workers: workers) }
+    public var bytes: Int { Self.bytes(workers: workers) + workers * Self.bf16TileCount(headDim: bf16HeadDim) * 2 }
 
     static func bytes(workers: Int) -> Int { workers * (Attention.queryBlock * Attention.keyBlock + 3 * Attention.queryBlock) * 4 }
 
@@ -227,6 +246,7 @@ public final class AttentionWorkspace: @unchecked Sendable {
         rowMax.deallocate()
         rowSum.deallocate()
         alpha.deallocate()
+        bf16Tiles?.deallocate()
     }
 }
 
@@ -237,6 +257,8 @@ public enum Attention {
     public static let queryBlock = 256
     /// Key rows per tile.
     public static let keyBlock = 256
+    /// Queries a tile needs to run on bf16 blocks (see `compute`).
+    static let bf16MinimumQueries = 16
 
     /// Query rows per tile for `mask` over sequences of at most `length` tokens. A sliding window
     /// of W keys needs only about Bq + W keys per tile, so short tiles waste less on keys outside
@@ -269,10 +291,16 @@ public enum Attention {
     /// key/value cache (the new queries are the last `layout.lengths[s]` of `keys.lengths[s]`
     /// positions, so a causal mask lets query i see keys 0...past+i). Without it keys are the
     /// queries' own rows.
+    ///
+    /// `dtype` bf16 (where `BF16.isAvailable`) runs the tiles' two products on bf16 copies of
+    /// their Q, K, P and V blocks with fp32 accumulation; the online softmax stays fp32. Tiles of
+    /// fewer than `bf16MinimumQueries` queries (decoder steps) and the `probs` path stay fp32:
+    /// packing a key block costs what one query row's products cost.
     public static func compute(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                out: UnsafeMutablePointer<Float>, layout: SequenceLayout, keys: SequenceLayout? = nil,
                                heads g: AttentionHeads, scale: Float, mask: AttentionMask,
-                               probs: UnsafeMutablePointer<Float>? = nil, workspace: AttentionWorkspace? = nil) {
+                               probs: UnsafeMutablePointer<Float>? = nil, workspace: AttentionWorkspace? = nil,
+                               dtype: DType = .f32) {
         let keys = keys ?? layout
         precondition(keys.count == layout.count, "\(layout.count) query sequences but \(keys.count) key sequences")
         // (sequence, query block) pairs; a job is one pair and one head, heads innermost.
@@ -281,6 +309,9 @@ public enum Attention {
         let pairs = space.jobs(layout, block: bq)
         let jobs = pairs.count * g.heads
         let workers = max(1, min(space.workers, jobs))
+        let bf16 = dtype == .bf16 && probs == nil && BF16.isAvailable
+        if bf16 { space.reserveBF16(headDim: g.headDim) }
+        let tileCount = AttentionWorkspace.bf16TileCount(headDim: space.bf16HeadDim)
         BLAS.prepare()
         pairs.withUnsafeBufferPointer { pairs in
             Threads.forEachWorker(workers) { w in
@@ -291,6 +322,11 @@ public enum Attention {
                     if let probs {
                         tile.runWithProbabilities(q: q, k: k, v: v, out: out, scale: scale, mask: mask, probs: probs,
                                                   queries: layout.maxLength, keys: keys.maxLength)
+                    } else if bf16, let tiles = space.bf16Tiles, tile.m >= bf16MinimumQueries {
+                        tile.runBF16(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
+                                     scores: space.scores + w * queryBlock * keyBlock,
+                                     rowMax: space.rowMax + w * queryBlock, rowSum: space.rowSum + w * queryBlock,
+                                     alpha: space.alpha + w * queryBlock, tiles: tiles + w * tileCount)
                     } else {
                         tile.run(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
                                  scores: space.scores + w * queryBlock * keyBlock,
@@ -423,6 +459,58 @@ public enum Attention {
                 }
                 j0 += nk
             }
+            normalize(o, first: first, rowSum: rowSum)
+        }
+
+        /// `run` with both products on bf16 blocks (fp32 accumulation): the query block is rounded
+        /// once; each key block's K and V are packed for the kernel and its probabilities rounded
+        /// after the fp32 online softmax. `tiles` is this worker's bf16 space (`bf16TileCount`).
+        func runBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                     scale: Float, mask: AttentionMask, scores: UnsafeMutablePointer<Float>,
+                     rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>, alpha: UnsafeMutablePointer<Float>,
+                     tiles: UnsafeMutablePointer<UInt16>) {
+            let bq = Attention.queryBlock, bk = Attention.keyBlock, ldqa = BF16.rowStride(dh)
+            let qa = tiles                                            // [bq, ldqa] bf16 queries
+            let kPacked = qa + bq * ldqa                              // keys [bk, dh] packed as rows
+            let pa = kPacked + mmattn_bf16_packed_count(bk, dh)       // [bq, bk] bf16 probabilities
+            let vPacked = pa + bq * bk                                // values [bk, dh] packed as columns
+            let o = out + oOffset  // [m, dh] at stride ldo
+            mmattn_bf16_convert_rows(q + qOffset, ldq, m, dh, qa, ldqa)
+            rowMax.update(repeating: -.infinity, count: m)
+            rowSum.update(repeating: 0, count: m)
+            var first = true
+            let (lo, hi) = keyRange(mask)
+            var j0 = lo
+            while j0 < hi {
+                let nk = min(bk, hi - j0)
+                if let grid = mask.grid, grid.excludes(queries: past + i0, past + i0 + m, keys: j0, j0 + nk) {
+                    j0 += nk
+                    continue
+                }
+                // S = α·Q·Kᵀ: [m, nk], row stride bk.
+                mmattn_bf16_pack_rows(k + kvOffset + j0 * ldkv, ldkv, nk, dh, kPacked)
+                mmattn_bf16_gemm(m, nk, dh, scale, qa, ldqa, kPacked, scores, bk, 0)
+                if isFull(j0: j0, nk: nk, mask) || applyMask(scores, ld: bk, j0: j0, nk: nk, mask) {
+                    mmattn_online_softmax(scores, m, nk, bk, rowMax, rowSum, alpha)
+                    if !first {
+                        for r in 0..<m where alpha[r] != 1 {
+                            let orow = o + r * ldo, a = alpha[r]
+                            for d in 0..<dh { orow[d] *= a }
+                        }
+                    }
+                    // O = O + P·V: [m, dh].
+                    mmattn_bf16_convert_rows(scores, bk, m, nk, pa, bk)
+                    mmattn_bf16_pack_columns(v + kvOffset + j0 * ldkv, ldkv, nk, dh, vPacked)
+                    mmattn_bf16_gemm(m, dh, nk, 1, pa, bk, vPacked, o, ldo, first ? 0 : 1)
+                    first = false
+                }
+                j0 += nk
+            }
+            normalize(o, first: first, rowSum: rowSum)
+        }
+
+        /// Divide each output row by its softmax sum; rows that saw no key become zeros.
+        func normalize(_ o: UnsafeMutablePointer<Float>, first: Bool, rowSum: UnsafePointer<Float>) {
             for r in 0..<m {
                 let orow = o + r * ldo
                 if first || rowSum[r] == 0 {

@@ -220,6 +220,9 @@ public struct Encoder: Sendable {
         self.layers = layers
     }
 
+    /// The number type the layers compute in (their Linear layers'); attention follows it.
+    public var dtype: DType { layers.first?.attentionOutput.dtype ?? .f32 }
+
     /// Most memory the attention probabilities handed to a sink may take (bytes), on any machine.
     /// Attention itself needs none beyond a small tile per thread.
     public static let attentionMemoryLimit: Double = 8e9
@@ -433,7 +436,7 @@ public struct Encoder: Sendable {
             Attention.reference(q: q, k: k, v: v, out: out, layout: layout, keys: keys, heads: heads, scale: scale, mask: mask, probs: probs)
         } else {
             Attention.compute(q: q, k: k, v: v, out: out, layout: layout, keys: keys, heads: heads, scale: scale, mask: mask,
-                              probs: probs, workspace: workspace)
+                              probs: probs, workspace: workspace, dtype: dtype)
         }
     }
 

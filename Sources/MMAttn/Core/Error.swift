@@ -49,3 +49,25 @@ public enum Diagnostics {
         try $handler.withValue(handler, operation: body)
     }
 }
+
+/// A warning given at most once, from any thread.
+final class WarnOnce: Sendable {
+    private let message: String
+    private let lock = NSLock()
+    /// `nonisolated(unsafe)` is safe: `done` is only read and written while `lock` is held.
+    nonisolated(unsafe) private var done = false
+
+    init(_ message: String) { self.message = message }
+
+    /// Never warn.
+    func silence() { lock.withLock { done = true } }
+
+    /// Warn, unless this warning was given or silenced before.
+    func fire() {
+        let first = lock.withLock { () -> Bool in
+            defer { done = true }
+            return !done
+        }
+        if first { Diagnostics.warn(message) }
+    }
+}

@@ -136,14 +136,24 @@ public enum Kernels {
 public struct Linear: Sendable {
     public let weight: Tensor  // [out, in]
     public let bias: Tensor?   // [out]
+    /// The weight packed for the bf16 kernel when the layer computes in bf16; `weight` is then
+    /// not read by `apply`.
+    public let packed: BF16Matrix?
 
-    public init(weight: Tensor, bias: Tensor?) {
+    /// A layer computing in `dtype`: bf16 packs the weight once, here (where the CPU runs bf16,
+    /// see `DType.runnable`; elsewhere the layer computes in f32).
+    public init(weight: Tensor, bias: Tensor?, dtype: DType = .f32) {
         self.weight = weight
         self.bias = bias
+        packed = dtype == .bf16 && BF16.isAvailable
+            ? BF16Matrix(rows: weight.pointer, n: weight.shape[0], k: weight.shape[1]) : nil
+        withExtendedLifetime(weight) {}
     }
 
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
+    /// The number type the layer computes in.
+    public var dtype: DType { packed == nil ? .f32 : .bf16 }
 
     /// Up to this many rows are multiplied as matrix-vector products (see `apply`).
     static let vectorRows = 2
@@ -155,6 +165,10 @@ public struct Linear: Sendable {
                       outStride: Int? = nil, activation: Activation? = nil) {
         let n = outFeatures, k = inFeatures, ldo = outStride ?? outFeatures
         let bias = bias?.pointer
+        if let packed {
+            applyBF16(packed, x, rows: rows, into: out, ldo: ldo, bias: bias, activation: activation)
+            return
+        }
         // Each thread multiplies by a slice of the weight's rows (output columns, in multiples of the
         // GEMM kernel's 16-column unroll) with a single-threaded BLAS call, after broadcasting the
         // bias into its own columns, and activates those columns.
@@ -179,6 +193,29 @@ public struct Linear: Sendable {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(j1 - j0), Int32(k),
                             1, x, Int32(k), weight.pointer + j0 * k, Int32(k), bias == nil ? 0 : 1, out + j0, Int32(ldo))
             }
+            if let activation {
+                for r in 0..<rows { Kernels.activateSerially(out + r * ldo + j0, count: j1 - j0, activation) }
+            }
+        }
+    }
+
+    /// `apply` in bf16: x rounded to bf16 once (shared by the threads), then each thread
+    /// multiplies by its own panels of 64 output columns, after broadcasting the bias into them,
+    /// and activates them. A few rows go through the same kernel (it streams each weight once).
+    private func applyBF16(_ packed: BF16Matrix, _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+                           ldo: Int, bias: UnsafePointer<Float>?, activation: Activation?) {
+        let n = outFeatures, k = inFeatures, panel = BF16.panel
+        let a = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, rows * BF16.rowStride(k)))  // [rows, k] bf16
+        defer { a.deallocate() }
+        BF16.convert(x, rows: rows, k: k, into: a)
+        let panels = (n + panel - 1) / panel
+        let grain = max(1, (1 << 22) / max(rows * k * panel, 1))  // about 4 MFLOP per thread at least
+        Threads.parallelFor(panels, grain: grain) { p0, p1 in
+            let j0 = p0 * panel, j1 = min(p1 * panel, n)
+            if let bias {
+                for r in 0..<rows { (out + r * ldo + j0).update(from: bias + j0, count: j1 - j0) }
+            }
+            packed.multiply(a, rows: rows, columns: j0, j1, into: out, ldc: ldo, accumulate: bias != nil)
             if let activation {
                 for r in 0..<rows { Kernels.activateSerially(out + r * ldo + j0, count: j1 - j0, activation) }
             }

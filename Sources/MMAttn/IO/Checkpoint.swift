@@ -20,6 +20,9 @@ public final class Checkpoint: Sendable {
     private let location: [String: Location]
     /// The name table that mapped the stored names, when they were not the published ones.
     private let table: CheckpointNames?
+    /// The number type models built from this checkpoint compute in (their Linear layers pack
+    /// their weights for it as they load): f32 unless `computing(in:)` chose another.
+    public let dtype: DType
 
     private struct Location: Sendable {
         let shard: Int
@@ -54,14 +57,19 @@ public final class Checkpoint: Sendable {
                 throw MMAttnError("the index places tensor \"\(name)\" in \(shard), but that shard does not hold it: the index and the shards do not match", file: source)
             }
         }
-        (self.source, self.shards, self.location, table) = (source, shards, location, nil)
+        (self.source, self.shards, self.location, table, dtype) = (source, shards, location, nil, .f32)
         names = location.keys.sorted()
     }
 
-    /// `base` seen under other names.
-    private init(_ base: Checkpoint, location: [String: Location], table: CheckpointNames) {
-        (source, shards, self.location, self.table) = (base.source, base.shards, location, table)
+    /// `base` seen under other names, or computing in another type.
+    private init(_ base: Checkpoint, location: [String: Location], table: CheckpointNames?, dtype: DType) {
+        (source, shards, self.location, self.table, self.dtype) = (base.source, base.shards, location, table, dtype)
         names = location.keys.sorted()
+    }
+
+    /// The same weights, for models that compute in `dtype` (pass `DType.runnable`).
+    public func computing(in dtype: DType) -> Checkpoint {
+        Checkpoint(self, location: location, table: table, dtype: dtype)
     }
 
     /// The weights files of `folder` (or the file itself) opened, the file that names them as a
@@ -209,7 +217,7 @@ public final class Checkpoint: Sendable {
         guard mapped.count == location.count else {
             throw MMAttnError("two tensors of the checkpoint map to the same published \(table.family) name: the checkpoint is inconsistent", file: source)
         }
-        return Checkpoint(self, location: mapped, table: table)
+        return Checkpoint(self, location: mapped, table: table, dtype: dtype)
     }
 
     /// A view that puts `prefix` before every name: `checkpoint.scoped("vit.").tensor("embeddings.cls_token")`.

@@ -75,7 +75,8 @@ public final class ESM2: Sendable {
         lmHead = head.contains("dense.weight")
             ? LMHead(dense: try head.linear("dense", out: D, in: D),
                      layerNorm: try head.layerNorm("layer_norm", width: D, eps: eps),
-                     decoder: Linear(weight: wordEmbeddings, bias: try head.tensor("bias", shape: [vocabSize])))
+                     decoder: Linear(weight: wordEmbeddings, bias: try head.tensor("bias", shape: [vocabSize]),
+                                     dtype: weights.dtype))
             : nil
     }
 

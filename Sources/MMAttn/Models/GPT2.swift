@@ -89,6 +89,6 @@ extension CheckpointScope {
             }
         }
         withExtendedLifetime(stored) {}
-        return Linear(weight: weight, bias: try tensor("\(name).bias", shape: [out]))
+        return Linear(weight: weight, bias: try tensor("\(name).bias", shape: [out]), dtype: checkpoint.dtype)
     }
 }

@@ -101,8 +101,9 @@ public final class TimeSformer: VideoModel {
             return TemporalAttention(
                 norm: try w.layerNorm("\(name).temporal_layernorm", width: D, eps: eps),
                 qkv: try w.linear("\(name).temporal_attention.attention.qkv", out: 3 * D, in: D, bias: qkvBias),
-                output: Self.compose(try w.linear("\(name).temporal_dense", out: D, in: D),
-                                     after: try w.linear("\(name).temporal_attention.output.dense", out: D, in: D)))
+                output: Self.compose(try w.linear("\(name).temporal_dense", out: D, in: D, dtype: .f32),
+                                     after: try w.linear("\(name).temporal_attention.output.dense", out: D, in: D, dtype: .f32),
+                                     dtype: weights.dtype))
         }
         layernorm = try w.layerNorm("layernorm", width: D, eps: eps)
         let head = weights.scoped("")
@@ -112,7 +113,7 @@ public final class TimeSformer: VideoModel {
     }
 
     /// `outer` ∘ `inner` as one linear map: weight Wₒ·Wᵢ, bias Wₒ·bᵢ + bₒ (both [D, D] here).
-    static func compose(_ outer: Linear, after inner: Linear) -> Linear {
+    static func compose(_ outer: Linear, after inner: Linear, dtype: DType) -> Linear {
         let m = outer.outFeatures, k = outer.inFeatures, n = inner.inFeatures
         let weight = Tensor(uninitialized: [m, n])  // [m, n], written by the GEMM (beta 0)
         BLAS.prepare()
@@ -123,7 +124,7 @@ public final class TimeSformer: VideoModel {
         if let b = inner.bias {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), 1, outer.weight.pointer, Int32(k), b.pointer, 1, 1, bias.data, 1)
         }
-        return Linear(weight: weight, bias: bias)
+        return Linear(weight: weight, bias: bias, dtype: dtype)
     }
 
     public var numFrames: Int { config.numFrames }

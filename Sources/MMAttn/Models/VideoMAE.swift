@@ -76,14 +76,14 @@ public final class VideoMAE: VideoModel {
         let a = "\(name).attention.attention"
         func projection(_ part: String, published: String) throws -> Linear {
             let weight = try w.tensor("\(a).\(part).weight", shape: [D, D])
-            guard qvBias else { return Linear(weight: weight, bias: nil) }
+            guard qvBias else { return Linear(weight: weight, bias: nil, dtype: w.checkpoint.dtype) }
             let bias = w.contains("\(a).\(published)") ? "\(a).\(published)" : "\(a).\(part).bias"
-            return Linear(weight: weight, bias: try w.tensor(bias, shape: [D]))
+            return Linear(weight: weight, bias: try w.tensor(bias, shape: [D]), dtype: w.checkpoint.dtype)
         }
         return EncoderLayer(
             attentionNorm: try w.layerNorm("\(name).layernorm_before", width: D, eps: eps),
             query: try projection("query", published: "q_bias"),
-            key: Linear(weight: try w.tensor("\(a).key.weight", shape: [D, D]), bias: nil),
+            key: Linear(weight: try w.tensor("\(a).key.weight", shape: [D, D]), bias: nil, dtype: w.checkpoint.dtype),
             value: try projection("value", published: "v_bias"),
             attentionOutput: try w.linear("\(name).attention.output.dense", out: D, in: D),
             mlpNorm: try w.layerNorm("\(name).layernorm_after", width: D, eps: eps),

@@ -3,10 +3,11 @@ import Foundation
 /// The building blocks every model family loads, by their checkpoint names. Each lookup checks the
 /// shape, so a model is fully validated when it loads.
 extension CheckpointScope {
-    /// `name.weight` [out, in] and, when `bias`, `name.bias` [out].
-    func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true) throws -> Linear {
+    /// `name.weight` [out, in] and, when `bias`, `name.bias` [out], computing in `dtype` (default:
+    /// the checkpoint's).
+    func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true, dtype: DType? = nil) throws -> Linear {
         Linear(weight: try tensor("\(name).weight", shape: [out, inFeatures]),
-               bias: bias ? try tensor("\(name).bias", shape: [out]) : nil)
+               bias: bias ? try tensor("\(name).bias", shape: [out]) : nil, dtype: dtype ?? checkpoint.dtype)
     }
 
     /// `name.weight` and `name.bias`, both [width]; older checkpoints call them `gamma` and `beta`

@@ -164,7 +164,7 @@ public final class WhisperDecoder: Sendable {
         layerNorm = try w.layerNorm("layer_norm", width: D, eps: eps)
         let tied = try json.bool("tie_word_embeddings", default: true)
         let untied = tied ? nil : try weights.tensorIfPresent("proj_out.weight", shape: [vocabSize, D])
-        projOut = Linear(weight: untied ?? embedTokens, bias: nil)
+        projOut = Linear(weight: untied ?? embedTokens, bias: nil, dtype: weights.dtype)
     }
 
     /// Transformer layers.

@@ -21,20 +21,21 @@ public final class AttentionInspector: Sendable {
     public let family: ModelFamily
 
     /// Load any supported checkpoint. `crossAttention` loads a Whisper checkpoint with its decoder,
-    /// for the decoder's attention over the audio; other families refuse it.
-    public init(model spec: String, crossAttention: Bool = false) throws {
+    /// for the decoder's attention over the audio; other families refuse it. The model computes in
+    /// `dtype` (see `DType.runnable`); the probabilities come from fp32 scores either way.
+    public init(model spec: String, crossAttention: Bool = false, dtype: DType = .f32) throws {
         let folder = try ModelFolder(spec)
         let family = try folder.family()
         if crossAttention && family != .whisper {
             throw MMAttnError("this is \(family.modelPhrase); cross-attention maps need a Whisper checkpoint with its decoder", file: folder.path)
         }
         switch family {
-        case .vit, .deit: backbone = .image(try ImageEncoder(model: spec))
-        case .whisper: backbone = crossAttention ? .speech(try Transcriber(model: spec)) : .audio(try AudioEncoder(model: spec))
-        case .ast: backbone = .audio(try AudioEncoder(model: spec))
-        case .esm: backbone = .protein(try ProteinEncoder(model: spec))
-        case .timesformer, .videomae: backbone = .video(try VideoEncoder(model: spec))
-        case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3: backbone = .text(try TextEncoder(model: spec))
+        case .vit, .deit: backbone = .image(try ImageEncoder(model: spec, dtype: dtype))
+        case .whisper: backbone = crossAttention ? .speech(try Transcriber(model: spec, dtype: dtype)) : .audio(try AudioEncoder(model: spec, dtype: dtype))
+        case .ast: backbone = .audio(try AudioEncoder(model: spec, dtype: dtype))
+        case .esm: backbone = .protein(try ProteinEncoder(model: spec, dtype: dtype))
+        case .timesformer, .videomae: backbone = .video(try VideoEncoder(model: spec, dtype: dtype))
+        case .bert, .roberta, .distilbert, .gpt2, .modernbert, .qwen3: backbone = .text(try TextEncoder(model: spec, dtype: dtype))
         }
         model = folder
         self.family = family

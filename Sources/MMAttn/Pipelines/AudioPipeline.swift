@@ -15,8 +15,9 @@ public final class AudioEncoder: Sendable {
     public let model: ModelFolder
     public let backbone: Backbone
 
-    public init(model spec: String) throws {
-        let load = try ModelLoad(spec, accepting: [.whisper, .ast], for: "audio commands")
+    /// The model computes in `dtype` (bf16 where the CPU runs it: `DType.runnable`).
+    public init(model spec: String, dtype: DType = .f32) throws {
+        let load = try ModelLoad(spec, accepting: [.whisper, .ast], for: "audio commands", dtype: dtype)
         model = load.folder
         switch load.family {
         case .whisper:
@@ -188,8 +189,9 @@ public final class AudioClassifier: Sendable {
     public let encoder: AudioEncoder
     let ast: AST
 
-    public init(model spec: String) throws {
-        encoder = try AudioEncoder(model: spec)
+    /// Load an AST classifier computing in `dtype`.
+    public init(model spec: String, dtype: DType = .f32) throws {
+        encoder = try AudioEncoder(model: spec, dtype: dtype)
         guard case .ast(let ast, _) = encoder.backbone else {
             throw MMAttnError("Whisper checkpoints have no audio classification head: use embed-audio, or an AST classifier (MIT/ast-finetuned-audioset-*)", file: encoder.model.path)
         }

@@ -10,9 +10,10 @@ public final class ImageEncoder: Sendable {
 
     /// Load a ViT or DeiT model (folder or cached Hub id). `imageSize` resizes inputs to another
     /// height × width than the checkpoint's; position embeddings are then interpolated. Throws,
-    /// before any image is read, when the processor's output size cannot fit in memory.
-    public init(model spec: String, imageSize: (height: Int, width: Int)? = nil) throws {
-        let load = try ModelLoad(spec, accepting: [.vit, .deit], for: "image commands")
+    /// before any image is read, when the processor's output size cannot fit in memory. The model
+    /// computes in `dtype` (bf16 where the CPU runs it: `DType.runnable`).
+    public init(model spec: String, imageSize: (height: Int, width: Int)? = nil, dtype: DType = .f32) throws {
+        let load = try ModelLoad(spec, accepting: [.vit, .deit], for: "image commands", dtype: dtype)
         model = load.folder
         vit = try ViT(config: load.folder.config, weights: load.checkpoint)
         var pre = try load.preprocessor({ try ImagePreprocessor(config: $0) },
@@ -133,8 +134,9 @@ public final class ImageEncoder: Sendable {
 public final class ImageClassifier: Sendable {
     public let encoder: ImageEncoder
 
-    public init(model spec: String, imageSize: (height: Int, width: Int)? = nil) throws {
-        encoder = try ImageEncoder(model: spec, imageSize: imageSize)
+    /// Load a ViT or DeiT classifier; `imageSize` and `dtype` as for `ImageEncoder`.
+    public init(model spec: String, imageSize: (height: Int, width: Int)? = nil, dtype: DType = .f32) throws {
+        encoder = try ImageEncoder(model: spec, imageSize: imageSize, dtype: dtype)
         guard encoder.vit.hasClassifier else {
             throw MMAttnError("the checkpoint has no classification head (classifier.weight): use embed-image", file: encoder.model.path)
         }
@@ -169,28 +171,6 @@ public final class ImageClassifier: Sendable {
             out.append(Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: .softmax), logits: l))
         }
         return out
-    }
-}
-
-/// A warning given at most once, from any thread.
-final class WarnOnce: Sendable {
-    private let message: String
-    private let lock = NSLock()
-    /// `nonisolated(unsafe)` is safe: `done` is only read and written while `lock` is held.
-    nonisolated(unsafe) private var done = false
-
-    init(_ message: String) { self.message = message }
-
-    /// Never warn.
-    func silence() { lock.withLock { done = true } }
-
-    /// Warn, unless this warning was given or silenced before.
-    func fire() {
-        let first = lock.withLock { () -> Bool in
-            defer { done = true }
-            return !done
-        }
-        if first { Diagnostics.warn(message) }
     }
 }
 

@@ -9,13 +9,14 @@ struct ModelLoad {
     let checkpoint: Checkpoint
 
     /// `purpose` completes "… need a ViT or DeiT checkpoint" (for example "image commands").
-    init(_ spec: String, accepting families: [ModelFamily], for purpose: String) throws {
+    /// The model computes in `dtype` where the CPU runs it (`DType.runnable`).
+    init(_ spec: String, accepting families: [ModelFamily], for purpose: String, dtype: DType) throws {
         folder = try ModelFolder(spec)
         family = try folder.family()
         guard families.contains(family) else {
             throw MMAttnError("this is \(family.modelPhrase); \(purpose) need \(ModelFamily.listPhrase(families)) checkpoint", file: folder.path)
         }
-        checkpoint = try folder.checkpoint()
+        checkpoint = try folder.checkpoint().computing(in: dtype.runnable)
     }
 
     /// The path of `preprocessor_config.json` in the folder (whether or not it exists).

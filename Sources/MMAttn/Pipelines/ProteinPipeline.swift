@@ -91,8 +91,9 @@ public final class ProteinEncoder: Sendable {
     public let esm: ESM2
     public let alphabet: ESMAlphabet
 
-    public init(model spec: String) throws {
-        let load = try ModelLoad(spec, accepting: [.esm], for: "protein commands")
+    /// The model computes in `dtype` (bf16 where the CPU runs it: `DType.runnable`).
+    public init(model spec: String, dtype: DType = .f32) throws {
+        let load = try ModelLoad(spec, accepting: [.esm], for: "protein commands", dtype: dtype)
         model = load.folder
         esm = try ESM2(config: model.config, weights: load.checkpoint)
         alphabet = try ESMAlphabet.forModel(folder: model.path)

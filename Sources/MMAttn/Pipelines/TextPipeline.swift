@@ -143,8 +143,9 @@ public final class TextEncoder: Sendable {
     /// The folder's sentence-transformers settings, when it is such a folder.
     public let sentenceTransformer: SentenceTransformerConfig?
 
-    public init(model spec: String) throws {
-        let load = try ModelLoad(spec, accepting: ModelFamily.textFamilies, for: "text commands")
+    /// The model computes in `dtype` (bf16 where the CPU runs it: `DType.runnable`).
+    public init(model spec: String, dtype: DType = .f32) throws {
+        let load = try ModelLoad(spec, accepting: ModelFamily.textFamilies, for: "text commands", dtype: dtype)
         folder = load.folder
         model = try loadTextModel(load.folder, weights: load.checkpoint)
         tokenizer = try Tokenizer(folder: load.folder.path)

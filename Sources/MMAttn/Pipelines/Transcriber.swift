@@ -69,8 +69,9 @@ public final class Transcriber: Sendable {
     static let timePrecision = 0.02
     static let framePrecision = 0.01
 
-    public init(model spec: String) throws {
-        let load = try ModelLoad(spec, accepting: [.whisper], for: "transcripts")
+    /// The model computes in `dtype` (bf16 where the CPU runs it: `DType.runnable`).
+    public init(model spec: String, dtype: DType = .f32) throws {
+        let load = try ModelLoad(spec, accepting: [.whisper], for: "transcripts", dtype: dtype)
         model = load.folder
         whisper = try WhisperSpeechModel(config: load.folder.config, weights: load.checkpoint)
         generation = try WhisperGenerationConfig(folder: load.folder.path, config: load.folder.config)

@@ -12,9 +12,9 @@ public final class VideoEncoder: Sendable {
     /// Load a TimeSformer or VideoMAE model (folder or cached Hub id) and its processor settings:
     /// `preprocessor_config.json`, else `video_preprocessor_config.json` (transformers 5's video
     /// processors), else the family's defaults with a warning. Throws when the settings give frames
-    /// of another size than the model takes.
-    public init(model spec: String) throws {
-        let load = try ModelLoad(spec, accepting: ModelFamily.videoFamilies, for: "video commands")
+    /// of another size than the model takes. The model computes in `dtype` (see `DType.runnable`).
+    public init(model spec: String, dtype: DType = .f32) throws {
+        let load = try ModelLoad(spec, accepting: ModelFamily.videoFamilies, for: "video commands", dtype: dtype)
         model = load.folder
         backbone = try loadVideoModel(load.folder, weights: load.checkpoint)
         let family = load.family.rawValue
@@ -80,8 +80,9 @@ public final class VideoEncoder: Sendable {
 public final class VideoClassifier: Sendable {
     public let encoder: VideoEncoder
 
-    public init(model spec: String) throws {
-        encoder = try VideoEncoder(model: spec)
+    /// Load a TimeSformer or VideoMAE classifier computing in `dtype`.
+    public init(model spec: String, dtype: DType = .f32) throws {
+        encoder = try VideoEncoder(model: spec, dtype: dtype)
         guard encoder.backbone.hasClassifier else {
             throw MMAttnError("the checkpoint has no classification head (classifier.weight): use embed-video", file: encoder.model.path)
         }
