@@ -67,14 +67,6 @@ import Testing
         #expect(try JSON.parse(Data(r.stdout.utf8)).object?["seq"]?.isNull == true)
     }
 
-    @Test func bf16IsRefusedAsNotSupportedYet() throws {
-        let r = try CLI.run(["bench", "model", "--model", Paths.model("bert"), "--dtype", "bf16", "--json"])
-        CLI.expectRejected(r, outputDir: nil, "--dtype bf16")
-        #expect(r.stdout.isEmpty)
-        let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") }
-        #expect(errors.count == 1 && errors[0].contains("--dtype bf16 is not supported yet") && errors[0].contains("f32"), "\(r.stderr)")
-    }
-
     @Test func unknownDtypeIsAUsageError() throws {
         // A value outside f32|bf16 is a mistake in the options themselves: exit status 64 (docs/cli.md).
         let r = try CLI.run(["bench", "model", "--model", Paths.model("bert"), "--dtype", "f16", "--json"])

@@ -2,7 +2,8 @@
 // have it (checked at run time: `mmattn_bf16_available`). Every function but that check may run
 // only where it returns 1; the file is built without global flags (per-function targets).
 //
-// Layouts. A bf16 value is the upper half of an fp32 (rounded to nearest even). `vdpbf16ps`
+// Layouts. A bf16 value is the upper half of an fp32, rounded to nearest even (subnormals become
+// zero, as `vcvtneps2bf16` makes them). `vdpbf16ps`
 // multiplies pairs of consecutive k, so both operands hold k in pairs:
 // - A, the left operand [m, k]: rows of bf16, row stride `lda` (even, ≥ k rounded up to even),
 //   an odd k's last pair padded with a zero (`mmattn_bf16_convert_rows`).
