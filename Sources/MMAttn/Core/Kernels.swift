@@ -147,6 +147,8 @@ public struct Linear: Sendable {
         self.bias = bias
         packed = dtype == .bf16 && BF16.isAvailable
             ? BF16Matrix(rows: weight.pointer, n: weight.shape[0], k: weight.shape[1]) : nil
+        // The fp32 pages of a mapped checkpoint are not read again: stop holding them.
+        if packed != nil { weight.storage.releaseResidentPages() }
         withExtendedLifetime(weight) {}
     }
 

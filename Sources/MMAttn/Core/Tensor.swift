@@ -10,6 +10,8 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
     /// False for a view of memory the library must not write (a checkpoint mapped `PROT_READ`).
     public let isWritable: Bool
+    /// True for a view of a file mapped read-only (`releaseResidentPages` may drop its pages).
+    let isMappedFile: Bool
     private let owner: AnyObject?
 
     /// Fresh, zero-filled storage of `count` floats.
@@ -24,15 +26,34 @@ public final class TensorStorage: @unchecked Sendable {
         self.count = count
         base = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
         isWritable = true
+        isMappedFile = false
         owner = nil
     }
 
-    /// A read-only view of memory that `owner` keeps valid (for example a mapped file).
-    public init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
+    /// A read-only view of memory that `owner` keeps valid.
+    public convenience init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
+        self.init(borrowing: pointer, count: count, owner: owner, mappedFile: false)
+    }
+
+    /// A read-only view of memory that `owner` keeps valid; `mappedFile` when it lies in a file
+    /// mapped read-only and private (a checkpoint), whose pages may be dropped and read again.
+    init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject, mappedFile: Bool) {
         base = UnsafeMutablePointer(mutating: pointer)  // never written: `isWritable` is false
         self.count = count
         isWritable = false
+        isMappedFile = mappedFile
         self.owner = owner
+    }
+
+    /// For a view of a mapped checkpoint whose values were copied into another form (bf16
+    /// weights): hand its whole pages back to the kernel, so they stop counting as this process's
+    /// memory. Reading them later reads the file again; other storage is left alone.
+    func releaseResidentPages() {
+        guard isMappedFile, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = (Int(bitPattern: base) + count * MemoryLayout<Float>.stride) / page * page
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
     }
 
     deinit {

@@ -336,7 +336,8 @@ extension FileMapping {
         let count = shape.reduce(1, *)
         let source = base + offset
         if dtype == .F32 && Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
-            return Tensor(shape: shape, storage: TensorStorage(borrowing: source.bindMemory(to: Float.self, capacity: count), count: count, owner: self))
+            return Tensor(shape: shape, storage: TensorStorage(borrowing: source.bindMemory(to: Float.self, capacity: count), count: count, owner: self,
+                                                                         mappedFile: true))
         }
         let out = Tensor(uninitialized: shape)
         FloatConversion.convert(source, dtype: dtype, step: dtype.bitWidth / 8, into: out.data, count: count)
