@@ -217,7 +217,7 @@ public final class AttentionWorkspace: @unchecked Sendable {
         alpha = .allocate(capacity: self.workers * Attention.queryBlock)
     }
 
-    /// Per worker, the bf16 tiles of `Attention.Tile.runBF16` for heads of `bf16HeadDim`
+    /// Per worker, the bf16 blocks of `Attention.Tile.run` for heads of `bf16HeadDim`
     /// (allocated by the first bf16 call, grown for wider heads): Q rows, packed K, P rows, packed V.
     private(set) var bf16Tiles: UnsafeMutablePointer<UInt16>?
     private(set) var bf16HeadDim = 0
@@ -322,16 +322,12 @@ public enum Attention {
                     if let probs {
                         tile.runWithProbabilities(q: q, k: k, v: v, out: out, scale: scale, mask: mask, probs: probs,
                                                   queries: layout.maxLength, keys: keys.maxLength)
-                    } else if bf16, let tiles = space.bf16Tiles, tile.m >= bf16MinimumQueries {
-                        tile.runBF16(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
-                                     scores: space.scores + w * queryBlock * keyBlock,
-                                     rowMax: space.rowMax + w * queryBlock, rowSum: space.rowSum + w * queryBlock,
-                                     alpha: space.alpha + w * queryBlock, tiles: tiles + w * tileCount)
                     } else {
+                        let bf16Tiles = bf16 && tile.m >= bf16MinimumQueries ? space.bf16Tiles.map { $0 + w * tileCount } : nil
                         tile.run(q: q, k: k, v: v, out: out, scale: scale, mask: mask,
                                  scores: space.scores + w * queryBlock * keyBlock,
                                  rowMax: space.rowMax + w * queryBlock, rowSum: space.rowSum + w * queryBlock,
-                                 alpha: space.alpha + w * queryBlock)
+                                 alpha: space.alpha + w * queryBlock, tiles: bf16Tiles)
                     }
                     job += workers
                 }
@@ -424,11 +420,22 @@ public enum Attention {
             return mask.band(past + i0 + m - 1, n).lo <= j0 && mask.band(past + i0, n).hi >= j0 + nk - 1
         }
 
+        /// The online-softmax loop over the block's key blocks. With `tiles` (this worker's bf16
+        /// space, `AttentionWorkspace.bf16TileCount` elements) both products run on bf16 blocks with
+        /// fp32 sums: the query block rounded once, each key block's K and V packed for the kernel,
+        /// its probabilities rounded after the fp32 softmax step. Without, both are `sgemm`s.
         func run(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
                  scale: Float, mask: AttentionMask, scores: UnsafeMutablePointer<Float>,
-                 rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>, alpha: UnsafeMutablePointer<Float>) {
-            let bk = Attention.keyBlock
+                 rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>, alpha: UnsafeMutablePointer<Float>,
+                 tiles: UnsafeMutablePointer<UInt16>?) {
+            let bq = Attention.queryBlock, bk = Attention.keyBlock, ldqa = BF16.rowStride(dh)
             let o = out + oOffset  // [m, dh] at stride ldo
+            // The bf16 blocks, when the tile runs in bf16.
+            let qa = tiles                                                 // [bq, ldqa] queries
+            let kPacked = qa.map { $0 + bq * ldqa }                        // keys [bk, dh] packed as rows
+            let pa = kPacked.map { $0 + mmattn_bf16_packed_count(bk, dh) } // [bq, bk] probabilities
+            let vPacked = pa.map { $0 + bq * bk }                          // values [bk, dh] packed as columns
+            if let qa { mmattn_bf16_convert_rows(q + qOffset, ldq, m, dh, qa, ldqa) }
             rowMax.update(repeating: -.infinity, count: m)
             rowSum.update(repeating: 0, count: m)
             var first = true
@@ -440,9 +447,15 @@ public enum Attention {
                     j0 += nk
                     continue
                 }
+                let kj = k + kvOffset + j0 * ldkv, vj = v + kvOffset + j0 * ldkv  // [nk, dh] at stride ldkv
                 // S = α·Q·Kᵀ: [m, nk], row stride bk.
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(nk), Int32(dh),
-                            scale, q + qOffset, Int32(ldq), k + kvOffset + j0 * ldkv, Int32(ldkv), 0, scores, Int32(bk))
+                if let qa, let kPacked {
+                    mmattn_bf16_pack_rows(kj, ldkv, nk, dh, kPacked)
+                    mmattn_bf16_gemm(m, nk, dh, scale, qa, ldqa, kPacked, scores, bk, 0)
+                } else {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(nk), Int32(dh),
+                                scale, q + qOffset, Int32(ldq), kj, Int32(ldkv), 0, scores, Int32(bk))
+                }
                 if isFull(j0: j0, nk: nk, mask) || applyMask(scores, ld: bk, j0: j0, nk: nk, mask) {
                     // P = exp(S − running max) in place; alpha: how much each row's max moved.
                     mmattn_online_softmax(scores, m, nk, bk, rowMax, rowSum, alpha)
@@ -453,55 +466,14 @@ public enum Attention {
                         }
                     }
                     // O = O + P·V: [m, dh].
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(dh), Int32(nk),
-                                1, scores, Int32(bk), v + kvOffset + j0 * ldkv, Int32(ldkv), first ? 0 : 1, o, Int32(ldo))
-                    first = false
-                }
-                j0 += nk
-            }
-            normalize(o, first: first, rowSum: rowSum)
-        }
-
-        /// `run` with both products on bf16 blocks (fp32 accumulation): the query block is rounded
-        /// once; each key block's K and V are packed for the kernel and its probabilities rounded
-        /// after the fp32 online softmax. `tiles` is this worker's bf16 space (`bf16TileCount`).
-        func runBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                     scale: Float, mask: AttentionMask, scores: UnsafeMutablePointer<Float>,
-                     rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>, alpha: UnsafeMutablePointer<Float>,
-                     tiles: UnsafeMutablePointer<UInt16>) {
-            let bq = Attention.queryBlock, bk = Attention.keyBlock, ldqa = BF16.rowStride(dh)
-            let qa = tiles                                            // [bq, ldqa] bf16 queries
-            let kPacked = qa + bq * ldqa                              // keys [bk, dh] packed as rows
-            let pa = kPacked + mmattn_bf16_packed_count(bk, dh)       // [bq, bk] bf16 probabilities
-            let vPacked = pa + bq * bk                                // values [bk, dh] packed as columns
-            let o = out + oOffset  // [m, dh] at stride ldo
-            mmattn_bf16_convert_rows(q + qOffset, ldq, m, dh, qa, ldqa)
-            rowMax.update(repeating: -.infinity, count: m)
-            rowSum.update(repeating: 0, count: m)
-            var first = true
-            let (lo, hi) = keyRange(mask)
-            var j0 = lo
-            while j0 < hi {
-                let nk = min(bk, hi - j0)
-                if let grid = mask.grid, grid.excludes(queries: past + i0, past + i0 + m, keys: j0, j0 + nk) {
-                    j0 += nk
-                    continue
-                }
-                // S = α·Q·Kᵀ: [m, nk], row stride bk.
-                mmattn_bf16_pack_rows(k + kvOffset + j0 * ldkv, ldkv, nk, dh, kPacked)
-                mmattn_bf16_gemm(m, nk, dh, scale, qa, ldqa, kPacked, scores, bk, 0)
-                if isFull(j0: j0, nk: nk, mask) || applyMask(scores, ld: bk, j0: j0, nk: nk, mask) {
-                    mmattn_online_softmax(scores, m, nk, bk, rowMax, rowSum, alpha)
-                    if !first {
-                        for r in 0..<m where alpha[r] != 1 {
-                            let orow = o + r * ldo, a = alpha[r]
-                            for d in 0..<dh { orow[d] *= a }
-                        }
+                    if let pa, let vPacked {
+                        mmattn_bf16_convert_rows(scores, bk, m, nk, pa, bk)
+                        mmattn_bf16_pack_columns(vj, ldkv, nk, dh, vPacked)
+                        mmattn_bf16_gemm(m, dh, nk, 1, pa, bk, vPacked, o, ldo, first ? 0 : 1)
+                    } else {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(dh), Int32(nk),
+                                    1, scores, Int32(bk), vj, Int32(ldkv), first ? 0 : 1, o, Int32(ldo))
                     }
-                    // O = O + P·V: [m, dh].
-                    mmattn_bf16_convert_rows(scores, bk, m, nk, pa, bk)
-                    mmattn_bf16_pack_columns(v + kvOffset + j0 * ldkv, ldkv, nk, dh, vPacked)
-                    mmattn_bf16_gemm(m, dh, nk, 1, pa, bk, vPacked, o, ldo, first ? 0 : 1)
                     first = false
                 }
                 j0 += nk
