@@ -32,7 +32,7 @@
  * Each variant runs 3 warm-up calls, then --runs timed calls (default 20);
  * GFLOP/s is 2*M*N*K / median time. After the timing, 64 sampled entries of C
  * are compared with a double-precision sum over the fp32 A and W; `err` is the
- * largest |C - ref| / sum_k |A[i,k] W[j,k]| (about 1e-7 for fp32, about 1e-3
+ * largest |C - ref| / sum_k |A[i,k] W[j,k]| (about 1e-7 for fp32, 1e-4 to 1e-3
  * for bf16 inputs; a wrong layout gives ~1).
  *
  * Prints lines starting with '#' (library version, the ISA oneDNN dispatches

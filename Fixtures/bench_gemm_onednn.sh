@@ -9,7 +9,8 @@
 # more with ONEDNN_VERBOSE=1 on square1024 to show the kernels it dispatches to. The arguments go to
 # every run (see the .c file for what is measured). Prints the load average before and after, the
 # libraries' version and ISA lines ('#'), one table sorted by shape, the verbose lines, and one JSON
-# object per table row.
+# object per table row. Other processes on the cores skew the numbers, the 2-thread ones most: a
+# thread that waits for a descheduled partner loses whole scheduler time slices.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -10,7 +10,8 @@ there. A and W are uniform in [-1, 1) from a fixed seed; eager PyTorch, inferenc
 `torch.set_num_threads(t)` for each t of `--threads`. Each case runs `--warmup` untimed calls, then
 `--runs` timed calls; GFLOP/s is 2*M*N*K / median time. After the timing, 64 sampled entries of the
 result are compared with a double-precision sum over the fp32 inputs; `err` is the largest
-|C - ref| / sum_k |A[i,k] W[j,k]| (about 1e-7 for fp32, about 1e-3 for bf16; a wrong layout gives ~1).
+|C - ref| / sum_k |A[i,k] W[j,k]| (about 1e-7 for fp32, 1e-4 to 1e-3 for bf16; a wrong layout
+gives ~1).
 
 Prints the torch version, the oneDNN / MKL / CPU-capability lines of `torch.__config__.show()`,
 `torch.backends.cpu.get_cpu_capability()`, the load average before and after (other processes on
