@@ -169,9 +169,11 @@ import Testing
             // which stops a shell loop.
             #expect(end.signaled && end.status == signal, "ended by \(end.signaled ? "signal" : "exit status") \(end.status), not by signal \(signal)")
             let left = Set(try FileManager.default.contentsOfDirectory(atPath: dir))
-            // The run's state, the ids file written just before, or (had the signal come just
-            // after the rename) the complete file: never a temporary.
-            let allowed: Set = [".x.json.partial", ".x.json.partial-index", ".x.json.partial-ids", ".x.json.resume", "x.ids.jsonl", "x.json"]
+            // The run's state (with the finished ids kept hidden when the signal came while the
+            // output was being assembled), the ids file written just before, or (had the signal
+            // come just after the rename) the complete file: never a temporary.
+            let allowed: Set = [".x.json.partial", ".x.json.partial-index", ".x.json.partial-ids", ".x.json.resume", ".x.json.ids",
+                                "x.ids.jsonl", "x.json"]
             #expect(left.isSubset(of: allowed), "left \(left)")
             if left.contains("x.json") {
                 #expect((try? JSON.load(contentsOf: dir + "/x.json")) != nil)
