@@ -91,10 +91,11 @@ BF16_TARGET void mmattn_bf16_pack_columns(const float *b, size_t ldb, size_t k, 
     }
 }
 
-/// One register tile: C[rows, 64 columns masked by `cols`] (+)= alpha · A[rows, kp pairs] · panel.
-/// Inlined with a constant `rows`, so the accumulators stay in registers.
+/// One register tile: C[rows, 64 columns masked by `cols`] = alpha · A[rows, kp pairs] · panel
+/// + (C when `accumulate`, else `bias` when not NULL). Inlined with a constant `rows`, so the
+/// accumulators stay in registers.
 BF16_TARGET __attribute__((always_inline)) static inline void tile(
-    int rows, size_t kp, const uint32_t *a, size_t lda, const uint32_t *b, float *c, size_t ldc,
+    int rows, size_t kp, const uint32_t *a, size_t lda, const uint32_t *b, const float *bias, float *c, size_t ldc,
     const __mmask16 cols[4], __m512 alpha, int accumulate) {
     __m512 acc[MR][4];
     for (int r = 0; r < MR; r++)
@@ -112,19 +113,20 @@ BF16_TARGET __attribute__((always_inline)) static inline void tile(
             acc[r][3] = _mm512_dpbf16_ps(acc[r][3], x, b3);
         }
     }
+    __m512 add[4];
+    for (int j = 0; j < 4; j++) add[j] = bias && !accumulate ? _mm512_maskz_loadu_ps(cols[j], bias + 16 * j) : _mm512_setzero_ps();
     for (int r = 0; r < MR; r++) {
         if (r >= rows) break;
         float *cr = c + r * ldc;
         for (int j = 0; j < 4; j++) {
-            __m512 v = _mm512_mul_ps(acc[r][j], alpha);
-            if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(cols[j], cr + 16 * j));
+            __m512 v = _mm512_fmadd_ps(acc[r][j], alpha, accumulate ? _mm512_maskz_loadu_ps(cols[j], cr + 16 * j) : add[j]);
             _mm512_mask_storeu_ps(cr + 16 * j, cols[j], v);
         }
     }
 }
 
 BF16_TARGET static void gemm(size_t m, size_t n, size_t k, float alpha, const uint16_t *a, size_t lda,
-                             const uint16_t *packed, float *c, size_t ldc, int accumulate) {
+                             const uint16_t *packed, const float *bias, float *c, size_t ldc, int accumulate) {
     size_t kp = (k + 1) / 2, panels = (n + PANEL - 1) / PANEL, lda32 = lda / 2;
     const uint32_t *a32 = (const uint32_t *)a, *b32 = (const uint32_t *)packed;
     __m512 va = _mm512_set1_ps(alpha);
@@ -142,15 +144,16 @@ BF16_TARGET static void gemm(size_t m, size_t n, size_t k, float alpha, const ui
                 }
                 const uint32_t *bp = b32 + (p * kp + q0) * PANEL;
                 float *cp = c + p * PANEL;
+                const float *panel_bias = bias ? bias + p * PANEL : NULL;
                 size_t r = m0;
                 for (; r + MR <= m1; r += MR)
-                    tile(MR, nq, a32 + r * lda32 + q0, lda32, bp, cp + r * ldc, ldc, cols, va, acc);
+                    tile(MR, nq, a32 + r * lda32 + q0, lda32, bp, panel_bias, cp + r * ldc, ldc, cols, va, acc);
                 switch (m1 - r) {
-                case 5: tile(5, nq, a32 + r * lda32 + q0, lda32, bp, cp + r * ldc, ldc, cols, va, acc); break;
-                case 4: tile(4, nq, a32 + r * lda32 + q0, lda32, bp, cp + r * ldc, ldc, cols, va, acc); break;
-                case 3: tile(3, nq, a32 + r * lda32 + q0, lda32, bp, cp + r * ldc, ldc, cols, va, acc); break;
-                case 2: tile(2, nq, a32 + r * lda32 + q0, lda32, bp, cp + r * ldc, ldc, cols, va, acc); break;
-                case 1: tile(1, nq, a32 + r * lda32 + q0, lda32, bp, cp + r * ldc, ldc, cols, va, acc); break;
+                case 5: tile(5, nq, a32 + r * lda32 + q0, lda32, bp, panel_bias, cp + r * ldc, ldc, cols, va, acc); break;
+                case 4: tile(4, nq, a32 + r * lda32 + q0, lda32, bp, panel_bias, cp + r * ldc, ldc, cols, va, acc); break;
+                case 3: tile(3, nq, a32 + r * lda32 + q0, lda32, bp, panel_bias, cp + r * ldc, ldc, cols, va, acc); break;
+                case 2: tile(2, nq, a32 + r * lda32 + q0, lda32, bp, panel_bias, cp + r * ldc, ldc, cols, va, acc); break;
+                case 1: tile(1, nq, a32 + r * lda32 + q0, lda32, bp, panel_bias, cp + r * ldc, ldc, cols, va, acc); break;
                 default: break;
                 }
             }
@@ -159,8 +162,8 @@ BF16_TARGET static void gemm(size_t m, size_t n, size_t k, float alpha, const ui
 }
 
 void mmattn_bf16_gemm(size_t m, size_t n, size_t k, float alpha, const uint16_t *a, size_t lda,
-                      const uint16_t *packed, float *c, size_t ldc, int accumulate) {
-    gemm(m, n, k, alpha, a, lda, packed, c, ldc, accumulate);
+                      const uint16_t *packed, const float *bias, float *c, size_t ldc, int accumulate) {
+    gemm(m, n, k, alpha, a, lda, packed, bias, c, ldc, accumulate);
 }
 
 static int detect(void) {
@@ -178,7 +181,7 @@ void mmattn_bf16_convert_rows(const float *a, size_t lda, size_t m, size_t k, ui
 void mmattn_bf16_pack_rows(const float *b, size_t ldb, size_t n, size_t k, uint16_t *packed) { abort(); }
 void mmattn_bf16_pack_columns(const float *b, size_t ldb, size_t k, size_t n, uint16_t *packed) { abort(); }
 void mmattn_bf16_gemm(size_t m, size_t n, size_t k, float alpha, const uint16_t *a, size_t lda,
-                      const uint16_t *packed, float *c, size_t ldc, int accumulate) { abort(); }
+                      const uint16_t *packed, const float *bias, float *c, size_t ldc, int accumulate) { abort(); }
 
 #endif
 

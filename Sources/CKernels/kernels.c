@@ -151,7 +151,62 @@ static void softmax_avx512(float *s, size_t m, size_t n, size_t ld, float *row_m
     }
 }
 
+__attribute__((target("avx512f")))
+static inline __m512 erf_avx512(__m512 x) {
+    __m512 a = _mm512_abs_ps(x);
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1)));
+    __m512 y = _mm512_set1_ps(1.061405429f);
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(-1.453152027f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(1.421413741f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(-0.284496736f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(0.254829592f));
+    __m512 e = _mm512_fnmadd_ps(_mm512_mul_ps(y, t), exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a)),
+                                _mm512_set1_ps(1));
+    // erf is odd: give e the sign of x.
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(e),
+                                               _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000))));
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 activate16(int kind, __m512 v) {
+    __m512 one = _mm512_set1_ps(1), half = _mm512_set1_ps(0.5f);
+    switch (kind) {
+    case MMATTN_GELU:
+        return _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf_avx512(_mm512_mul_ps(v, _mm512_set1_ps(0.7071067811865476f)))));
+    case MMATTN_GELU_TANH: {
+        __m512 inner = _mm512_mul_ps(_mm512_set1_ps(0.7978845608028654f),
+                                     _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.044715f), v), _mm512_mul_ps(v, v), v));
+        __m512 tanh = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2), _mm512_add_ps(exp_avx512(_mm512_add_ps(inner, inner)), one)));
+        return _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, tanh));
+    }
+    case MMATTN_QUICK_GELU:
+        return _mm512_div_ps(v, _mm512_add_ps(one, exp_avx512(_mm512_mul_ps(v, _mm512_set1_ps(-1.702f)))));
+    default:  // MMATTN_SILU
+        return _mm512_div_ps(v, _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+    }
+}
+
+__attribute__((target("avx512f")))
+static void activate_avx512(int kind, float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, activate16(kind, _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, tail, activate16(kind, _mm512_maskz_loadu_ps(tail, x + i)));
+    }
+}
+
 #endif
+
+int mmattn_activate(int kind, float *x, size_t n) {
+#if defined(__x86_64__)
+    if (mmattn_kernels_level() >= 2) {
+        activate_avx512(kind, x, n);
+        return 1;
+    }
+#endif
+    return 0;
+}
 
 static int detect_level(void) {
 #if defined(__x86_64__)

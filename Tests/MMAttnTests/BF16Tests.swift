@@ -66,7 +66,7 @@ struct BF16KernelTests {
         for (packed, element) in [(fromRows, { (p: Int, j: Int) in w.pointer[j * k + p] }),
                                   (fromColumns, { (p: Int, j: Int) in b.pointer[p * n + j] })] {
             let c = Tensor(shape: [m, n], values: [Float](repeating: 0.5, count: m * n))
-            mmattn_bf16_gemm(m, n, k, 0.25, aBF, lda, packed, c.data, n, 1)
+            mmattn_bf16_gemm(m, n, k, 0.25, aBF, lda, packed, nil, c.data, n, 1)
             var worst = 0.0
             for i in 0..<m {
                 for j in 0..<n {

@@ -38,10 +38,11 @@ void mmattn_bf16_pack_columns(const float *b, size_t ldb, size_t k, size_t n, ui
 /// padding an odd k with one zero.
 void mmattn_bf16_convert_rows(const float *a, size_t lda, size_t m, size_t k, uint16_t *out, size_t ldo);
 
-/// C = alpha·A·B (+ C when `accumulate`): A bf16 [m, k] at row stride lda, B packed (n columns,
-/// starting at a panel boundary of the packed matrix it belongs to), C fp32 [m, n] at stride ldc.
-/// Single-threaded; callers split the panels over threads.
+/// C = alpha·A·B + (C when `accumulate`, else `bias` broadcast over the rows when it is not
+/// NULL): A bf16 [m, k] at row stride lda, B packed (n columns, starting at a panel boundary of
+/// the packed matrix it belongs to), bias [n], C fp32 [m, n] at stride ldc (need not be
+/// initialised unless `accumulate`). Single-threaded; callers split the panels over threads.
 void mmattn_bf16_gemm(size_t m, size_t n, size_t k, float alpha, const uint16_t *a, size_t lda,
-                      const uint16_t *packed, float *c, size_t ldc, int accumulate);
+                      const uint16_t *packed, const float *bias, float *c, size_t ldc, int accumulate);
 
 #endif

@@ -15,6 +15,15 @@
 /// -87.3, the same polynomial as the Swift VMath.exp.
 void mmattn_online_softmax(float *s, size_t m, size_t n, size_t ld, float *row_max, float *row_sum, float *alpha);
 
+/// Activations of `mmattn_activate`, as the Swift `Activation` names them.
+enum { MMATTN_GELU = 0, MMATTN_GELU_TANH = 1, MMATTN_QUICK_GELU = 2, MMATTN_SILU = 3 };
+
+/// Apply activation `kind` in place to n floats on AVX-512 and return 1; where the CPU lacks
+/// AVX-512, change nothing and return 0 (the caller runs its own loop). Same formulas as the Swift
+/// `Kernels.activate`: exact GELU through erf (Abramowitz–Stegun 7.1.26), tanh as 1 − 2/(e^{2x}+1),
+/// and the exp above; results differ from the Swift loop's in the last bits (fused multiply-adds).
+int mmattn_activate(int kind, float *x, size_t n);
+
 /// Which implementation runs: 2 AVX-512, 1 AVX2+FMA, 0 scalar.
 int mmattn_kernels_level(void);
 

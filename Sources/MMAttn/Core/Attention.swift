@@ -451,7 +451,7 @@ public enum Attention {
                 // S = α·Q·Kᵀ: [m, nk], row stride bk.
                 if let qa, let kPacked {
                     mmattn_bf16_pack_rows(kj, ldkv, nk, dh, kPacked)
-                    mmattn_bf16_gemm(m, nk, dh, scale, qa, ldqa, kPacked, scores, bk, 0)
+                    mmattn_bf16_gemm(m, nk, dh, scale, qa, ldqa, kPacked, nil, scores, bk, 0)
                 } else {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(nk), Int32(dh),
                                 scale, q + qOffset, Int32(ldq), kj, Int32(ldkv), 0, scores, Int32(bk))
@@ -469,7 +469,7 @@ public enum Attention {
                     if let pa, let vPacked {
                         mmattn_bf16_convert_rows(scores, bk, m, nk, pa, bk)
                         mmattn_bf16_pack_columns(vj, ldkv, nk, dh, vPacked)
-                        mmattn_bf16_gemm(m, dh, nk, 1, pa, bk, vPacked, o, ldo, first ? 0 : 1)
+                        mmattn_bf16_gemm(m, dh, nk, 1, pa, bk, vPacked, nil, o, ldo, first ? 0 : 1)
                     } else {
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(dh), Int32(nk),
                                     1, scores, Int32(bk), vj, Int32(ldkv), first ? 0 : 1, o, Int32(ldo))

@@ -76,12 +76,13 @@ public final class BF16Matrix: @unchecked Sendable {
     /// Bytes held.
     public var bytes: Int { mmattn_bf16_packed_count(columns, depth) * 2 }
 
-    /// C[m, columns j0..<j1] (+)= alpha · A · B[:, j0..<j1] on the calling thread: A is bf16
-    /// [m, depth] at row stride `BF16.rowStride(depth)`, j0 a multiple of 64; C at row stride ldc.
-    func multiply(_ a: UnsafePointer<UInt16>, rows m: Int, columns j0: Int, _ j1: Int, alpha: Float = 1,
-                  into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-        mmattn_bf16_gemm(m, j1 - j0, depth, alpha, a, BF16.rowStride(depth), base + j0 / BF16.panel * panelStride,
-                         c + j0, ldc, accumulate ? 1 : 0)
+    /// C[m, columns j0..<j1] = A · B[:, j0..<j1] + bias[j0..<j1] (when given) on the calling
+    /// thread: A is bf16 [m, depth] at row stride `BF16.rowStride(depth)`, j0 a multiple of 64,
+    /// bias [columns]; C at row stride ldc need not be initialised.
+    func multiply(_ a: UnsafePointer<UInt16>, rows m: Int, columns j0: Int, _ j1: Int, bias: UnsafePointer<Float>?,
+                  into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        mmattn_bf16_gemm(m, j1 - j0, depth, 1, a, BF16.rowStride(depth), base + j0 / BF16.panel * panelStride,
+                         bias.map { $0 + j0 }, c + j0, ldc, 0)
     }
 
     deinit { base.deallocate() }

@@ -1,5 +1,6 @@
 import Foundation
 import CBLAS
+import CKernels
 
 /// Activation functions by their `hidden_act` names in Hugging Face configs.
 public enum Activation: String, Sendable, CaseIterable {
@@ -26,6 +27,19 @@ public enum Activation: String, Sendable, CaseIterable {
     }
 }
 
+extension Activation {
+    /// The C kernel's code for this activation (ReLU needs none).
+    var kernelKind: Int32? {
+        switch self {
+        case .gelu: Int32(MMATTN_GELU)
+        case .geluTanh: Int32(MMATTN_GELU_TANH)
+        case .quickGelu: Int32(MMATTN_QUICK_GELU)
+        case .silu: Int32(MMATTN_SILU)
+        case .relu: nil
+        }
+    }
+}
+
 /// Element kernels over raw buffers. All operate in place or into caller-owned memory.
 public enum Kernels {
     /// Apply `activation` in place to `n` floats, split over the library's threads.
@@ -33,9 +47,11 @@ public enum Kernels {
         Threads.parallelFor(n, grain: 1 << 15) { s, e in activateSerially(x + s, count: e - s, activation) }
     }
 
-    /// Apply `activation` in place to `m` floats on the calling thread.
+    /// Apply `activation` in place to `m` floats on the calling thread: the C kernel on AVX-512
+    /// (16 lanes; these loops, compiled for baseline x86-64, run 4), else the loops below.
     @inline(__always)
     static func activateSerially(_ p: UnsafeMutablePointer<Float>, count m: Int, _ activation: Activation) {
+        if let kind = activation.kernelKind, mmattn_activate(kind, p, m) != 0 { return }
         switch activation {
         case .gelu: for i in 0..<m { let v = p[i]; p[i] = 0.5 * v * (1 + VMath.erf(v * 0.7071067811865476)) }
         case .geluTanh:
@@ -202,8 +218,8 @@ public struct Linear: Sendable {
     }
 
     /// `apply` in bf16: x rounded to bf16 once (shared by the threads), then each thread
-    /// multiplies by its own panels of 64 output columns, after broadcasting the bias into them,
-    /// and activates them. A few rows go through the same kernel (it streams each weight once).
+    /// multiplies by its own panels of 64 output columns (the kernel adds the bias as it stores
+    /// them) and activates them. A few rows go through the same kernel (it streams each weight once).
     private func applyBF16(_ packed: BF16Matrix, _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
                            ldo: Int, bias: UnsafePointer<Float>?, activation: Activation?) {
         let n = outFeatures, k = inFeatures, panel = BF16.panel
@@ -214,10 +230,7 @@ public struct Linear: Sendable {
         let grain = max(1, (1 << 22) / max(rows * k * panel, 1))  // about 4 MFLOP per thread at least
         Threads.parallelFor(panels, grain: grain) { p0, p1 in
             let j0 = p0 * panel, j1 = min(p1 * panel, n)
-            if let bias {
-                for r in 0..<rows { (out + r * ldo + j0).update(from: bias + j0, count: j1 - j0) }
-            }
-            packed.multiply(a, rows: rows, columns: j0, j1, into: out, ldc: ldo, accumulate: bias != nil)
+            packed.multiply(a, rows: rows, columns: j0, j1, bias: bias, into: out, ldc: ldo)
             if let activation {
                 for r in 0..<rows { Kernels.activateSerially(out + r * ldo + j0, count: j1 - j0, activation) }
             }
