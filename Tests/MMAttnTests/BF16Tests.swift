@@ -96,6 +96,24 @@ struct BF16KernelTests {
         #expect(gelu.values == plain.values, "the fused activation is the activation of the product")
     }
 
+    /// Parts applied side by side as one product (one rounding of x, panels of all parts split
+    /// over the threads) give each part's own output, bit for bit, in its columns.
+    @Test func partsAsOneProductEqualEachPart() {
+        let x = random([23, 40], seed: 11)
+        let parts = [(64, true), (70, false), (128, true)].enumerated().map { i, part in
+            Linear(weight: random([part.0, 40], seed: UInt64(20 + i)), bias: part.1 ? random([part.0], seed: UInt64(30 + i)) : nil, dtype: .bf16)
+        }
+        let width = 64 + 70 + 128
+        let together = Tensor(zeros: [23, width]), apart = Tensor(zeros: [23, width])  // [23, 262]
+        Linear.apply(parts, x.pointer, rows: 23, into: together.data, stride: width, activation: .silu)
+        var column = 0
+        for part in parts {
+            part.apply(x.pointer, rows: 23, into: apart.data + column, outStride: width, activation: .silu)
+            column += part.outFeatures
+        }
+        #expect(together.values == apart.values)
+    }
+
     /// The fused kernel on bf16 tiles against the Double reference, over every mask kind, grouped
     /// heads, cross-attention lengths and sequences longer than a key block.
     @Test func attentionAgreesWithReference() {

@@ -158,17 +158,6 @@ public struct EncoderLayer: Sendable {
     }
 }
 
-/// Apply `parts` side by side: part p writes its columns of `out` ([rows, Σ out] at row stride
-/// `stride`), then `activation` on them.
-private func applyParts(_ parts: [Linear], _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
-                        stride: Int, activation: Activation? = nil) {
-    var column = 0
-    for part in parts {
-        part.apply(x, rows: rows, into: out + column, outStride: stride, activation: activation)
-        column += part.outFeatures
-    }
-}
-
 /// What a forward pass should hand back besides the last hidden state.
 public struct EncoderOptions {
     /// Keep the input to the first layer and every layer's output (`output_hidden_states`).
@@ -342,7 +331,7 @@ public struct Encoder: Sendable {
         positions.withUnsafeBufferPointer { positions in
             for (index, layer) in layers.enumerated() {
                 let attnIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
-                applyParts(layer.projections, attnIn, rows: rows, into: qkv.data, stride: W)
+                Linear.apply(layer.projections, attnIn, rows: rows, into: qkv.data, stride: W)
                 let q = qkv.data, k = qkv.data + H * dh, v = qkv.data + (H + G) * dh
                 layer.queryNorm?.applyPerHead(q, rows: rows, stride: W, heads: H)
                 layer.keyNorm?.applyPerHead(k, rows: rows, stride: W, heads: G)
@@ -404,11 +393,11 @@ public struct Encoder: Sendable {
 
                 let mlpIn: UnsafePointer<Float> = pre ? UnsafePointer(normed.data) : UnsafePointer(x.data)
                 if let gatedOut {
-                    applyParts(layer.intermediate, mlpIn, rows: rows, into: hidden.data, stride: 2 * I)
+                    Linear.apply(layer.intermediate, mlpIn, rows: rows, into: hidden.data, stride: 2 * I)
                     Kernels.gate(hidden.data, rows: rows, width: I, config.activation, into: gatedOut.data)
                     layer.output.apply(gatedOut.data, rows: rows, into: projected.data)
                 } else {
-                    applyParts(layer.intermediate, mlpIn, rows: rows, into: hidden.data, stride: I, activation: config.activation)
+                    Linear.apply(layer.intermediate, mlpIn, rows: rows, into: hidden.data, stride: I, activation: config.activation)
                     layer.output.apply(hidden.data, rows: rows, into: projected.data)
                 }
                 if pre {
@@ -450,7 +439,7 @@ public struct Encoder: Sendable {
         let keyValues = layers.map { layer -> Tensor in
             guard let cross = layer.crossAttention else { return Tensor(zeros: [0, 2 * G * dh]) }
             let kv = Tensor(uninitialized: [layout.rows, 2 * G * dh])  // [memory rows, k | v]
-            applyParts(cross.keyValue, memory.pointer, rows: layout.rows, into: kv.data, stride: 2 * G * dh)
+            Linear.apply(cross.keyValue, memory.pointer, rows: layout.rows, into: kv.data, stride: 2 * G * dh)
             return kv
         }
         return CrossMemory(layout: layout, keyValues: keyValues)

@@ -183,8 +183,8 @@ public struct Linear: Sendable {
                       outStride: Int? = nil, activation: Activation? = nil) {
         let n = outFeatures, k = inFeatures, ldo = outStride ?? outFeatures
         let bias = bias?.pointer
-        if let packed {
-            applyBF16(packed, x, rows: rows, into: out, ldo: ldo, bias: bias, activation: activation)
+        if packed != nil {
+            Self.applyBF16([self], x, rows: rows, into: out, ldo: ldo, activation: activation)
             return
         }
         // Each thread multiplies by a slice of the weight's rows (output columns, in multiples of the
@@ -217,24 +217,52 @@ public struct Linear: Sendable {
         }
     }
 
-    /// `apply` in bf16: x rounded to bf16 once (shared by the threads), then each thread
-    /// multiplies by its own panels of 64 output columns (the kernel adds the bias as it stores
-    /// them) and activates them. A few rows go through the same kernel (it streams each weight once).
-    private func applyBF16(_ packed: BF16Matrix, _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
-                           ldo: Int, bias: UnsafePointer<Float>?, activation: Activation?) {
-        let n = outFeatures, k = inFeatures, panel = BF16.panel
+    /// Apply `parts` (layers of one input width) side by side: part p writes its columns of `out`
+    /// ([rows, Σ out] at row stride `stride`), then `activation` on them. In bf16 the input is
+    /// rounded once for all parts and their panels are split over the threads as one product.
+    public static func apply(_ parts: [Linear], _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+                             stride: Int, activation: Activation? = nil) {
+        if parts.count > 1, parts.allSatisfy({ $0.packed != nil && $0.inFeatures == parts[0].inFeatures }) {
+            applyBF16(parts, x, rows: rows, into: out, ldo: stride, activation: activation)
+            return
+        }
+        var column = 0
+        for part in parts {
+            part.apply(x, rows: rows, into: out + column, outStride: stride, activation: activation)
+            column += part.outFeatures
+        }
+    }
+
+    /// `apply` in bf16 for bf16 `parts` of one input width: x rounded to bf16 once (shared by the
+    /// threads), then each thread multiplies by its own panels of 64 output columns, counted over
+    /// all parts (the kernel adds each part's bias as it stores them), and activates them. A few
+    /// rows go through the same kernel (it streams each weight once).
+    private static func applyBF16(_ parts: [Linear], _ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+                                  ldo: Int, activation: Activation?) {
+        let k = parts[0].inFeatures, panel = BF16.panel
         let a = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, rows * BF16.rowStride(k)))  // [rows, k] bf16
         defer { a.deallocate() }
         BF16.convert(x, rows: rows, k: k, into: a)
-        let panels = (n + panel - 1) / panel
+        // Panels of all parts in order: (part, its first output column in `out`, its panel count).
+        var firstPanel = [0], firstColumn = [0]
+        for part in parts {
+            firstPanel.append(firstPanel.last! + (part.outFeatures + panel - 1) / panel)
+            firstColumn.append(firstColumn.last! + part.outFeatures)
+        }
         let grain = max(1, (1 << 22) / max(rows * k * panel, 1))  // about 4 MFLOP per thread at least
-        Threads.parallelFor(panels, grain: grain) { p0, p1 in
-            let j0 = p0 * panel, j1 = min(p1 * panel, n)
-            packed.multiply(a, rows: rows, columns: j0, j1, bias: bias, into: out, ldc: ldo)
-            if let activation {
-                for r in 0..<rows { Kernels.activateSerially(out + r * ldo + j0, count: j1 - j0, activation) }
+        Threads.parallelFor(firstPanel.last!, grain: grain) { p0, p1 in
+            for (i, part) in parts.enumerated() {
+                let lo = max(p0, firstPanel[i]), hi = min(p1, firstPanel[i + 1])
+                guard lo < hi, let packed = part.packed else { continue }
+                let j0 = (lo - firstPanel[i]) * panel, j1 = min((hi - firstPanel[i]) * panel, part.outFeatures)
+                let o = out + firstColumn[i]
+                packed.multiply(a, rows: rows, columns: j0, j1, bias: part.bias?.pointer, into: o, ldc: ldo)
+                if let activation {
+                    for r in 0..<rows { Kernels.activateSerially(o + r * ldo + j0, count: j1 - j0, activation) }
+                }
             }
         }
+        withExtendedLifetime(parts) {}
     }
 
     /// y = x·Wᵀ + b over the last axis of `x`.
