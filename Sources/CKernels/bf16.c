@@ -1,9 +1,11 @@
 // bfloat16 products on AVX-512 BF16; see bf16gemm.h for the layouts.
 //
-// The product runs in blocks: MC rows of A at a time (kept in L2), KC pairs of k at a time (a
-// panel's KC pairs, 32 KiB, stay in L1 while every MR-row strip of the block passes over them),
-// and a register tile of MR × 64 outputs: 24 accumulators of 16 floats, four loads of B and one
-// broadcast pair of A per row for every pair of k.
+// The product runs in blocks: MC rows of A at a time and KC pairs of k at a time (a panel's KC
+// pairs stay in L2 while every MR-row strip of the block passes over them; each pair's 256 bytes
+// of B feed 24 products, so L2 keeps up), and a register tile of MR × 64 outputs: 24 accumulators
+// of 16 floats, four loads of B and one broadcast pair of A per row for every pair of k. Block
+// sizes measured on Zen 5 (2 threads, model shapes): KC 256 beat 64 and 128 by 3–20 %, MC 126
+// beat 252 and 504.
 #include "bf16gemm.h"
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,8 @@
 
 #define PANEL MMATTN_BF16_PANEL
 #define MR 6
-#define KC 128   // pairs of k per block
-#define MC 126   // rows of A per block (a multiple of MR; 63 KiB of a KC block)
+#define KC 256   // pairs of k per block (a panel's block: 64 KiB, in L2)
+#define MC 126   // rows of A per block (a multiple of MR; 126 KiB of a KC block, in L2)
 
 size_t mmattn_bf16_packed_count(size_t n, size_t k) {
     return (n + PANEL - 1) / PANEL * ((k + 1) / 2) * PANEL * 2;

@@ -87,8 +87,9 @@ struct BenchGemm: ParsableCommand {
         commandName: "gemm",
         abstract: "GFLOP/s of Linear layers in f32 (the BLAS) and bf16 (own kernel) on model shapes, against a naive loop.",
         discussion: """
-        Each shape is a Linear layer, x [m×k] times a weight [n×k] transposed, on
-        the library's threads (MMATTN_NUM_THREADS): in f32 through the BLAS and,
+        Each shape is a Linear layer, x [m×k] times a weight [n×k] transposed, into
+        an output allocated once, on the library's threads (MMATTN_NUM_THREADS):
+        in f32 through the BLAS and,
         where the CPU has AVX-512 BF16, in bf16 (weights packed once, the input
         rounded to bf16 on every call, fp32 sums) with its ratio to f32. Rows:
         the three ViT-B/16 layer shapes, the first MLP layer of Whisper-base
@@ -109,15 +110,16 @@ struct BenchGemm: ParsableCommand {
         var peak = 0.0
         for (name, m, n, k) in shapes {
             let x = randomTensor([m, k], seed: 1), w = randomTensor([n, k], seed: 2)
+            let y = Tensor(zeros: [m, n])  // [m, n], written by every run (allocated once, as a model's buffers are)
             let f32 = Linear(weight: w, bias: nil)
-            let s = medianSeconds(runs: runs) { _ = f32(x) }
+            let s = medianSeconds(runs: runs) { f32.apply(x.pointer, rows: m, into: y.data) }
             let gflops = 2.0 * Double(m * n * k) / s / 1e9
             peak = max(peak, gflops)
             var line = "  " + name.padding(toLength: 18, withPad: " ", startingAt: 0)
                 + String(format: "[%4d×%4d]·[%4d×%4d]ᵀ  f32 %8.3f ms %6.1f GFLOP/s", m, k, n, k, s * 1e3, gflops)
             if BF16.isAvailable {
                 let bf16 = Linear(weight: w, bias: nil, dtype: .bf16)
-                let t = medianSeconds(runs: runs) { _ = bf16(x) }
+                let t = medianSeconds(runs: runs) { bf16.apply(x.pointer, rows: m, into: y.data) }
                 line += String(format: "  bf16 %8.3f ms %6.1f GFLOP/s (%.2f× f32's time)", t * 1e3, 2.0 * Double(m * n * k) / t / 1e9, t / s)
             }
             print(line)
