@@ -14,6 +14,9 @@
 #endif
 
 #define PANEL MMATTN_BF16_PANEL
+
+/// A pair of bf16 values read or written as one 32-bit word (the buffers are uint16_t arrays).
+typedef uint32_t __attribute__((may_alias)) pair_t;
 #define MR 6
 #define KC 256   // pairs of k per block (a panel's block: 64 KiB, in L2)
 #define MC 126   // rows of A per block (a multiple of MR; 126 KiB of a KC block, in L2)
@@ -54,7 +57,7 @@ BF16_TARGET void mmattn_bf16_pack_rows(const float *b, size_t ldb, size_t n, siz
     size_t kp = (k + 1) / 2, panels = (n + PANEL - 1) / PANEL;
     uint32_t pairs[16];
     for (size_t p = 0; p < panels; p++) {
-        uint32_t *panel = (uint32_t *)(packed + p * kp * PANEL * 2);  // [kp, 64] pairs
+        pair_t *panel = (pair_t *)(packed + p * kp * PANEL * 2);  // [kp, 64] pairs
         for (size_t c = 0; c < PANEL; c++) {
             size_t j = p * PANEL + c;
             if (j >= n) {
@@ -78,7 +81,7 @@ BF16_TARGET void mmattn_bf16_pack_rows(const float *b, size_t ldb, size_t n, siz
 BF16_TARGET void mmattn_bf16_pack_columns(const float *b, size_t ldb, size_t k, size_t n, uint16_t *packed) {
     size_t kp = (k + 1) / 2, panels = (n + PANEL - 1) / PANEL;
     for (size_t p = 0; p < panels; p++) {
-        uint32_t *panel = (uint32_t *)(packed + p * kp * PANEL * 2);  // [kp, 64] pairs
+        pair_t *panel = (pair_t *)(packed + p * kp * PANEL * 2);  // [kp, 64] pairs
         for (size_t q = 0; q < kp; q++) {
             const float *lo = b + 2 * q * ldb, *hi = lo + ldb;  // rows 2q and 2q + 1 of b
             int odd = 2 * q + 1 >= k;
@@ -97,13 +100,13 @@ BF16_TARGET void mmattn_bf16_pack_columns(const float *b, size_t ldb, size_t k, 
 /// + (C when `accumulate`, else `bias` when not NULL). Inlined with a constant `rows`, so the
 /// accumulators stay in registers.
 BF16_TARGET __attribute__((always_inline)) static inline void tile(
-    int rows, size_t kp, const uint32_t *a, size_t lda, const uint32_t *b, const float *bias, float *c, size_t ldc,
+    int rows, size_t kp, const pair_t *a, size_t lda, const pair_t *b, const float *bias, float *c, size_t ldc,
     const __mmask16 cols[4], __m512 alpha, int accumulate) {
     __m512 acc[MR][4];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_ps();
     for (size_t q = 0; q < kp; q++) {
-        const uint32_t *bq = b + q * PANEL;
+        const pair_t *bq = b + q * PANEL;
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(bq), b1 = (__m512bh)_mm512_loadu_si512(bq + 16);
         __m512bh b2 = (__m512bh)_mm512_loadu_si512(bq + 32), b3 = (__m512bh)_mm512_loadu_si512(bq + 48);
         for (int r = 0; r < MR; r++) {
@@ -130,8 +133,13 @@ BF16_TARGET __attribute__((always_inline)) static inline void tile(
 BF16_TARGET static void gemm(size_t m, size_t n, size_t k, float alpha, const uint16_t *a, size_t lda,
                              const uint16_t *packed, const float *bias, float *c, size_t ldc, int accumulate) {
     size_t kp = (k + 1) / 2, panels = (n + PANEL - 1) / PANEL, lda32 = lda / 2;
-    const uint32_t *a32 = (const uint32_t *)a, *b32 = (const uint32_t *)packed;
+    const pair_t *a32 = (const pair_t *)a, *b32 = (const pair_t *)packed;
     __m512 va = _mm512_set1_ps(alpha);
+    if (kp == 0) {  // no depth: C = bias (or 0), or C unchanged when accumulating
+        for (size_t r = 0; r < m && !accumulate; r++)
+            for (size_t j = 0; j < n; j++) c[r * ldc + j] = bias ? bias[j] : 0;
+        return;
+    }
     for (size_t m0 = 0; m0 < m; m0 += MC) {
         size_t m1 = m0 + MC < m ? m0 + MC : m;
         for (size_t q0 = 0; q0 < kp; q0 += KC) {
@@ -144,7 +152,7 @@ BF16_TARGET static void gemm(size_t m, size_t n, size_t k, float alpha, const ui
                     size_t lo = 16 * (size_t)j, left = w > lo ? w - lo : 0;
                     cols[j] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
                 }
-                const uint32_t *bp = b32 + (p * kp + q0) * PANEL;
+                const pair_t *bp = b32 + (p * kp + q0) * PANEL;
                 float *cp = c + p * PANEL;
                 const float *panel_bias = bias ? bias + p * PANEL : NULL;
                 size_t r = m0;

@@ -67,7 +67,7 @@ struct EmbedAudio: ParsableCommand {
         let encoder = try AudioEncoder(model: model, dtype: compute.dtype)
         try embedFiles(command: "embed-audio", files: clips, list: inputList.inputList, model: model, modelFolder: encoder.model.path,
                        pooling: pooling, rowShape: encoder.outputShape(sampleCount: 1, pooling: pooling),
-                       options: [:], output: output, runOptions: runOptions, quiet: quiet, chunk: 16,
+                       options: compute.runOptions, output: output, runOptions: runOptions, quiet: quiet, chunk: 16,
                        checkSameShapes: { try encoder.checkSameShapes(paths: $0, pooling: pooling) }) { group, body in
             try encoder.forEachEmbedding(paths: group, pooling: pooling, body)
         }

@@ -115,7 +115,7 @@ struct EmbedImage: ParsableCommand {
         let encoder = try ImageEncoder(model: model, imageSize: imageSize, dtype: compute.dtype)
         try embedFiles(command: "embed-image", files: images, list: inputList.inputList, model: model, modelFolder: encoder.model.path,
                        pooling: pooling, rowShape: pooling == .none ? encoder.tokenShape : [encoder.vit.hiddenSize],
-                       options: ["image-size": size.imageSize ?? "checkpoint"], output: output, runOptions: runOptions, quiet: quiet,
+                       options: ["image-size": size.imageSize ?? "checkpoint"].merging(compute.runOptions) { $1 }, output: output, runOptions: runOptions, quiet: quiet,
                        chunk: 8 * ImageEncoder.batchSize, checkSameShapes: { try encoder.checkSameShapes(paths: $0, pooling: pooling) }) { group, body in
             try encoder.forEachLastHiddenState(paths: group) { try body($0, pooling.apply($1)) }
         }

@@ -56,9 +56,17 @@ extension DType: ExpressibleByArgument {}
 /// `--dtype` of the commands that run a model.
 struct ComputeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Number type to compute in: f32, or bf16 (bf16 weights and matrix products, fp32 sums; "
-                               + "about twice as fast on CPUs with AVX-512 BF16, f32 with a warning elsewhere).",
+                               + "0.33–0.44 of f32's time on the benchmark models where the CPU has AVX-512 BF16; "
+                               + "f32 with a warning elsewhere).",
                                valueName: "f32|bf16"))
     var dtype: DType = .f32
+
+    /// What the type adds to a run's description (`--resume`, `merge` and the outputs' metadata
+    /// compare it): the type that runs, when it is not f32, so f32 runs read as before.
+    var runOptions: [String: String] {
+        let runs = dtype.runnable
+        return runs == .f32 ? [:] : ["dtype": runs.rawValue]
+    }
 }
 
 /// Make `spec` (a folder or a Hub id) available on this machine with `Hub.resolve`, drawing a

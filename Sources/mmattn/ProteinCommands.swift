@@ -123,11 +123,11 @@ struct EmbedProtein: ParsableCommand {
                                   + "(write contacts for all with --include contacts and a .safetensors output)", file: fasta)
             }
         }
-        var compute = kinds
-        if contactsPNG != nil { compute.insert(.contacts) }
+        var computed = kinds
+        if contactsPNG != nil { computed.insert(.contacts) }
         let batching = ProteinBatchOptions(toksPerBatch: toksPerBatch, truncationSeqLength: noTruncate ? nil : truncationSeqLength)
         let writtenLayers = (try? OutputFile.format(of: output ?? "")) == .safetensors ? resolvedLayers : [resolvedLayers.last!]
-        let options = ProteinEmbeddingOptions(include: compute, reprLayers: writtenLayers, batch: batching)
+        let options = ProteinEmbeddingOptions(include: computed, reprLayers: writtenLayers, batch: batching)
         let progress = ProgressBar(enabled: !quiet)
         var contacts: Tensor?
         // Warnings start on a line of their own, not after the progress bar's.
@@ -152,7 +152,8 @@ struct EmbedProtein: ParsableCommand {
             command: "embed-protein", model: model, modelFolder: encoder.model.path, input: fasta, inputFiles: [fasta],
             options: ["include": kinds.map(\.rawValue).sorted().joined(separator: ","),
                       "repr-layers": writtenLayers.map(String.init).joined(separator: ","),
-                      "toks-per-batch": String(toksPerBatch), "truncation-seq-length": noTruncate ? "none" : String(truncationSeqLength)],
+                      "toks-per-batch": String(toksPerBatch), "truncation-seq-length": noTruncate ? "none" : String(truncationSeqLength)]
+                .merging(compute.runOptions) { $1 },
             shard: shard)
         if StreamedRun.alreadyDone(output, run: run, resume: runOptions.resume) { return }
         let writer = try ProteinOutputWriter(path: output, include: kinds, layers: writtenLayers, hiddenSize: encoder.esm.config.hiddenSize,

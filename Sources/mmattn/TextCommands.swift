@@ -227,7 +227,7 @@ struct EmbedText: ParsableCommand {
             inputFiles: source.input.map { [$0] } ?? [], inputText: source.input == nil ? try source.argumentTexts() : [],
             options: ["pooling": pool.map(\.rawValue).joined(separator: ","), "normalize": String(normalized),
                       "max-length": String(limit.tokens), "batch-size": String(batchSize), "prompt": try encoder.prompt(options) ?? "",
-                      "lossy-utf8": String(source.lossyUTF8)],
+                      "lossy-utf8": String(source.lossyUTF8)].merging(compute.runOptions) { $1 },
             shard: shard)
         if StreamedRun.alreadyDone(file, run: run, resume: runOptions.resume) { return }
         let stream = try EmbeddingStream(path: file, layout: none ? .tensors : .rows(encoder.outputShape(options)),

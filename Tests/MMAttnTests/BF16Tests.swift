@@ -80,6 +80,33 @@ struct BF16KernelTests {
         }
     }
 
+    /// Without accumulating, C = alpha·A·B + bias over several depth blocks (k > 512), and C =
+    /// bias when k is 0.
+    @Test func biasWithoutAccumulating() {
+        for (m, n, k) in [(9, 70, 700), (3, 20, 0)] {
+            let a = random([m, k], seed: 12), w = random([n, k], seed: 13), bias = random([n], seed: 14)
+            let lda = max(BF16.rowStride(k), 2)
+            var aBF = [UInt16](repeating: 0, count: m * lda)
+            var packed = [UInt16](repeating: 0, count: max(1, mmattn_bf16_packed_count(n, k)))
+            if k > 0 {
+                mmattn_bf16_convert_rows(a.pointer, k, m, k, &aBF, lda)
+                mmattn_bf16_pack_rows(w.pointer, k, n, k, &packed)
+            }
+            let c = Tensor(shape: [m, n], values: [Float](repeating: .nan, count: m * n))  // [m, n], overwritten
+            mmattn_bf16_gemm(m, n, k, 2, aBF, lda, packed, bias.pointer, c.data, n, 0)
+            var worst = 0.0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var s = 0.0
+                    for p in 0..<k { s += Double(bf16(a.pointer[i * k + p])) * Double(bf16(w.pointer[j * k + p])) }
+                    worst = max(worst, abs(2 * s + Double(bias.pointer[j]) - Double(c.pointer[i * n + j])))
+                }
+            }
+            // fp32 sums of 700 products, doubled by alpha: measured 1.26e-5.
+            #expect(worst < 4e-5, "\(m)×\(n)×\(k): max abs difference \(worst)")
+        }
+    }
+
     /// A bf16 Linear against the fp32 one: only the rounding of x and W to 8 significant bits.
     @Test func linearAgreesWithF32() {
         let w = random([200, 96], seed: 4, scale: 0.1), bias = random([200], seed: 5)
@@ -260,6 +287,25 @@ struct BF16ModelTests {
         }
         let bench = try CLI.run(["bench", "model", "--model", Paths.model("esm2"), "--dtype", "bf16", "--seq", "20", "--runs", "1", "--json"])
         #expect(try JSON.parse(Data(bench.stdout.utf8)).object?["dtype"]?.string == "bf16", "\(bench.stderr)")
+    }
+}
+
+extension BF16CLITests {
+    /// The type is part of a run: a finished f32 output is not "done" for a bf16 run, which
+    /// runs (and records its type) instead of leaving the f32 rows under a bf16 run's name.
+    @Test(.enabled(if: BF16.isAvailable, "this CPU has no AVX-512 BF16"))
+    func theDTypeIsPartOfTheRun() throws {
+        let dir = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = ["embed-protein", Paths.fixture("protein/LuxC.faa"), "--model", Paths.model("esm2"), "--quiet", "--output", dir + "/m.npy"]
+        #expect(try CLI.run(args).status == 0)
+        let f32 = try String(contentsOfFile: dir + "/m.ids.jsonl", encoding: .utf8)
+        #expect(!f32.contains("\"dtype\""), "an f32 run is described as before")
+        let bf16 = try CLI.run(args + ["--resume", "--dtype", "bf16"])
+        #expect(bf16.status == 0 && !bf16.stderr.contains("already complete"), "\(bf16.stderr)")
+        let ids = try String(contentsOfFile: dir + "/m.ids.jsonl", encoding: .utf8)
+        #expect(ids.split(separator: "\n").first?.contains("\"dtype\": \"bf16\"") == true, "\(ids.prefix(400))")
+        #expect(try CLI.run(args + ["--resume", "--dtype", "bf16"]).stderr.contains("already complete"))
     }
 }
 

@@ -35,12 +35,12 @@ public enum BF16 {
     @inline(__always)
     static func rowStride(_ k: Int) -> Int { (k + 1) & ~1 }
 
-    /// Round `rows` rows of x ([rows, k], row stride `ld`, default k) to bf16 rows of stride
-    /// `rowStride(k)` in `out`, split over the library's threads.
-    static func convert(_ x: UnsafePointer<Float>, rows: Int, k: Int, ld: Int? = nil, into out: UnsafeMutablePointer<UInt16>) {
-        let ldx = ld ?? k, ldo = rowStride(k)
+    /// Round `rows` rows of x ([rows, k]) to bf16 rows of stride `rowStride(k)` in `out`, split
+    /// over the library's threads.
+    static func convert(_ x: UnsafePointer<Float>, rows: Int, k: Int, into out: UnsafeMutablePointer<UInt16>) {
+        let ldo = rowStride(k)
         Threads.parallelFor(rows, grain: max(1, (1 << 16) / max(k, 1))) { r0, r1 in
-            mmattn_bf16_convert_rows(x + r0 * ldx, ldx, r1 - r0, k, out + r0 * ldo, ldo)
+            mmattn_bf16_convert_rows(x + r0 * k, k, r1 - r0, k, out + r0 * ldo, ldo)
         }
     }
 }

@@ -163,9 +163,9 @@ public struct Linear: Sendable {
         self.bias = bias
         packed = dtype == .bf16 && BF16.isAvailable
             ? BF16Matrix(rows: weight.pointer, n: weight.shape[0], k: weight.shape[1]) : nil
-        // The fp32 pages of a mapped checkpoint are not read again: stop holding them.
+        // The layer no longer reads the mapped fp32 pages: stop holding them (a tied embedding
+        // table that is also read for lookups faults its rows in again from the file).
         if packed != nil { weight.storage.releaseResidentPages() }
-        withExtendedLifetime(weight) {}
     }
 
     public var inFeatures: Int { weight.shape[1] }
@@ -262,7 +262,6 @@ public struct Linear: Sendable {
                 }
             }
         }
-        withExtendedLifetime(parts) {}
     }
 
     /// y = x·Wᵀ + b over the last axis of `x`.

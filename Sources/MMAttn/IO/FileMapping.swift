@@ -7,7 +7,7 @@ final class FileMapping: @unchecked Sendable {
     let base: UnsafeRawPointer
     let length: Int
 
-    init(base: UnsafeRawPointer, length: Int) {
+    private init(base: UnsafeRawPointer, length: Int) {
         self.base = base
         self.length = length
     }

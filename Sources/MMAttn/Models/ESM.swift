@@ -70,7 +70,7 @@ public final class ESM2: Sendable {
         })
         layerNormAfter = try w.layerNorm("encoder.emb_layer_norm_after", width: D, eps: eps)
         contactRegression = w.contains("contact_head.regression.weight")
-            ? try w.linear("contact_head.regression", out: 1, in: numLayers * c.numHeads) : nil
+            ? try w.linear("contact_head.regression", out: 1, in: numLayers * c.numHeads, dtype: .f32) : nil  // read as weights
         let head = weights.scoped("lm_head.")
         lmHead = head.contains("dense.weight")
             ? LMHead(dense: try head.linear("dense", out: D, in: D),

@@ -197,7 +197,7 @@ public final class TimeSformer: VideoModel {
                 Attention.reference(q: q, k: k, v: v, out: context.data, layout: layout, heads: heads, scale: scale, mask: .none, probs: probs)
             } else {
                 Attention.compute(q: q, k: k, v: v, out: context.data, layout: layout, heads: heads, scale: scale, mask: .none,
-                                  probs: probs, workspace: workspace)
+                                  probs: probs, workspace: workspace, dtype: encoder.dtype)
             }
         }
         var states: [Tensor] = []
