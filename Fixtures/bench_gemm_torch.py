@@ -28,11 +28,12 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from bench_timing import wall_times
 
 # name, M, N, K: C[M, N] = A[M, K] . W[N, K]^T; the same list as bench_gemm_onednn.c.
 SHAPES = [
@@ -64,13 +65,7 @@ def uniform(shape: tuple[int, ...], seed: int) -> torch.Tensor:
 
 
 def timed(fn, runs: int, warmup: int) -> tuple[float, float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+    times = wall_times(fn, runs, warmup)
     return statistics.median(times), min(times)
 
 

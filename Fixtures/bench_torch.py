@@ -84,6 +84,7 @@ from transformers.image_utils import load_image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from bench_timing import wall_times  # noqa: E402
 from gen_models import ESM_VOCAB, input_path  # noqa: E402
 
 LARGE = HERE / "large"
@@ -94,13 +95,7 @@ BF16_CASES = ("vit", "vit8", "whisper", "esm", "minilm")
 
 
 def timed(fn, runs: int, warmup: int) -> dict:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+    times = wall_times(fn, runs, warmup)
     return {"median_ms": round(1e3 * statistics.median(times), 2), "min_ms": round(1e3 * min(times), 2), "runs": runs}
 
 
