@@ -76,7 +76,7 @@ if [ "$build" = 1 ]; then
 fi
 [ -x "$mmattn" ] || { echo "error: $mmattn is missing; build it (swift build -c release) or set SCRATCH" >&2; exit 1; }
 
-loadavg() { cut -d' ' -f1 /proc/loadavg >>"$work/loadavg"; }
+loadavg() { "$python" -c 'import os; print(f"{os.getloadavg()[0]:.2f}")' >>"$work/loadavg"; }
 
 # mmattn's forward median in ms for workload $1, dtype $2, runs $3; "n/a" when another dtype ran
 # (bf16 on a CPU without AVX-512 BF16 runs f32, and bench model says so in its JSON).

@@ -22,7 +22,7 @@ libs="$(pkg-config --libs dnnl 2>/dev/null || echo -ldnnl) $(pkg-config --libs o
 # shellcheck disable=SC2086
 gcc -O2 -std=c11 -Wall -Wextra -o "$work/bench" "$here/bench_gemm_onednn.c" $cflags $libs -lm
 
-echo "# loadavg before: $(cat /proc/loadavg)"
+echo "# before: $(uptime)"
 echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 for threads in 1 2; do
     "$work/bench" --lib openblas --threads "$threads" --no-header "$@" >>"$work/out"
@@ -30,7 +30,7 @@ done
 for threads in 1 2; do
     OMP_NUM_THREADS=$threads "$work/bench" --lib onednn --threads "$threads" --no-header "$@" >>"$work/out"
 done
-echo "# loadavg after: $(cat /proc/loadavg)"
+echo "# after: $(uptime)"
 
 grep '^#' "$work/out" | sort -u
 printf '%-12s %5s %5s %5s  %-8s %-16s %2s %9s %9s %8s %9s  %s\n' shape M N K lib variant th median_ms min_ms \

@@ -154,7 +154,7 @@ def main() -> None:
     for line in torch.__config__.show().splitlines():
         if any(word in line for word in ("MKL-DNN", "oneDNN", "Math Kernel", "CPU capability", "OpenMP")):
             print("#", line.strip())
-    print(f"# loadavg before: {Path('/proc/loadavg').read_text().strip()}")
+    print(f"# loadavg before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     header = f"{'shape':<12} {'M':>5} {'N':>5} {'K':>5}  {'op':<6} {'dtype':<5} {'th':>2} {'median_ms':>9} {'min_ms':>9} {'GFLOP/s':>8} {'err':>9}"
     print(header)
     records = []
@@ -174,7 +174,7 @@ def main() -> None:
                         "median_ms": round(1e3 * median, 4), "min_ms": round(1e3 * fastest, 4),
                         "gflops": round(gflops, 2), "runs": args.runs, "max_err": float(f"{err:.3e}"),
                     })
-    print(f"# loadavg after: {Path('/proc/loadavg').read_text().strip()}")
+    print(f"# loadavg after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("# ONEDNN_VERBOSE=1, bf16 linear and matmul at n = 1024, 2 threads:")
     for line in dispatch_lines():
         print(line)

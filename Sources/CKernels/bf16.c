@@ -130,8 +130,8 @@ BF16_TARGET __attribute__((always_inline)) static inline void tile(
     }
 }
 
-BF16_TARGET static void gemm(size_t m, size_t n, size_t k, float alpha, const uint16_t *a, size_t lda,
-                             const uint16_t *packed, const float *bias, float *c, size_t ldc, int accumulate) {
+BF16_TARGET void mmattn_bf16_gemm(size_t m, size_t n, size_t k, float alpha, const uint16_t *a, size_t lda,
+                                  const uint16_t *packed, const float *bias, float *c, size_t ldc, int accumulate) {
     size_t kp = (k + 1) / 2, panels = (n + PANEL - 1) / PANEL, lda32 = lda / 2;
     const pair_t *a32 = (const pair_t *)a, *b32 = (const pair_t *)packed;
     __m512 va = _mm512_set1_ps(alpha);
@@ -169,11 +169,6 @@ BF16_TARGET static void gemm(size_t m, size_t n, size_t k, float alpha, const ui
             }
         }
     }
-}
-
-void mmattn_bf16_gemm(size_t m, size_t n, size_t k, float alpha, const uint16_t *a, size_t lda,
-                      const uint16_t *packed, const float *bias, float *c, size_t ldc, int accumulate) {
-    gemm(m, n, k, alpha, a, lda, packed, bias, c, ldc, accumulate);
 }
 
 static int detect(void) {

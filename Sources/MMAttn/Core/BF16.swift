@@ -71,7 +71,7 @@ public final class BF16Matrix: @unchecked Sendable {
     }
 
     /// Elements of one panel of 64 columns.
-    var panelStride: Int { (depth + 1) / 2 * BF16.panel * 2 }
+    var panelStride: Int { mmattn_bf16_packed_count(BF16.panel, depth) }
 
     /// Bytes held.
     public var bytes: Int { mmattn_bf16_packed_count(columns, depth) * 2 }

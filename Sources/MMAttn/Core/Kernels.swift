@@ -181,12 +181,12 @@ public struct Linear: Sendable {
     /// need not be initialised (every element of the written columns is overwritten).
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
                       outStride: Int? = nil, activation: Activation? = nil) {
-        let n = outFeatures, k = inFeatures, ldo = outStride ?? outFeatures
-        let bias = bias?.pointer
+        let ldo = outStride ?? outFeatures
         if packed != nil {
             Self.applyBF16([self], x, rows: rows, into: out, ldo: ldo, activation: activation)
             return
         }
+        let n = outFeatures, k = inFeatures, bias = bias?.pointer
         // Each thread multiplies by a slice of the weight's rows (output columns, in multiples of the
         // GEMM kernel's 16-column unroll) with a single-threaded BLAS call, after broadcasting the
         // bias into its own columns, and activates those columns.
