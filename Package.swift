@@ -3,8 +3,8 @@ import PackageDescription
 
 /// Layers (imports go one way, bottom to top):
 /// C system libraries -> MMAttn/Core -> IO -> front-ends (Vision, Audio, Video, Protein, Text)
-/// -> Models -> Pipelines -> MMAttnHub (downloads), MMAttnVideo (FFmpeg video decoding)
-/// -> the `mmattn` executable.
+/// -> Models -> Pipelines -> MMAttnHub (downloads), MMAttnVideo (FFmpeg video decoding),
+/// MMAttnServer (HTTP) -> the `mmattn` executable.
 let package = Package(
     name: "mmattn",
     platforms: [.macOS(.v13)],
@@ -12,10 +12,15 @@ let package = Package(
         .library(name: "MMAttn", targets: ["MMAttn"]),
         .library(name: "MMAttnHub", targets: ["MMAttnHub"]),
         .library(name: "MMAttnVideo", targets: ["MMAttnVideo"]),
+        .library(name: "MMAttnServer", targets: ["MMAttnServer"]),
         .executable(name: "mmattn", targets: ["mmattn"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
@@ -48,15 +53,27 @@ let package = Package(
         .target(name: "MMAttnHub", dependencies: ["MMAttn", "CHubHash"]),
         // Video files through FFmpeg live apart so that `import MMAttn` links no FFmpeg.
         .target(name: "MMAttnVideo", dependencies: ["MMAttn", "CFFmpeg"]),
+        // The HTTP server (Hummingbird, Prometheus metrics, service lifecycle) lives apart so that
+        // `import MMAttn` pulls in no server stack.
+        .target(
+            name: "MMAttnServer",
+            dependencies: [
+                "MMAttn",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "mmattn",
-            dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", "MMAttnServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
         .executableTarget(name: "text-search", dependencies: ["MMAttn"], path: "Examples/TextSearch"),
         .executableTarget(name: "transcribe-stream", dependencies: ["MMAttn"], path: "Examples/Transcribe"),
         .executableTarget(name: "attention-html-bench", dependencies: ["MMAttn"], path: "Examples/AttentionHTMLBench"),
-        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", "mmattn", "CKernels"]),
+        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", "MMAttnServer", "mmattn", "CKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )

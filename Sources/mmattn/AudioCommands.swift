@@ -125,6 +125,6 @@ struct ClassifyAudio: ParsableCommand {
         let classifier = try AudioClassifier(model: model, dtype: compute.dtype)
         let results = try classifier.classify(paths: clips, topK: topK, scoring: functionToApply)
         try writeLogits(results, to: output)
-        Stdout.write(json ? predictionsJSON(model: model, results: results) : predictionsTable(results: results))
+        Stdout.write(json ? ResultsJSON.predictions(model: model, results: results) : predictionsTable(results: results))
     }
 }

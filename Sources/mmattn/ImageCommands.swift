@@ -53,7 +53,7 @@ struct ClassifyImage: ParsableCommand {
         let classifier = try ImageClassifier(model: model, imageSize: imageSize, dtype: compute.dtype)
         let results = try classifier.classify(paths: images, topK: topK)
         try writeLogits(results, to: output)
-        Stdout.write(json ? predictionsJSON(model: model, results: results) : predictionsTable(results: results))
+        Stdout.write(json ? ResultsJSON.predictions(model: model, results: results) : predictionsTable(results: results))
     }
 }
 

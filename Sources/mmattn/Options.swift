@@ -93,7 +93,7 @@ struct EmbeddingOutput: ParsableArguments {
     /// Write `embeddings` to the file and say so on stderr, or print them on stdout.
     func deliver(_ embeddings: Embeddings, model: String) throws {
         guard let file else {
-            Stdout.write(json ? embeddingsJSON(embeddings, model: model) : embeddingsSummary(embeddings))
+            Stdout.write(json ? ResultsJSON.embeddings(embeddings, model: model) : embeddingsSummary(embeddings))
             return
         }
         reportWritten(file, try embeddings.write(to: file))
@@ -131,17 +131,6 @@ func checkOutputPath(_ path: String?) throws {
     guard let path else { return }
     _ = try OutputFile.format(of: path)
     try OutputFile.checkWritable(path)
-}
-
-/// JSON text of classification results (classify-image, classify-audio).
-func predictionsJSON(model: String, results: [Classification]) -> String {
-    let items = results.map { r in
-        let preds = r.predictions.map {
-            "{\"index\": \($0.index), \"label\": \(JSON.quote($0.label)), \"score\": \(JSONNumber.format($0.score))}"
-        }.joined(separator: ", ")
-        return "{\"input\": \(JSON.quote(r.input)), \"predictions\": [\(preds)]}"
-    }.joined(separator: ", ")
-    return "{\"model\": \(JSON.quote(model)), \"results\": [\(items)]}\n"
 }
 
 /// A small human-readable table of predictions.
@@ -189,19 +178,4 @@ func embeddingsSummary(_ embeddings: Embeddings) -> String {
         let values = (0..<min(4, item.tensor.count)).map { String(format: "%.4f", item.tensor.pointer[$0]) }
         return "\(item.input)  \(item.tensor.shape)  [\(values.joined(separator: ", "))\(item.tensor.count > 4 ? ", ..." : "")]\n"
     }.joined()
-}
-
-/// The embeddings as CONTRACT.md's JSON: {"model", "results": [{"input", "shape", "embedding"}]}.
-func embeddingsJSON(_ embeddings: Embeddings, model: String) -> String {
-    func nested(_ t: Tensor, _ offset: Int, _ axis: Int) -> String {
-        if axis == t.shape.count - 1 {
-            return "[" + (0..<t.shape[axis]).map { JSONNumber.format(t.pointer[offset + $0]) }.joined(separator: ", ") + "]"
-        }
-        let stride = t.shape[(axis + 1)...].reduce(1, *)
-        return "[" + (0..<t.shape[axis]).map { nested(t, offset + $0 * stride, axis + 1) }.joined(separator: ", ") + "]"
-    }
-    let results = embeddings.items.map { item in
-        "{\"input\": \(JSON.quote(item.input)), \"shape\": \(item.tensor.shape), \"embedding\": \(nested(item.tensor, 0, 0))}"
-    }
-    return "{\"model\": \(JSON.quote(model)), \"results\": [\(results.joined(separator: ", "))]}\n"
 }

@@ -140,7 +140,7 @@ struct EmbedProtein: ParsableCommand {
                     if let mean = e.mean[resolvedLayers.last!] { printed.append(mean, input: e.id) }
                 }
             }
-            Stdout.write(json ? embeddingsJSON(printed, model: model) : embeddingsSummary(printed))
+            Stdout.write(json ? ResultsJSON.embeddings(printed, model: model) : embeddingsSummary(printed))
             if let contactsPNG, let contacts {
                 try ContactMapImage.write(contacts, to: contactsPNG)
                 reportWritten(contactsPNG, "contact map of \(contacts.shape.first ?? 0) residues")

@@ -110,7 +110,7 @@ struct Transcribe: ParsableCommand {
         let text: String
         switch format {
         case .txt: text = plainText(transcripts)
-        case .json: text = transcriptsJSON(model: model, transcripts, words: wordTimestamps)
+        case .json: text = ResultsJSON.transcripts(model: model, transcripts, words: wordTimestamps)
         case .srt, .vtt: text = subtitles(transcripts[0].1, format)  // one clip: validate() refuses more without a folder
         }
         if let output {
@@ -154,25 +154,6 @@ struct Transcribe: ParsableCommand {
 /// 75.3 → "01:15.300" (hours from one hour on), as WebVTT writes times.
 func clock(_ seconds: Double) -> String {
     Subtitles.timestamp(seconds, alwaysIncludeHours: false, decimalMarker: ".")
-}
-
-/// The CONTRACT's JSON for transcripts.
-func transcriptsJSON(model: String, _ transcripts: [(String, Transcript)], words: Bool) -> String {
-    func seconds(_ s: Double) -> String { String(format: "%.3f", s) }  // milliseconds, as subtitles
-    let results = transcripts.map { clip, t -> String in
-        let segments = t.segments.map { s -> String in
-            var item = "{\"start\": \(seconds(s.start)), \"end\": \(seconds(s.end)), \"text\": \(JSON.quote(s.text))"
-            if words {
-                let list = s.words.map { "{\"word\": \(JSON.quote($0.text)), \"start\": \(seconds($0.start)), \"end\": \(seconds($0.end))}" }
-                item += ", \"words\": [\(list.joined(separator: ", "))]"
-            }
-            return item + "}"
-        }
-        var result = "{\"input\": \(JSON.quote(clip)), \"text\": \(JSON.quote(t.text))"
-        if let language = t.language { result += ", \"language\": \(JSON.quote(language))" }
-        return result + ", \"segments\": [\(segments.joined(separator: ", "))]}"
-    }
-    return "{\"model\": \(JSON.quote(model)), \"results\": [\(results.joined(separator: ", "))]}\n"
 }
 
 /// "clip: 12:30.000 of 47:10.000 (26%)" on stderr when it is a terminal, redrawn before each

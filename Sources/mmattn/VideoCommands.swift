@@ -53,7 +53,7 @@ struct ClassifyVideo: ParsableCommand {
         let classifier = try VideoClassifier(model: model, dtype: compute.dtype)
         let result = try classifier.classify(clip, topK: topK)
         try writeLogits([result], to: output)
-        Stdout.write(json ? predictionsJSON(model: model, results: [result]) : predictionsTable(results: [result]))
+        Stdout.write(json ? ResultsJSON.predictions(model: model, results: [result]) : predictionsTable(results: [result]))
     }
 }
 

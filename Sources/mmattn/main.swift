@@ -15,16 +15,16 @@ struct MMAttnCommand: ParsableCommand {
         version: MMAttnVersion.string,
         subcommands: [ClassifyImage.self, EmbedImage.self, EmbedAudio.self, ClassifyAudio.self, Transcribe.self, EmbedProtein.self, EmbedText.self,
                       ClassifyVideo.self, EmbedVideo.self, AttentionCommand.self, Merge.self,
-                      Tokenize.self, Inspect.self, Download.self, Models.self, Bench.self]
+                      Tokenize.self, Inspect.self, Download.self, Models.self, Serve.self, Bench.self]
     )
 }
-
-// Ctrl-C / SIGTERM remove unfinished output temporaries; SIGXFSZ makes an over-limit write an error.
-AtomicFile.installInterruptCleanup()
 
 /// Parse, run, and turn library errors into one `error: ` line and exit status 1.
 do {
     var command = try MMAttnCommand.parseAsRoot()
+    // Ctrl-C / SIGTERM remove unfinished output temporaries; SIGXFSZ makes an over-limit write an
+    // error. The server handles those signals itself: it drains requests, then exits 0.
+    if !(command is Serve) { AtomicFile.installInterruptCleanup() }
     try command.run()
 } catch let error as MMAttnError {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))

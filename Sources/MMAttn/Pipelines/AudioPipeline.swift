@@ -65,6 +65,16 @@ public final class AudioEncoder: Sendable {
         return out!
     }
 
+    /// The embeddings of several clips of mono samples at `samplingRate`, as
+    /// `embed(samples:pooling:source:)` gives each, their windows sharing packed batches; errors
+    /// name `sources[i]`.
+    public func embed(clips: [[Float]], pooling: Pooling, sources: [String]) throws -> [Tensor] {
+        precondition(sources.count == clips.count, "one source name per clip")
+        var out = [Tensor?](repeating: nil, count: clips.count)
+        try streamEmbeddings(count: clips.count, source: { sources[$0] }, samples: { clips[$0] }, pooling: pooling) { out[$0] = $1 }
+        return out.map { $0! }
+    }
+
     /// Windows (Whisper: 30 s each) or clips (AST) per forward pass: one packed batch, so GEMMs see
     /// all their rows at once.
     public static let batchSize = 8
@@ -219,6 +229,16 @@ public final class AudioClassifier: Sendable {
     public func classify(path: String, topK: Int = 5, scoring: Scoring? = nil) throws -> Classification {
         let l = try logits(path: path)
         return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: scoring ?? self.scoring), logits: l)
+    }
+
+    /// The logits, [L], of several clips of mono samples at the model's rate, in packed batches;
+    /// errors name `sources[i]`.
+    public func logits(clips: [[Float]], sources: [String]) throws -> [Tensor] {
+        try encoder.embed(clips: clips, pooling: .mean, sources: sources).map { pooled in
+            let l = try ast.logits(pooled: pooled)
+            try l.checkFinite("logits", file: encoder.model.path)
+            return l
+        }
     }
 
     /// Classify several audio files, in order, in packed batches.

@@ -18,6 +18,12 @@ public struct Classification: Sendable {
     public let predictions: [Prediction]
     /// Every class's logit, [L].
     public let logits: Tensor
+
+    public init(input: String, predictions: [Prediction], logits: Tensor) {
+        self.input = input
+        self.predictions = predictions
+        self.logits = logits
+    }
 }
 
 public enum Scores {

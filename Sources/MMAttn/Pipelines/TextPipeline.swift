@@ -212,16 +212,25 @@ public final class TextEncoder: Sendable {
     public func embed(_ texts: [String], options: TextEmbeddingOptions = TextEmbeddingOptions()) throws -> (vectors: [Tensor], truncated: Int) {
         guard !texts.isEmpty else { return ([], 0) }
         let encodings = try encode(texts, options: options)
+        let (pooling, normalize) = settings(options)
+        let vectors = try embed(encodings: encodings, pooling: pooling, normalize: [Bool](repeating: normalize, count: encodings.count),
+                                batchSize: options.batchSize)
+        return (vectors, encodings.filter(\.truncated).count)
+    }
+
+    /// Embed token sequences (from `encode`, or ids given as they are), `batchSize` sequences per
+    /// packed forward pass: per sequence [D] pooled with `pooling` (concatenated), or [T, D] with
+    /// `[.none]`; sequence i is normalized when `normalize[i]`. Throws for an empty sequence.
+    public func embed(encodings: [Encoding], pooling: [TextPooling], normalize: [Bool], batchSize: Int) throws -> [Tensor] {
+        precondition(normalize.count == encodings.count, "one normalize flag per sequence")
         if let empty = encodings.firstIndex(where: { $0.ids.isEmpty }) {
-            throw MMAttnError("text \(empty + 1) of \(texts.count) has no tokens (it is empty, and this \(model.family.displayName) tokenizer "
+            throw MMAttnError("text \(empty + 1) of \(encodings.count) has no tokens (it is empty, and this \(model.family.displayName) tokenizer "
                               + "adds no special tokens), so there is nothing to embed; drop empty texts")
         }
-        let truncated = encodings.filter(\.truncated).count
-        let (pooling, normalize) = settings(options)
         // Longest first: texts of similar lengths share a batch (packed, so no padding either way).
         let order = encodings.indices.sorted { encodings[$0].ids.count > encodings[$1].ids.count }
-        var results = [Tensor?](repeating: nil, count: texts.count)
-        let batchSize = max(1, options.batchSize)
+        var results = [Tensor?](repeating: nil, count: encodings.count)
+        let batchSize = max(1, batchSize)
         for start in stride(from: 0, to: order.count, by: batchSize) {
             let batch = Array(order[start..<min(start + batchSize, order.count)])
             let ids = batch.map { encodings[$0].ids }
@@ -231,11 +240,11 @@ public final class TextEncoder: Sendable {
                 let start = out.layout.starts[k]
                 let rows = out.lastHiddenState.rows(start..<(start + out.lengths[k]))  // [n, D], a copy
                 var vector = pooling == [.none] ? rows : Self.pool(rows, modes: pooling)
-                if normalize { vector = Self.normalized(vector) }
+                if normalize[index] { vector = Self.normalized(vector) }
                 results[index] = vector
             }
         }
-        return (results.map { $0! }, truncated)
+        return results.map { $0! }
     }
 
     /// Pool `rows` ([n, D]) with each mode (not `.none`) and concatenate, [D · modes].
@@ -261,7 +270,7 @@ public final class TextEncoder: Sendable {
     }
 
     /// `x / max(‖x‖₂, 1e-12)` over the last axis, as torch's `F.normalize`.
-    static func normalized(_ x: Tensor) -> Tensor {
+    public static func normalized(_ x: Tensor) -> Tensor {
         let D = x.shape.last ?? 0, rows = x.count / Swift.max(D, 1)
         let out = x.copy()
         for r in 0..<rows {

@@ -76,6 +76,11 @@ public struct Encoding: Sendable, Equatable {
 
     public init() {}
 
+    /// Token ids as they are: no special tokens added, all of type 0.
+    public init(ids: [Int32]) {
+        self = Self.plain(ids, nil)
+    }
+
     init(capacity: Int) {
         ids.reserveCapacity(capacity)
         flags.reserveCapacity(capacity)
