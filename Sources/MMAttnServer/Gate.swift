@@ -33,6 +33,10 @@ struct Gate: RouterMiddleware {
                 response = style.response(error)
             } catch let error as any HTTPResponseError {
                 response = style.response(Self.serveError(error.status, path: path, method: request.method))
+            } catch let error as MMAttnError {
+                response = style.response(.model(error))
+            } catch {
+                response = style.response(.internal("\(error)"))
             }
         }
         state.metrics.request(route: Self.routes.contains(path) ? path : "unmatched", status: response.status.code,

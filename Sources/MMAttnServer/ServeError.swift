@@ -28,6 +28,8 @@ enum ServeError: Error, Sendable {
     case unauthorized
     /// The library refused an input: a malformed PNG, WAV or FASTA, an invalid residue (422).
     case model(MMAttnError)
+    /// Anything else: the server's fault (500).
+    case `internal`(String)
 
     var status: HTTPResponse.Status {
         switch self {
@@ -39,6 +41,7 @@ enum ServeError: Error, Sendable {
         case .overloaded: return .tooManyRequests
         case .timedOut, .unavailable: return .serviceUnavailable
         case .unauthorized: return .unauthorized
+        case .internal: return .internalServerError
         }
     }
 
@@ -50,6 +53,7 @@ enum ServeError: Error, Sendable {
         case .timedOut(let d): return "the request waited more than \(Int(d.seconds)) s for the model; retry later or raise --request-timeout"
         case .unauthorized: return "missing or wrong API key: send the header \"Authorization: Bearer <key>\""
         case .model(let e): return e.description
+        case .internal(let m): return "the server failed: \(m)"
         }
     }
 
@@ -62,6 +66,7 @@ enum ServeError: Error, Sendable {
         case .overloaded: return "Overloaded"
         case .timedOut, .unavailable: return "Unhealthy"
         case .unauthorized: return "Unauthorized"
+        case .internal: return "Backend"
         }
     }
 
@@ -74,6 +79,7 @@ enum ServeError: Error, Sendable {
         case .overloaded: return ("requests", "rate_limit_exceeded")
         case .timedOut, .unavailable: return ("server_error", "service_unavailable")
         case .unauthorized: return ("invalid_request_error", "invalid_api_key")
+        case .internal: return ("server_error", nil)
         }
     }
 }
