@@ -9,11 +9,11 @@ struct Gate: RouterMiddleware {
     let state: ServerState
 
     /// Routes that need no key, as in TEI: probes and scrapers.
-    static let open: Set<String> = ["/health", "/metrics"]
+    static let open: Set<String> = ["/health", "/ping", "/metrics"]
 
     /// The routes, as metric labels (anything else is "unmatched", so clients cannot grow the label set).
     static let routes: Set<String> = [
-        "/embed", "/tokenize", "/info", "/health", "/metrics", "/v1/embeddings", "/v1/models", "/v1/images/classify",
+        "/", "/embed", "/tokenize", "/info", "/health", "/ping", "/metrics", "/v1/embeddings", "/v1/models", "/v1/images/classify",
         "/v1/images/embeddings", "/v1/audio/embeddings", "/v1/audio/classify", "/v1/audio/transcriptions",
         "/v1/proteins/embeddings"]
 
@@ -22,7 +22,7 @@ struct Gate: RouterMiddleware {
         let path = request.uri.path
         let style = APIStyle(path: path)
         var response: Response
-        if let key = state.configuration.apiKey, !Self.open.contains(path),
+        if let key = state.configuration.apiKey, !Self.open.contains(path) && !(path == "/" && request.method == .get),
            !Self.authorized(request.headers[.authorization], key: key) {
             response = style.response(.unauthorized)
             response.headers[.wwwAuthenticate] = "Bearer"

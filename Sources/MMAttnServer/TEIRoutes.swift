@@ -3,16 +3,21 @@ import Hummingbird
 import MMAttn
 
 /// Hugging Face text-embeddings-inference's routes, for the first text model served:
-/// `POST /embed`, `POST /tokenize`, `GET /info`, `GET /health`, and `GET /metrics`.
+/// `POST /embed` (and `POST /`), `POST /tokenize`, `GET /info`, `GET /health` (and `/`, `/ping`),
+/// and `GET /metrics`.
 struct TEIRoutes {
     let state: ServerState
 
     func add(to router: Router<BasicRequestContext>) {
-        router.post("/embed") { request, _ in try await embed(request) }
+        // POST / is TEI's route for clients that post to the base URL (huggingface_hub's
+        // InferenceClient); GET / and /ping are its health checks, as /health.
+        for path in ["/embed", "/"] { router.post(RouterPath(path)) { request, _ in try await embed(request) } }
         router.post("/tokenize") { request, _ in try await tokenize(request) }
         router.get("/info") { _, _ in try info() }
-        router.get("/health") { _, _ in
-            state.isReady ? Response(status: .ok) : APIStyle.tei.response(.unavailable("unhealthy"))
+        for path in ["/health", "/", "/ping"] {
+            router.get(RouterPath(path)) { _, _ in
+                state.isReady ? Response(status: .ok) : APIStyle.tei.response(.unavailable("unhealthy"))
+            }
         }
         router.get("/metrics") { _, _ in
             Response.text(state.metrics.text(), contentType: "text/plain; version=0.0.4; charset=utf-8")

@@ -7,7 +7,7 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve models over HTTP: TEI's and OpenAI's embedding APIs, images, audio, proteins.",
-        usage: "mmattn serve --model <model> [--model <model> ...] [--host <host>] [--port <port>] [options]",
+        usage: "mmattn serve --model <model>... [--host <host>] [--port <port>] [options]",
         discussion: """
         Text models answer Hugging Face text-embeddings-inference's routes (POST
         /embed, POST /tokenize, GET /info, GET /health) and OpenAI's (POST
@@ -20,6 +20,13 @@ struct Serve: ParsableCommand {
         answers 503 until the models are loaded, and on SIGTERM or SIGINT stops
         accepting, finishes the requests in flight and exits 0.
         NAME=SOURCE serves SOURCE under NAME (the "model" of OpenAI's requests).
+
+        Examples (the routes, bodies and statuses: docs/cli.md):
+          mmattn serve --model sentence-transformers/all-MiniLM-L6-v2
+          mmattn serve --model text=Fixtures/models/st-bert-mean \\
+              --model Fixtures/models/vit --port 0
+          curl -s localhost:8080/embed -H 'Content-Type: application/json' \\
+              -d '{"inputs": ["A cat sat on the mat."]}'
         """)
 
     @Option(name: .customLong("model"), help: ArgumentHelp("A model to serve: a folder or Hub id, or NAME=SOURCE (repeatable).",

@@ -112,7 +112,7 @@ import Testing
     static let commands = [["classify-image"], ["attention"], ["embed-image"], ["embed-audio"], ["classify-audio"], ["embed-protein"],
                            ["embed-text"], ["tokenize"], ["classify-video"], ["embed-video"], ["transcribe"], ["inspect"], ["bench"], ["bench", "gemm"], ["bench", "attention"],
                            ["bench", "image"], ["bench", "audio"], ["bench", "protein"], ["bench", "text"], ["bench", "tokenize"],
-                           ["bench", "model"], ["bench", "video"], ["bench", "transcribe"], ["download"], ["models"], ["merge"]]
+                           ["bench", "model"], ["bench", "video"], ["bench", "transcribe"], ["download"], ["models"], ["merge"], ["serve"]]
 
     @Test(arguments: commands)
     func helpFitsAndDescribesEveryOption(command: [String]) throws {
@@ -150,7 +150,8 @@ import Testing
         return examples
     }
 
-    @Test(arguments: commands.filter { $0.first != "bench" })
+    // serve's examples start servers that run until stopped; ServerTests runs the server.
+    @Test(arguments: commands.filter { $0.first != "bench" && $0.first != "serve" })
     func helpExamplesRunAsWritten(command: [String]) throws {
         let help = try CLI.run(command + ["--help"]).stdout
         let examples = Self.helpExamples(help)
