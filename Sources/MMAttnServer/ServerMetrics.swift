@@ -21,24 +21,28 @@ final class ServerMetrics: Sendable {
     private static let costBuckets: [Double] = [16, 64, 256, 1024, 4096, 16384, 65536]
 
     func request(route: String, status: Int, seconds: Double) {
-        registry.makeCounter(descriptor: Self.name("requests", "total", "HTTP requests answered, by route and status"), labels: [("route", route), ("status", String(status))]).increment()
-        registry.makeDurationHistogram(descriptor: Self.name("request_duration", "seconds", "Time from a request's arrival to its response"), labels: [("route", route)],
-                                       buckets: Self.latencyBuckets)
-            .record(Duration.nanoseconds(Int64(seconds * 1e9)))
+        registry.makeCounter(descriptor: Self.name("requests", "total", "HTTP requests answered, by route and status"),
+                             labels: [("route", route), ("status", String(status))]).increment()
+        registry.makeDurationHistogram(descriptor: Self.name("request_duration", "seconds", "Time from a request's arrival to its response"),
+                                       labels: [("route", route)], buckets: Self.latencyBuckets).record(.seconds(seconds))
     }
 
     func batch(model: String, jobs: Int, cost: Int, seconds: Double) {
         let labels = [("model", model)]
-        registry.makeValueHistogram(descriptor: Self.name("batch", "size", "Requests merged into one batch"), labels: labels, buckets: Self.sizeBuckets).record(Double(jobs))
-        registry.makeValueHistogram(descriptor: Self.name("batch", "cost", "Tokens (text), images, clips or records in one batch"), labels: labels, buckets: Self.costBuckets).record(Double(cost))
-        registry.makeDurationHistogram(descriptor: Self.name("batch_duration", "seconds", "Time the model took for one batch"), labels: labels, buckets: Self.latencyBuckets).record(Duration.nanoseconds(Int64(seconds * 1e9)))
+        registry.makeValueHistogram(descriptor: Self.name("batch", "size", "Requests merged into one batch"),
+                                    labels: labels, buckets: Self.sizeBuckets).record(Double(jobs))
+        registry.makeValueHistogram(descriptor: Self.name("batch", "cost", "Tokens (text), images, clips or records in one batch"),
+                                    labels: labels, buckets: Self.costBuckets).record(Double(cost))
+        registry.makeDurationHistogram(descriptor: Self.name("batch_duration", "seconds", "Time the model took for one batch"),
+                                       labels: labels, buckets: Self.latencyBuckets).record(.seconds(seconds))
     }
 
     func tokens(model: String, count: Int, seconds: Double) {
-        registry.makeCounter(descriptor: Self.name("tokens", "total", "Tokens embedded"), labels: [("model", model)]).increment(by: Int64(count))
-        if seconds > 0 {
-            registry.makeGauge(descriptor: Self.name("tokens_per", "second", "Tokens per second of the last text batch"), labels: [("model", model)]).set(Double(count) / seconds)
-        }
+        registry.makeCounter(descriptor: Self.name("tokens", "total", "Tokens embedded"), labels: [("model", model)])
+            .increment(by: Int64(count))
+        guard seconds > 0 else { return }
+        registry.makeGauge(descriptor: Self.name("tokens_per", "second", "Tokens per second of the last text batch"),
+                           labels: [("model", model)]).set(Double(count) / seconds)
     }
 
     func queueDepth(model: String, _ depth: Int) {
@@ -47,7 +51,8 @@ final class ServerMetrics: Sendable {
     }
 
     func rejected(model: String) {
-        registry.makeCounter(descriptor: Self.name("rejected", "total", "Requests refused with 429 because the model's queue was full"), labels: [("model", model)]).increment()
+        registry.makeCounter(descriptor: Self.name("rejected", "total", "Requests refused with 429 because the model's queue was full"),
+                             labels: [("model", model)]).increment()
     }
 
     /// `mmattn_<metric>_<unit>`, with its help text.
