@@ -119,9 +119,16 @@ struct ModalityRoutes {
         let words = granularities.contains("word")
         let file = form.files[0]
         let samples = try decodeAudio(form, rate: service.transcriber.samplingRate)[0]
-        let options = TranscriptionOptions(timestamps: format != "json" && format != "text" || words, language: form["language"],
+        // OpenAI's clients often send language=en; an English-only checkpoint takes no language.
+        var language = form["language"]
+        if service.transcriber.generation.isMultilingual == false, let l = language, ["en", "english"].contains(l.lowercased()) {
+            language = nil
+        }
+        let options = TranscriptionOptions(timestamps: format != "json" && format != "text" || words, language: language,
                                            wordTimestamps: words)
-        let t = try await service.queue.submit(.init(samples: samples, options: options, source: file.name), cost: 1)
+        let t = try await wrapModelErrors {
+            try await service.queue.submit(.init(samples: samples, options: options, source: file.name), cost: 1)
+        }
         let text = t.text.trimmingCharacters(in: .whitespacesAndNewlines)
         let cues = t.segments.filter { !$0.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
             .map { SubtitleCue(start: $0.start, end: $0.end, text: $0.text) }

@@ -41,17 +41,29 @@ public struct MMAttnServer: Sendable {
         OpenAIRoutes(state: state).add(to: router)
         ModalityRoutes(state: state).add(to: router)
 
+        // The models load once the socket is bound, so a taken port fails before any model is read.
+        let (bound, bind) = AsyncStream<Void>.makeStream()
+        let listening = LockedValue(false)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mmattn/\(MMAttnVersion.string)"),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                listening.value = true
+                onListening(channel.localAddress?.port ?? 0)
+                bind.finish()
+            },
             logger: logger)
         var group = ServiceGroupConfiguration(
-            services: [.init(service: ModelLoader(state: state, onReady: onReady)), .init(service: app)],
+            services: [.init(service: ModelLoader(state: state, bound: bound, onReady: onReady)), .init(service: app)],
             gracefulShutdownSignals: handlingSignals ? [.sigterm, .sigint] : [],
             logger: logger)
         group.maximumGracefulShutdownDuration = configuration.limits.gracePeriod
-        try await ServiceGroup(configuration: group).run()
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch where !listening.value && !(error is MMAttnError) {
+            let address = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            throw MMAttnError("cannot listen on \(address):\(configuration.port) (\(error)); give another --port (0 picks a free one) or --host")
+        }
     }
 }
 
@@ -105,13 +117,16 @@ final class ServerState: Sendable {
     }
 }
 
-/// Loads the models on a thread of its own once the server listens; at shutdown, after the HTTP
-/// server has drained, stops the models' queues.
+/// Loads the models on a thread of its own once the server listens (`bound` ends); at shutdown,
+/// after the HTTP server has drained, stops the models' queues.
 struct ModelLoader: Service {
     let state: ServerState
+    let bound: AsyncStream<Void>
     let onReady: @Sendable () -> Void
 
     func run() async throws {
+        for await _ in bound {}
+        try Task.checkCancellation()  // the server failed to bind
         let configuration = state.configuration, metrics = state.metrics
         let models: [ServedModel] = try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
