@@ -250,7 +250,8 @@ final class TestServer: Sendable {
             try await server.run(handlingSignals: false, onListening: { continuation.yield(.listening($0)) },
                                  onReady: { continuation.yield(.ready) })
         }
-        // Either may come first: the models load while the socket is bound.
+        // Either may come first: the models load while the socket is bound (see
+        // `ServerStartTests.bindFailsBeforeAnyModelIsRead`).
         var port: Int?, ready = false
         waiting: for await event in events {
             switch event {
@@ -1193,6 +1194,83 @@ struct ServerParityTests {
         try await server.expectHealthy("503 timeouts")
         await server.stop()
     }
+
+    /// OpenAI's transcription clients often send `language=en`. whisper-gen is an English-only
+    /// checkpoint, and the library refuses a language for it (as `mmattn transcribe --language en`
+    /// does): the client's error, a 422 in OpenAI's error shape, counted in the metrics like every answer.
+    @Test func transcriptionRefusedByTheModelIs422() async throws {
+        let server = try await TestServer.start([served("whisper-gen")])
+        let reply = try await server.post("/v1/audio/transcriptions", form: [try .file(Paths.fixture("audio/cards-001.wav"), contentType: "audio/wav"),
+                                                                             .field("model", "whisper-1"), .field("language", "en")])
+        expectOpenAIError(reply, 422, "language en for an English-only checkpoint")
+        let metrics = try await server.metrics()
+        let answered = metrics.filter { $0.0.hasPrefix("mmattn_requests_total{") && $0.0.contains(#"route="/v1/audio/transcriptions""#) }
+        #expect(answered.map(\.1).reduce(0, +) == 1, "the answer is counted in mmattn_requests_total: \(answered)")
+        try await server.expectHealthy("a refused transcription")
+        await server.stop()
+    }
+}
+
+// MARK: - Starting: bind, then load
+
+@Suite struct ServerStartTests {
+    /// `run` "binds first and loads the models after" (its documentation): on a port that is
+    /// taken it throws the bind error without reading any model. The model's weights are a FIFO: a
+    /// loader started anyway blocks in `open` on it, and `run` cannot end until it is released. A
+    /// watchdog releases it after 10 s so that this fails the test instead of hanging it (the
+    /// bound only matters when the server is wrong: a right one throws at once).
+    @Test func bindFailsBeforeAnyModelIsRead() async throws {
+        let (folder, fifo) = try blockingModelFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // Take a port.
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(taken) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+
+        let server = try MMAttnServer(configuration: ServerConfiguration(models: [ModelSpec(name: "slow", source: folder)], host: "127.0.0.1", port: port))
+        let run = Task { try await server.run(handlingSignals: false) }
+        let watchdog = Task { () -> Int32 in
+            try await Task.sleep(for: .seconds(10))
+            return open(fifo, O_RDWR | O_NONBLOCK)
+        }
+        let result = await run.result
+        watchdog.cancel()
+        if case .success(let fd) = await watchdog.result {
+            close(fd)
+            Issue.record("run did not end until the model's weights were released: it started loading the model although the port was taken")
+        }
+        switch result {
+        case .success: Issue.record("run returned normally on a taken port")
+        case .failure(let error): #expect(!"\(error)".contains("regular file"), "the error is the bind's, not the model's: \(error)")
+        }
+    }
+
+    /// The same seen from `mmattn serve`: on a taken port it must fail without saying "ready" (a
+    /// script waiting for that line would take the server for up) and without loading models.
+    @Test func serveOnATakenPortNeverSaysReady() async throws {
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(taken) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let r = try await runCLI(["serve", "--model", Paths.model("st-bert-mean"), "--port", String(UInt16(bigEndian: address.sin_port))])
+        CLI.expectRejected(r, outputDir: nil, "serve on a taken port")
+        #expect(r.stderr.contains("Address already in use"), "\(r.stderr)")
+        #expect(!r.stderr.contains("mmattn serve: ready"), "it said ready though it never listened: \(r.stderr)")
+    }
 }
 
 // MARK: - The binary: SIGTERM drains
@@ -1204,8 +1282,11 @@ struct ServerParityTests {
     @Test func sigtermDrainsRequestsInFlight() async throws {
         let dir = CLI.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        let temporary = dir + "/tmp"
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         let child = try CLI.Child([CLI.executable, "serve", "--model", "whisper-gen=" + Paths.model("whisper-gen"), "--port", "0"],
-                                  environment: CLI.isolatedHub, stdout: dir + "/stdout", stderr: dir + "/stderr")
+                                  environment: CLI.isolatedHub.merging(["TMPDIR": temporary]) { $1 },
+                                  stdout: dir + "/stdout", stderr: dir + "/stderr")
         var ended = false
         defer { if !ended { kill(child.pid, SIGKILL); _ = child.wait() } }
         func log() -> String { (try? String(contentsOfFile: dir + "/stderr", encoding: .utf8)) ?? "" }
@@ -1221,6 +1302,8 @@ struct ServerParityTests {
         }
         try #require(child.poll() == nil && log().contains("mmattn serve: ready (whisper-gen)"), "not ready: \(log())")
         let p = try #require(port, "no port in: \(log())")
+        let uploads = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+        #expect(uploads.count == 1 && uploads.allSatisfy { $0.hasPrefix("mmattn-serve-") }, "the uploads folder in TMPDIR: \(uploads)")
 
         // Two transcriptions of a 42 s clip at once: the model takes one at a time, so while the
         // first runs the second waits in the queue, where mmattn_queue_depth shows it. SIGTERM is
@@ -1257,6 +1340,8 @@ struct ServerParityTests {
         let status = try #require(end, "mmattn serve did not exit after SIGTERM: \(log())")
         #expect(!status.signaled && status.status == 0, "exit \(status): \(log())")
         #expect(log().contains("mmattn serve: stopped"))
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+        #expect(left.isEmpty, "the uploads folder is removed at exit: \(left)")
         do {
             _ = try RawHTTP.openConnection(port: p)
             Issue.record("a connection after the exit was accepted")
