@@ -25,9 +25,10 @@ public struct MMAttnServer: Sendable {
     }
 
     /// Serve until stopped. `onListening(port)` is called once the socket is bound (before the
-    /// models are loaded), `onReady` once every model is loaded. With `handlingSignals` false,
-    /// only cancelling the calling task stops the server (as tests do). Throws when binding or
-    /// loading a model fails.
+    /// models are loaded), `onReady` once every model is loaded. SIGTERM and SIGINT (unless
+    /// `handlingSignals` is false) and cancelling the calling task stop it gracefully: no new
+    /// connections, the requests in flight are answered (within the grace period), then it
+    /// returns. Throws when binding or loading a model fails.
     public func run(handlingSignals: Bool = true, onListening: @escaping @Sendable (Int) -> Void = { _ in },
                     onReady: @escaping @Sendable () -> Void = {}) async throws {
         var logger = Logger(label: "mmattn.serve") { StreamLogHandler.standardError(label: $0) }
@@ -58,8 +59,16 @@ public struct MMAttnServer: Sendable {
             gracefulShutdownSignals: handlingSignals ? [.sigterm, .sigint] : [],
             logger: logger)
         group.maximumGracefulShutdownDuration = configuration.limits.gracePeriod
+        // Cancelling the caller stops the server as SIGTERM does (drain, then return), rather than
+        // cutting the connections in flight.
+        let services = ServiceGroup(configuration: group)
+        let running = Task { try await services.run() }
         do {
-            try await ServiceGroup(configuration: group).run()
+            try await withTaskCancellationHandler {
+                try await running.value
+            } onCancel: {
+                Task { await services.triggerGracefulShutdown() }
+            }
         } catch where !listening.value && !(error is MMAttnError) {
             let address = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             throw MMAttnError("cannot listen on \(address):\(configuration.port) (\(error)); give another --port (0 picks a free one) or --host")
