@@ -19,10 +19,12 @@ struct BatchSettings: Sendable {
 /// oldest requests whose costs fit in `budget` (always at least one), after waiting at most
 /// `maxWait` from the oldest one's arrival for more to come, runs them as one call of `run`, and
 /// hands each request its own result. A full queue refuses at once (`ServeError.overloaded`); a
-/// request that waited longer than `timeout` is answered with `ServeError.timedOut` unrun.
+/// request that waited longer than `timeout` when the worker forms its next batch is answered with
+/// `ServeError.timedOut` unrun.
 /// The model runs on this thread, never on the server's event loops.
 final class BatchQueue<Job: Sendable, Output: Sendable>: @unchecked Sendable {
     private struct Waiting {
+        let id: UInt64
         let job: Job
         let cost: Int
         let arrived: ContinuousClock.Instant
@@ -37,6 +39,7 @@ final class BatchQueue<Job: Sendable, Output: Sendable>: @unchecked Sendable {
     // Guarded by `condition`:
     private var waiting: [Waiting] = []
     private var waitingCost = 0
+    private var nextID: UInt64 = 0
     private var stopping = false
     private var stopped = false
 
@@ -52,21 +55,34 @@ final class BatchQueue<Job: Sendable, Output: Sendable>: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queue `job` and wait for its result.
+    /// Queue `job` and wait for its result. Cancelling the calling task takes the job out of the
+    /// queue (CancellationError) unless its batch has started.
     func submit(_ job: Job, cost: Int) async throws -> Output {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Output, any Error>) in
-            condition.lock()
-            defer { condition.unlock() }
-            guard !stopped else { continuation.resume(throwing: ServeError.unavailable("the server is shutting down")); return }
-            guard waiting.count < settings.capacity else {
-                metrics.rejected(model: name)
-                continuation.resume(throwing: ServeError.overloaded)
-                return
+        let id = condition.withLock { nextID += 1; return nextID }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Output, any Error>) in
+                condition.lock()
+                defer { condition.unlock() }
+                if Task.isCancelled { continuation.resume(throwing: CancellationError()); return }
+                guard !stopped else { continuation.resume(throwing: ServeError.unavailable("the server is shutting down")); return }
+                guard waiting.count < settings.capacity else {
+                    metrics.rejected(model: name)
+                    continuation.resume(throwing: ServeError.overloaded)
+                    return
+                }
+                waiting.append(Waiting(id: id, job: job, cost: cost, arrived: .now, continuation: continuation))
+                waitingCost += cost
+                metrics.queueDepth(model: name, waiting.count)
+                condition.signal()
             }
-            waiting.append(Waiting(job: job, cost: cost, arrived: .now, continuation: continuation))
-            waitingCost += cost
-            metrics.queueDepth(model: name, waiting.count)
-            condition.signal()
+        } onCancel: {
+            condition.withLock {
+                guard let i = waiting.firstIndex(where: { $0.id == id }) else { return }
+                let w = waiting.remove(at: i)
+                waitingCost -= w.cost
+                metrics.queueDepth(model: name, waiting.count)
+                w.continuation.resume(throwing: CancellationError())
+            }
         }
     }
 
@@ -83,7 +99,9 @@ final class BatchQueue<Job: Sendable, Output: Sendable>: @unchecked Sendable {
             let started = ContinuousClock.now
             let results = run(batch.map(\.job))
             metrics.batch(model: name, jobs: batch.count, cost: batch.reduce(0) { $0 + $1.cost }, seconds: (ContinuousClock.now - started).seconds)
-            for (w, result) in zip(batch, results) { w.continuation.resume(with: result) }
+            for (i, w) in batch.enumerated() {
+                w.continuation.resume(with: i < results.count ? results[i] : .failure(ServeError.internal("the \(name) batch gave no result for a request")))
+            }
         }
     }
 

@@ -31,6 +31,7 @@ struct ModalityRoutes {
         let hidden = try await lastHiddenStates(form, service)
         let results = try zip(form.files, hidden).map { file, h in
             let logits = try vit.logits(lastHiddenState: h)
+            try logits.checkFinite("logits", file: model.spec.source)
             return Classification(input: file.name, predictions: Scores.top(topK, logits: logits, labels: vit.labels, scoring: .softmax),
                                   logits: logits)
         }
@@ -48,12 +49,15 @@ struct ModalityRoutes {
         return .json(ResultsJSON.embeddings(out, model: model.spec.name))
     }
 
-    /// The images of `form`, decoded here, run in the model's batches, [T, D] each.
+    /// The images of `form`, decoded and resized here (one at a time), run in the model's
+    /// batches, [T, D] each.
     private func lastHiddenStates(_ form: Form, _ service: ImageService) async throws -> [Tensor] {
-        let images = try form.files.map { file in
-            try modelError { try PNGImage.decode(data: file.data, file: file.name) }
+        let pixels = try form.files.map { file in
+            try modelError {
+                try service.encoder.pixels(image: try PNGImage.decode(data: file.data, file: file.name, maxPixels: state.limits.imagePixels))
+            }
         }
-        return try await concurrently(images) { try await service.queue.submit($0, cost: 1) }
+        return try await concurrently(pixels) { try await service.queue.submit($0, cost: 1) }
     }
 
     // MARK: Audio
@@ -94,7 +98,9 @@ struct ModalityRoutes {
     /// Mono samples at `rate` of each file, decoded as the commands decode files.
     private func decodeAudio(_ form: Form, rate: Int) throws -> [[Float]] {
         try form.files.map { file in
-            try state.uploads.withFile(file.data, name: file.name) { try AudioDecoder.samples(path: $0, rate: rate) }
+            try state.uploads.withFile(file.data, name: file.name) {
+                try AudioDecoder.decode(path: $0, maxSeconds: state.limits.audioSeconds).resampled(to: rate).samples
+            }
         }
     }
 
@@ -138,14 +144,15 @@ struct ModalityRoutes {
         case "vtt": return .text(Subtitles.webVTT(cues), contentType: "text/vtt; charset=utf-8")
         case "verbose_json":
             let duration = Double(samples.count) / Double(service.transcriber.samplingRate)
+            func seconds(_ s: Double) -> String { String(format: "%.3f", s) }  // milliseconds, as the commands' JSON
             let segments = t.segments.enumerated().map { i, s in
-                "{\"id\":\(i),\"seek\":0,\"start\":\(s.start),\"end\":\(s.end),\"text\":\(JSON.quote(s.text)),"
+                "{\"id\":\(i),\"seek\":0,\"start\":\(seconds(s.start)),\"end\":\(seconds(s.end)),\"text\":\(JSON.quote(s.text)),"
                     + "\"tokens\":[\(s.tokens.map(String.init).joined(separator: ","))]}"
             }
-            var out = "{\"task\":\"transcribe\",\"language\":\(t.language.map(JSON.quote) ?? "null"),\"duration\":\(duration),"
+            var out = "{\"task\":\"transcribe\",\"language\":\(t.language.map(JSON.quote) ?? "null"),\"duration\":\(seconds(duration)),"
                 + "\"text\":\(JSON.quote(text)),\"segments\":[\(segments.joined(separator: ","))]"
             if words {
-                let list = t.segments.flatMap(\.words).map { "{\"word\":\(JSON.quote($0.text)),\"start\":\($0.start),\"end\":\($0.end)}" }
+                let list = t.segments.flatMap(\.words).map { "{\"word\":\(JSON.quote($0.text)),\"start\":\(seconds($0.start)),\"end\":\(seconds($0.end))}" }
                 out += ",\"words\":[\(list.joined(separator: ","))]"
             }
             return .json(out + "}")
@@ -176,8 +183,14 @@ struct ModalityRoutes {
         let file = form.files[0]
         let layer = try service.encoder.resolveLayers([-1])[0]
         let options = ProteinEmbeddingOptions(include: include, reprLayers: [layer])
+        let limit = state.limits.clientBatchSize
         let records = try await state.uploads.withFileAsync(file.data, name: file.name) { path in
-            try await service.queue.submit(.init(path: path, options: options), cost: 1)
+            // Read (and check) the records here; the model's thread gets only files within the limit.
+            let count = try service.encoder.countRecords(fasta: path, limit: limit + 1)
+            guard count <= limit else {
+                throw ServeError.validation("the FASTA has more than \(limit) records; send at most \(limit) per request (--max-client-batch-size)")
+            }
+            return try await service.queue.submit(.init(path: path, options: options), cost: 1)
         }
         let results = records.map { e -> String in
             let mean = e.mean[layer]!
@@ -205,15 +218,14 @@ struct Form: Sendable {
     init(_ request: Request, state: ServerState) async throws {
         let limits = state.limits
         let body = try await RequestBodies.collect(request, limit: limits.uploadBytes, option: "--upload-limit")
-        var fields = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
-        var files: [File] = []
+        var fields: [(String, String)] = [], files: [File] = []
         let contentType = request.headers[.contentType] ?? ""
         if contentType.lowercased().hasPrefix("multipart/form-data") {
-            for part in try RequestBodies.multipart(body, contentType: contentType) {
+            for part in try RequestBodies.multipart(body, contentType: contentType, maxParts: limits.clientBatchSize + 16) {
                 if part.filename != nil || ["file", "image", "audio"].contains(part.name) {
                     files.append(File(name: part.filename.map { $0.isEmpty ? part.name : $0 } ?? part.name, data: part.data))
                 } else {
-                    fields.insert((part.name, String(decoding: part.data, as: UTF8.self)), at: 0)
+                    fields.append((part.name, String(decoding: part.data, as: UTF8.self)))
                 }
             }
         } else if body.readableBytes > 0 {
@@ -222,11 +234,10 @@ struct Form: Sendable {
         guard !files.isEmpty else {
             throw ServeError.badRequest("the request has no file: send it as the body, or as the `file` field of a multipart/form-data form")
         }
-        guard files.count <= limits.clientBatchSize else {
-            throw ServeError.validation("batch size \(files.count) > maximum allowed batch size \(limits.clientBatchSize)")
-        }
+        try limits.checkBatchSize(files.count)
         self.files = files
-        self.fields = fields
+        // Form fields first, then the URL's query parameters.
+        self.fields = fields + request.uri.queryParameters.map { (String($0.key), String($0.value)) }
     }
 
     /// The first value of a field.

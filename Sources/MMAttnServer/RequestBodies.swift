@@ -42,21 +42,34 @@ enum RequestBodies {
         var data: Data
     }
 
-    /// The parts of a `multipart/form-data` body (RFC 7578) whose Content-Type gives `boundary`.
-    static func multipart(_ body: ByteBuffer, contentType: String) throws -> [Part] {
+    /// The parts of a `multipart/form-data` body (RFC 7578) whose Content-Type gives `boundary`;
+    /// more than `maxParts` parts is a 422.
+    static func multipart(_ body: ByteBuffer, contentType: String, maxParts: Int) throws -> [Part] {
         guard let boundary = parameter("boundary", of: contentType), !boundary.isEmpty, boundary.utf8.count <= 70 else {
             throw ServeError.badRequest("the multipart/form-data Content-Type gives no boundary")
         }
         let bytes = Data(body.readableBytesView)
-        let delimiter = Data("--\(boundary)".utf8), crlf = Data("\r\n".utf8), headerEnd = Data("\r\n\r\n".utf8)
-        guard var cursor = bytes.range(of: delimiter)?.upperBound else {
+        let crlf = Data("\r\n".utf8), headerEnd = Data("\r\n\r\n".utf8)
+        let delimiter = crlf + Data("--\(boundary)".utf8)  // a delimiter starts a line
+        // The first delimiter may open the body, without the line end before it.
+        var cursor: Data.Index
+        if bytes.starts(with: delimiter.dropFirst(2)) {
+            cursor = bytes.startIndex + delimiter.count - 2
+        } else if let first = bytes.range(of: delimiter) {
+            cursor = first.upperBound
+        } else {
             throw ServeError.badRequest("the multipart body has no part starting with its boundary")
         }
         var parts: [Part] = []
         while true {
             // After a delimiter: "--" ends the form, CRLF starts a part.
             if bytes[cursor...].starts(with: Data("--".utf8)) { return parts }
-            guard bytes[cursor...].starts(with: crlf) else { throw ServeError.badRequest("a multipart boundary is not followed by a line end") }
+            guard bytes[cursor...].starts(with: crlf) else {
+                throw ServeError.badRequest("the multipart body ends without its closing boundary (--\(boundary)--)")
+            }
+            guard parts.count < maxParts else {
+                throw ServeError.validation("the form has more than \(maxParts) parts")
+            }
             cursor += 2
             guard let headersEnd = bytes.range(of: headerEnd, in: cursor..<bytes.endIndex) else {
                 throw ServeError.badRequest("a multipart part has no blank line after its headers")
@@ -76,7 +89,7 @@ enum RequestBodies {
             }
             guard !part.name.isEmpty else { throw ServeError.badRequest("a multipart part has no Content-Disposition name") }
             let start = headersEnd.upperBound
-            guard let end = bytes.range(of: crlf + delimiter, in: start..<bytes.endIndex) else {
+            guard let end = bytes.range(of: delimiter, in: start..<bytes.endIndex) else {
                 throw ServeError.badRequest("multipart part \"\(part.name)\" does not end with the boundary")
             }
             part.data = bytes[start..<end.lowerBound]
@@ -85,14 +98,22 @@ enum RequestBodies {
         }
     }
 
-    /// The value of `name=value` or `name="value"` in a header like Content-Type or Content-Disposition.
+    /// The value of `name=value` or `name="value"` in a header like Content-Type or
+    /// Content-Disposition (quoted values may hold `;` and backslash escapes).
     static func parameter(_ name: String, of header: String) -> String? {
-        for item in header.split(separator: ";").dropFirst() {
-            let pair = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pair.count == 2, pair[0].lowercased() == name else { continue }
-            var value = pair[1]
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-            return value
+        var items: [String] = [], current = "", quoted = false, escaped = false
+        for c in header {
+            if escaped { current.append(c); escaped = false; continue }
+            if quoted && c == "\\" { escaped = true; continue }
+            if c == "\"" { quoted.toggle(); continue }
+            if c == ";" && !quoted { items.append(current); current = ""; continue }
+            current.append(c)
+        }
+        items.append(current)
+        for item in items.dropFirst() {
+            guard let eq = item.firstIndex(of: "=") else { continue }
+            guard item[..<eq].trimmingCharacters(in: .whitespaces).lowercased() == name else { continue }
+            return item[item.index(after: eq)...].trimmingCharacters(in: .whitespaces)
         }
         return nil
     }
@@ -137,7 +158,7 @@ final class UploadDirectory: Sendable {
     private func save(_ data: Data) throws -> String {
         let file = (path as NSString).appendingPathComponent(UUID().uuidString)
         guard FileManager.default.createFile(atPath: file, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw MMAttnError("cannot save an upload in \(path): is the disk full?")
+            throw ServeError.internal("cannot save an upload in \(path): is the disk full?")
         }
         return file
     }

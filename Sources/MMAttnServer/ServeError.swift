@@ -13,8 +13,9 @@ enum ServeError: Error, Sendable {
     case validation(String)
     /// No served model of that name or kind (404).
     case modelNotFound(String)
-    /// No such route (404), or not with that method (405).
+    /// No such route (404).
     case notFound(String)
+    /// A route that does not take the request's method (405).
     case methodNotAllowed(String)
     /// The body is larger than the limit (413).
     case tooLarge(String)
@@ -50,7 +51,8 @@ enum ServeError: Error, Sendable {
         case .badRequest(let m), .empty(let m), .validation(let m), .modelNotFound(let m), .notFound(let m), .methodNotAllowed(let m),
              .tooLarge(let m), .unavailable(let m): return m
         case .overloaded: return "Model is overloaded: too many requests are waiting; retry after the Retry-After seconds"
-        case .timedOut(let d): return "the request waited more than \(String(format: "%g", d.seconds)) s for the model; retry later or raise --request-timeout"
+        case .timedOut(let d):
+            return "the request waited more than \(String(format: "%g", d.seconds)) s for the model; retry later or raise --request-timeout"
         case .unauthorized: return "missing or wrong API key: send the header \"Authorization: Bearer <key>\""
         case .model(let e): return e.description
         case .internal(let m): return "the server failed: \(m)"

@@ -29,12 +29,17 @@ final class ServedModel: Sendable {
             let encoder = try ImageEncoder(model: spec.source, dtype: dtype)
             image = ImageService(encoder, name: spec.name, settings: settings(budget: ImageEncoder.batchSize), metrics: metrics)
         case .whisper, .ast:
-            let encoder = try AudioEncoder(model: spec.source, dtype: dtype)
-            let classifier = family == .ast ? try? AudioClassifier(model: spec.source, dtype: dtype) : nil
+            var encoder = try AudioEncoder(model: spec.source, dtype: dtype)
+            var classifier: AudioClassifier?
+            if case .ast(let ast, _) = encoder.backbone, ast.hasClassifier {
+                classifier = try AudioClassifier(model: spec.source, dtype: dtype)
+                encoder = classifier!.encoder
+            }
             audio = AudioService(encoder, classifier: classifier, name: spec.name,
                                  settings: settings(budget: AudioEncoder.batchSize), metrics: metrics)
-            if family == .whisper, let transcriber = try? Transcriber(model: spec.source, dtype: dtype) {
-                speech = SpeechService(transcriber, name: spec.name, settings: settings(budget: 1), metrics: metrics)
+            if family == .whisper, try Self.hasDecoder(ModelFolder(spec.source)) {
+                speech = SpeechService(try Transcriber(model: spec.source, dtype: dtype), name: spec.name,
+                                       settings: settings(budget: 1), metrics: metrics)
             }
         case .esm:
             protein = ProteinService(try ProteinEncoder(model: spec.source, dtype: dtype), name: spec.name,
@@ -44,6 +49,16 @@ final class ServedModel: Sendable {
                               file: spec.source)
         }
         (self.text, self.image, self.audio, self.speech, self.protein) = (text, image, audio, speech, protein)
+    }
+
+    /// Whether a Whisper folder can transcribe: a `WhisperForConditionalGeneration` checkpoint
+    /// with a tokenizer (without one it serves embeddings, and says so).
+    static func hasDecoder(_ folder: ModelFolder) throws -> Bool {
+        let architectures = folder.config.object["architectures"]?.array?.compactMap(\.string) ?? []
+        guard architectures.contains("WhisperForConditionalGeneration") else { return false }
+        let tokenizer = ["tokenizer.json", "vocab.json", "vocab.txt"].contains { FileManager.default.fileExists(atPath: folder.file($0)) }
+        if !tokenizer { Diagnostics.warn("\(folder.path): no tokenizer in the folder, so it serves audio embeddings but no transcriptions") }
+        return tokenizer
     }
 
     /// The kinds of request the model answers, for `/v1/models` and error messages.
@@ -60,8 +75,12 @@ final class ServedModel: Sendable {
 /// Run every job of a batch in one call; when that call fails, run each job alone so that one bad
 /// input fails only its own request.
 private func isolating<Job, Output>(_ jobs: [Job], _ all: ([Job]) throws -> [Output]) -> [Result<Output, any Error>] {
-    if let outputs = try? all(jobs) { return outputs.map { .success($0) } }
-    return jobs.map { job in Result { try all([job])[0] } }
+    do {
+        return try all(jobs).map { .success($0) }
+    } catch {
+        if jobs.count == 1 { return [.failure(error)] }
+        return jobs.map { job in Result { try all([job])[0] } }
+    }
 }
 
 /// Text models: token sequences of concurrent requests run as one packed batch.
@@ -85,7 +104,18 @@ final class TextService: Sendable {
             let results = isolating(jobs) { jobs -> [[Tensor]] in
                 let encodings = jobs.flatMap(\.encodings)
                 let normalize = jobs.flatMap { job in job.encodings.map { _ in job.normalize } }
-                let vectors = try encoder.embed(encodings: encodings, pooling: pooling, normalize: normalize, batchSize: encodings.count)
+                // One packed forward pass per `budget` tokens (one request may hold more).
+                var vectors: [Tensor] = [], start = 0
+                while start < encodings.count {
+                    var end = start + 1, tokens = encodings[start].ids.count
+                    while end < encodings.count && tokens + encodings[end].ids.count <= settings.budget {
+                        tokens += encodings[end].ids.count
+                        end += 1
+                    }
+                    vectors += try encoder.embed(encodings: Array(encodings[start..<end]), pooling: pooling,
+                                                 normalize: Array(normalize[start..<end]), batchSize: end - start)
+                    start = end
+                }
                 var out: [[Tensor]] = [], next = 0
                 for job in jobs {
                     out.append(Array(vectors[next..<(next + job.encodings.count)]))
@@ -106,13 +136,13 @@ final class TextService: Sendable {
 /// ViT and DeiT: the images of concurrent requests run as one packed batch.
 final class ImageService: Sendable {
     let encoder: ImageEncoder
-    /// Last hidden states, [T, D] per image.
-    let queue: BatchQueue<RGBImage, Tensor>
+    /// Pixels [3, H, W] in, last hidden states [T, D] out.
+    let queue: BatchQueue<Tensor, Tensor>
 
     init(_ encoder: ImageEncoder, name: String, settings: BatchSettings, metrics: ServerMetrics) {
         self.encoder = encoder
-        queue = BatchQueue(name: name, settings: settings, metrics: metrics) { images in
-            isolating(images) { try encoder.lastHiddenStates(images: $0) }
+        queue = BatchQueue(name: name, settings: settings, metrics: metrics) { pixels in
+            isolating(pixels) { try encoder.lastHiddenStates(pixels: $0) }
         }
     }
 }

@@ -12,6 +12,7 @@ import ServiceLifecycle
 /// it gracefully: no new connections, requests in flight finish (within the grace period), then
 /// `run` returns.
 public struct MMAttnServer: Sendable {
+    /// What it serves and how (checked by `init`).
     public let configuration: ServerConfiguration
 
     /// Throws when the configuration cannot be served (no model, two models of one name).
@@ -134,14 +135,20 @@ struct ModelLoader: Service {
     let onReady: @Sendable () -> Void
 
     func run() async throws {
-        for await _ in bound {}
-        try Task.checkCancellation()  // the server failed to bind
+        // Stopped before the socket is bound (a failed bind, SIGTERM at once): load nothing.
+        await cancelWhenGracefulShutdown { for await _ in bound {} }
+        try Task.checkCancellation()
         let configuration = state.configuration, metrics = state.metrics
         let models: [ServedModel] = try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
-                continuation.resume(with: Result {
-                    try configuration.models.map { try ServedModel($0, configuration: configuration, metrics: metrics) }
-                })
+                var loaded: [ServedModel] = []
+                do {
+                    for spec in configuration.models { loaded.append(try ServedModel(spec, configuration: configuration, metrics: metrics)) }
+                    continuation.resume(returning: loaded)
+                } catch {
+                    for model in loaded { model.stop() }
+                    continuation.resume(throwing: error)
+                }
             }
             thread.stackSize = 8 << 20
             thread.start()

@@ -9,10 +9,12 @@ public struct ServerConfiguration: Sendable {
     public var host: String
     /// The port; 0 picks a free one (`MMAttnServer.run(onListening:)` reports it).
     public var port: Int
-    /// When set, every route but `/health` and `/metrics` needs `Authorization: Bearer <key>`.
+    /// When set, every route but the health checks (`/health`, `/ping`, `GET /`) and `/metrics`
+    /// needs `Authorization: Bearer <key>`.
     public var apiKey: String?
     /// The type the models compute in.
     public var dtype: DType
+    /// Sizes, counts and times that bound each request and queue.
     public var limits: ServerLimits
 
     public init(models: [ModelSpec], host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil,
@@ -54,6 +56,10 @@ public struct ServerLimits: Sendable {
     public var payloadBytes = 2_000_000
     /// Largest upload (PNG, audio or FASTA body, or multipart form), in bytes; larger is 413.
     public var uploadBytes = 64 << 20
+    /// Largest decoded image, in pixels; larger is 422 (before decoding).
+    public var imagePixels = 40_000_000
+    /// Longest audio upload, in seconds; longer is 422 (while decoding).
+    public var audioSeconds: Double = 600
     /// Inputs one request may hold (TEI's `--max-client-batch-size`); more is 422.
     public var clientBatchSize = 32
     /// Tokens one merged text batch may hold (TEI's `--max-batch-tokens`).
@@ -71,4 +77,13 @@ public struct ServerLimits: Sendable {
     public var autoTruncate = true
 
     public init() {}
+}
+
+extension ServerLimits {
+    /// 422 for more inputs than one request may hold (TEI's message).
+    func checkBatchSize(_ count: Int) throws {
+        guard count <= clientBatchSize else {
+            throw ServeError.validation("batch size \(count) > maximum allowed batch size \(clientBatchSize)")
+        }
+    }
 }

@@ -51,29 +51,27 @@ struct TEIRoutes {
 
     /// `{"inputs": str | [str], "add_special_tokens": bool = true, "prompt_name": str?}` →
     /// `[[{"id", "text", "special", "start", "stop"}]]` (the token's text as the vocabulary
-    /// spells it; `start` and `stop` are null: the tokenizer keeps no offsets).
+    /// spells it; `start` and `stop` are null: the tokenizer keeps no offsets). The texts are
+    /// prepared as `/embed` prepares them (prompt, lower-casing), never truncated.
     func tokenize(_ request: Request) async throws -> Response {
         let body = try await RequestBodies.jsonObject(request, limit: state.limits.payloadBytes)
         let (_, service) = try state.model(named: nil, kind: "text") { $0.text }
         let inputs = try TextInput.list(body["inputs"], field: "inputs")
-        guard inputs.count <= state.limits.clientBatchSize else {
-            throw ServeError.validation("batch size \(inputs.count) > maximum allowed batch size \(state.limits.clientBatchSize)")
-        }
+        try state.limits.checkBatchSize(inputs.count)
         let texts = try inputs.map { input -> String in
             guard case .text(let text) = input else { throw ServeError.validation("`inputs` must be strings to tokenize, not token ids") }
+            guard !text.isEmpty else { throw ServeError.empty("Input validation error: `inputs` cannot be empty") }
             return text
         }
         let special = try Field.bool(body, "add_special_tokens") ?? true
-        var prefix = ""
-        if let name = try Field.string(body, "prompt_name") {
-            do {
-                prefix = try service.encoder.prompt(TextEmbeddingOptions(promptName: name)) ?? ""
-            } catch let error as MMAttnError {
-                throw ServeError.validation(error.message)
-            }
+        let prepared: [String]
+        do {
+            prepared = try service.encoder.prepare(texts, options: TextEmbeddingOptions(promptName: try Field.string(body, "prompt_name")))
+        } catch let error as MMAttnError {
+            throw ServeError.validation(error.message)
         }
         let tokenizer = service.encoder.tokenizer
-        let lists = tokenizer.encodeBatch(texts.map { prefix + $0 }, addSpecialTokens: special).map { e in
+        let lists = tokenizer.encodeBatch(prepared, addSpecialTokens: special).map { e in
             let mask = e.specialTokensMask
             let items = e.ids.enumerated().map { i, id in
                 "{\"id\":\(id),\"text\":\(JSON.quote(tokenizer.token(id) ?? "")),\"special\":\(mask[i]),\"start\":null,\"stop\":null}"
@@ -95,7 +93,7 @@ struct TEIRoutes {
             ("served_model_name", JSON.quote(model.spec.name)),
             ("model_type", "{\"embedding\":{\"pooling\":\(JSON.quote(pooling.joined(separator: "+")))}}"),
             ("max_concurrent_requests", String(limits.queueSize)),
-            ("max_input_length", String(service.encoder.lengthLimit(TextEmbeddingOptions()).tokens)),
+            ("max_input_length", String(service.maxInputLength(limits))),
             ("max_batch_tokens", String(limits.batchTokens)),
             ("max_batch_requests", "null"),
             ("max_client_batch_size", String(limits.clientBatchSize)),

@@ -49,15 +49,13 @@ extension TextService {
     /// Tokenize and check `request` (TEI's limits and messages), wait for its batch, and give
     /// each input's vector and the tokens used.
     func embed(_ request: TextEmbeddingRequest, limits: ServerLimits) async throws -> (vectors: [[Float]], tokens: Int) {
-        guard request.inputs.count <= limits.clientBatchSize else {
-            throw ServeError.validation("batch size \(request.inputs.count) > maximum allowed batch size \(limits.clientBatchSize)")
-        }
+        try limits.checkBatchSize(request.inputs.count)
         let width = dimension
         if let d = request.dimensions {
             guard d > 0 else { throw ServeError.validation("`dimensions` should be positive") }
             guard d <= width else { throw ServeError.validation("`dimensions` should be smaller than the maximum embedding dimension (\(width))") }
         }
-        let encodings = try encode(request.inputs, truncate: request.truncate, promptName: request.promptName)
+        let encodings = try encode(request.inputs, truncate: request.truncate, promptName: request.promptName, limits: limits)
         let cut = request.dimensions.map { $0 < width } ?? false
         let job = Job(encodings: encodings, normalize: request.normalize && !cut)
         let tensors = try await queue.submit(job, cost: encodings.reduce(0) { $0 + $1.ids.count })
@@ -69,32 +67,38 @@ extension TextService {
         return (vectors, encodings.reduce(0) { $0 + $1.ids.count })
     }
 
+    /// The most tokens one input may have: the model's limit, at most one batch's budget (as TEI
+    /// caps `max_input_length` at `max_batch_tokens`).
+    func maxInputLength(_ limits: ServerLimits) -> Int {
+        min(encoder.lengthLimit(TextEmbeddingOptions()).tokens, limits.batchTokens)
+    }
+
     /// The token sequences of `inputs`: texts through the folder's tokenizer (and prompt), ids as
-    /// they are; checked against the model's limits.
-    func encode(_ inputs: [TextInput], truncate: Bool, promptName: String?) throws -> [Encoding] {
-        let limit = encoder.lengthLimit(TextEmbeddingOptions()).tokens
-        let options = TextEmbeddingOptions(promptName: promptName)
-        var out: [Encoding] = []
+    /// they are; checked against the limits.
+    func encode(_ inputs: [TextInput], truncate: Bool, promptName: String?, limits: ServerLimits) throws -> [Encoding] {
+        let limit = maxInputLength(limits)
+        let options = TextEmbeddingOptions(maxLength: limit, promptName: promptName)
         let texts = inputs.compactMap { if case .text(let t) = $0 { return t } else { return nil } }
         if texts.contains(where: \.isEmpty) { throw ServeError.empty("Input validation error: `inputs` cannot be empty") }
-        var encoded: [Encoding]
+        let prepared: [String]
         do {
-            encoded = try encoder.encode(texts, options: options)
+            prepared = try encoder.prepare(texts, options: options)
         } catch let error as MMAttnError {
             throw ServeError.validation(error.message)
         }
-        encoded.reverse()
+        let encoded = encoder.tokenizer.encodeBatch(prepared, maxLength: limit)
+        var out: [Encoding] = [], next = 0
         for input in inputs {
+            var e: Encoding
             switch input {
-            case .text(let text):
-                let e = encoded.removeLast()
+            case .text:
+                e = encoded[next]
                 if e.truncated && !truncate {
-                    let given = encoder.tokenizer.encode(text).ids.count
+                    let given = encoder.tokenizer.encode(prepared[next]).ids.count
                     throw ServeError.validation("Input validation error: `inputs` must have less than \(limit) tokens. Given: \(given)")
                 }
-                out.append(e)
+                next += 1
             case .ids(let ids):
-                guard !ids.isEmpty else { throw ServeError.empty("Input validation error: `inputs` cannot be empty") }
                 let vocabulary = encoder.model.vocabSize
                 if let bad = ids.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
                     throw ServeError.validation("token id \(bad) is outside the model's vocabulary of \(vocabulary)")
@@ -102,8 +106,10 @@ extension TextService {
                 guard ids.count <= limit || truncate else {
                     throw ServeError.validation("Input validation error: `inputs` must have less than \(limit) tokens. Given: \(ids.count)")
                 }
-                out.append(Encoding(ids: Array(ids.prefix(limit))))
+                e = Encoding(ids: Array(ids.prefix(limit)))
             }
+            guard !e.ids.isEmpty else { throw ServeError.empty("Input validation error: `inputs` cannot be empty (input \(out.count) has no tokens)") }
+            out.append(e)
         }
         return out
     }

@@ -43,6 +43,8 @@ struct Serve: ParsableCommand {
 
     @Option(help: "Largest JSON body in bytes (413 beyond).") var payloadLimit = 2_000_000
     @Option(help: "Largest PNG, audio, FASTA or form body in bytes (413 beyond).") var uploadLimit = 64 << 20
+    @Option(help: "Largest image in pixels, width times height (422 beyond).") var maxImagePixels = 40_000_000
+    @Option(help: "Longest audio upload in seconds (422 beyond).") var maxAudioSeconds = 600.0
     @Option(help: "Most inputs in one request (422 beyond).") var maxClientBatchSize = 32
     @Option(help: "Most tokens in one merged text batch.") var maxBatchTokens = 16_384
     @Option(help: "Requests that may wait for one model (429 beyond).") var maxConcurrentRequests = 512
@@ -55,13 +57,17 @@ struct Serve: ParsableCommand {
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("give at least one --model to serve") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
-        for (value, name) in [(payloadLimit, "--payload-limit"), (uploadLimit, "--upload-limit"), (maxClientBatchSize, "--max-client-batch-size"),
-                              (maxBatchTokens, "--max-batch-tokens"), (maxConcurrentRequests, "--max-concurrent-requests")] where value < 1 {
+        if apiKey?.isEmpty == true { throw ValidationError("--api-key must not be empty") }
+        for (value, name) in [(payloadLimit, "--payload-limit"), (uploadLimit, "--upload-limit"), (maxImagePixels, "--max-image-pixels"),
+                              (maxClientBatchSize, "--max-client-batch-size"), (maxBatchTokens, "--max-batch-tokens"),
+                              (maxConcurrentRequests, "--max-concurrent-requests")] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
-        for (value, name) in [(batchWaitMs, "--batch-wait-ms"), (requestTimeout, "--request-timeout"), (gracePeriod, "--grace-period")]
-        where !(value >= 0 && value.isFinite) {
-            throw ValidationError("\(name) must be a number of at least 0")
+        // Times are bounded so that they convert to nanoseconds (a day at most).
+        for (value, name, range) in [(batchWaitMs, "--batch-wait-ms", 0.0...10_000), (requestTimeout, "--request-timeout", 0.001...86_400),
+                                     (gracePeriod, "--grace-period", 0.0...86_400), (maxAudioSeconds, "--max-audio-seconds", 0.001...86_400)]
+        where !range.contains(value) {
+            throw ValidationError("\(name) must be from \(String(format: "%g", range.lowerBound)) to \(String(format: "%g", range.upperBound))")
         }
     }
 
@@ -69,6 +75,8 @@ struct Serve: ParsableCommand {
         var limits = ServerLimits()
         limits.payloadBytes = payloadLimit
         limits.uploadBytes = uploadLimit
+        limits.imagePixels = maxImagePixels
+        limits.audioSeconds = maxAudioSeconds
         limits.clientBatchSize = maxClientBatchSize
         limits.batchTokens = maxBatchTokens
         limits.queueSize = maxConcurrentRequests
@@ -88,7 +96,8 @@ struct Serve: ParsableCommand {
             do {
                 try await server.run(
                     onListening: { port in
-                        Stderr.write("mmattn serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port); loading \(specs.count) model\(specs.count == 1 ? "" : "s")\n")
+                        let address = host.contains(":") ? "[\(host)]" : host, models = specs.count == 1 ? "1 model" : "\(specs.count) models"
+                        Stderr.write("mmattn serve: listening on http://\(address):\(port); loading \(models)\n")
                     },
                     onReady: { Stderr.write("mmattn serve: ready (\(specs.map(\.name).joined(separator: ", ")))\n") })
                 Stderr.write("mmattn serve: stopped\n")

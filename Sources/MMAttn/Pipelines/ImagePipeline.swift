@@ -110,10 +110,15 @@ public final class ImageEncoder: Sendable {
         }
     }
 
-    /// The last hidden states of decoded images, [T, D] each, in one packed forward pass (the
-    /// numbers `forEachLastHiddenState` gives for the same images).
-    public func lastHiddenStates(images: [RGBImage]) throws -> [Tensor] {
-        let hidden = try vit.forward(embedded: try images.map { try vit.embed(try prepared($0)) })
+    /// The normalised pixels of a decoded image at the size the model sees, [3, H, W].
+    public func pixels(image: RGBImage) throws -> Tensor {
+        try prepared(image)
+    }
+
+    /// The last hidden states of images' pixels (from `pixels(image:)`), [T, D] each, in one
+    /// packed forward pass: the numbers `forEachLastHiddenState` gives for the same images.
+    public func lastHiddenStates(pixels: [Tensor]) throws -> [Tensor] {
+        let hidden = try vit.forward(embedded: try pixels.map { try vit.embed($0) })
         for h in hidden { try h.checkFinite("hidden states", file: model.path) }
         return hidden
     }
@@ -168,15 +173,6 @@ public final class ImageClassifier: Sendable {
     public func classify(path: String, topK: Int = 5) throws -> Classification {
         let l = try attributing(to: path) { try logits(image: try PNGImage.decode(path: path)) }
         return Classification(input: path, predictions: Scores.top(topK, logits: l, labels: labels, scoring: .softmax), logits: l)
-    }
-
-    /// The logits, [L], of decoded images, in one packed forward pass.
-    public func logits(images: [RGBImage]) throws -> [Tensor] {
-        try encoder.lastHiddenStates(images: images).map { hidden in
-            let l = try encoder.vit.logits(lastHiddenState: hidden)
-            try l.checkFinite("logits", file: encoder.model.path)
-            return l
-        }
     }
 
     /// Classify several PNG files, in order, in packed batches.

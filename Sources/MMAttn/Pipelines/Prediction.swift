@@ -19,6 +19,7 @@ public struct Classification: Sendable {
     /// Every class's logit, [L].
     public let logits: Tensor
 
+    /// A result as the classifiers make it (the server assembles them from batched logits).
     public init(input: String, predictions: [Prediction], logits: Tensor) {
         self.input = input
         self.predictions = predictions

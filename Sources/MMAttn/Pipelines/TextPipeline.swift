@@ -194,7 +194,12 @@ public final class TextEncoder: Sendable {
     /// Token ids of each text as the model will see them (prompt put before, truncated, special
     /// tokens added).
     public func encode(_ texts: [String], options: TextEmbeddingOptions = TextEmbeddingOptions()) throws -> [Encoding] {
-        let limit = maxLength(options)
+        tokenizer.encodeBatch(try prepare(texts, options: options), maxLength: maxLength(options))
+    }
+
+    /// The texts as the tokenizer sees them: the prompt put before each, lower-cased where the
+    /// sentence-transformers folder says so.
+    public func prepare(_ texts: [String], options: TextEmbeddingOptions = TextEmbeddingOptions()) throws -> [String] {
         var prepared = texts
         if let prompt = try prompt(options), !prompt.isEmpty {
             guard sentenceTransformer?.poolingIncludesPrompt ?? true else {
@@ -204,7 +209,7 @@ public final class TextEncoder: Sendable {
             prepared = prepared.map { prompt + $0 }
         }
         if sentenceTransformer?.lowercase == true { prepared = prepared.map { $0.lowercased() } }
-        return tokenizer.encodeBatch(prepared, maxLength: limit)
+        return prepared
     }
 
     /// Embed `texts`: per text [D] (pooled; several sentence-transformers modes are concatenated)
