@@ -9,10 +9,13 @@
 #    2,000) lines of Fixtures/bench_serve/sentences.txt (one sentence of 8-15 words per line, made by
 #    make_sentences.py), wall clock, median of --runs (default 3) processes: sentences/s as a user
 #    sees it (model load included; embed-text packs 32 texts per forward). The same for the first 32
-#    lines gives the fixed cost (start-up and load), so "steady" sentences/s leaves it out.
+#    lines gives the fixed cost (start-up and load), so "steady" sentences/s leaves it out. The baseline
+#    runs again after the server runs, and the ratios use the median of both sittings (the machine's
+#    speed drifts; a VM's more so).
 # 2. Server: `mmattn serve --model M --port 0` (a free port), waited for until it says "ready", then a
 #    3 s warm-up, then for each route (openai: POST /v1/embeddings {"input", "model"}; tei: POST /embed
-#    {"inputs"}) and each number of connections, `wrk -t1 -cC -d DURATION --latency --timeout 30s` with
+#    {"inputs"}) and each number of connections (after the server has finished the previous run's
+#    leftover requests), `wrk -t1 -cC -d DURATION --latency --timeout 30s` with
 #    Fixtures/bench_serve/embed.lua: one sentence per request, rotating through the sentence list, the
 #    responses tallied by HTTP status. /metrics is read before and after each run: the mean batch size
 #    (mmattn_batch_size sum / count) and the model's mean time per batch of that run.
@@ -82,9 +85,11 @@ stop_server() {
     if kill -0 "$server_pid" 2>/dev/null; then
         kill -TERM "$server_pid" 2>/dev/null || true
         for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$server_pid" 2>/dev/null || true
+        kill -0 "$server_pid" 2>/dev/null && { say "the server did not stop in 10 s after SIGTERM; killing it"; kill -KILL "$server_pid" 2>/dev/null || true; }
     fi
-    wait "$server_pid" 2>/dev/null || true
+    local rc=0
+    wait "$server_pid" 2>/dev/null || rc=$?
+    [ "$rc" = 0 ] || say "the server exited with status $rc"
     server_pid=""
 }
 trap 'stop_server; rm -rf "$work"' EXIT
@@ -101,31 +106,40 @@ echo "uptime at start: $(uptime)"
 
 # --- offline baseline ---------------------------------------------------------------------------
 offline_rate=""; steady_rate=""
-if [ -z "$soak" ] && [ "$offline" = 1 ]; then
-    # The first $lines sentences (the list repeated if it is shorter).
-    awk -v n="$lines" '{ s[NR] = $0 } END { for (i = 0; i < n; i++) print s[i % NR + 1] }' "$sentences" >"$work/lines.txt"
-    head -n 32 "$work/lines.txt" >"$work/lines32.txt"
-    time_embed() {  # seconds for one embed-text process on file $1
-        local out="$work/out.npy" t0 t1
-        rm -f "$work"/out.*
-        t0=$EPOCHREALTIME
-        "$mmattn" embed-text --input "$1" --model "$model" --output "$out" --quiet >/dev/null 2>"$work/embed.err" \
-            || { cat "$work/embed.err" >&2; exit 1; }
-        t1=$EPOCHREALTIME
-        awk -v a="$t0" -v b="$t1" 'BEGIN { printf("%.4f\n", b - a) }'
-    }
-    say "offline: embed-text on $lines lines, $runs runs (and on 32 lines for the fixed cost) ..."
+# The first $lines sentences (the list repeated if it is shorter), and the first 32 of them.
+awk -v n="$lines" '{ s[NR] = $0 } END { for (i = 0; i < n; i++) print s[i % NR + 1] }' "$sentences" >"$work/lines.txt"
+head -n 32 "$work/lines.txt" >"$work/lines32.txt"
+time_embed() {  # seconds for one embed-text process on file $1
+    local out="$work/out.npy" t0 t1
+    rm -f "$work"/out.*
+    t0=$EPOCHREALTIME
+    "$mmattn" embed-text --input "$1" --model "$model" --output "$out" --quiet >/dev/null 2>"$work/embed.err" \
+        || { cat "$work/embed.err" >&2; exit 1; }
+    t1=$EPOCHREALTIME
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf("%.4f\n", b - a) }'
+}
+# --runs timings of $lines and of 32 lines, labelled $1 ("before" or "after" the server runs); the
+# rates are computed over every timing so far.
+offline_runs() {
+    say "offline ($1): embed-text on $lines lines, $runs runs (and on 32 lines for the fixed cost) ..."
     time_embed "$work/lines32.txt" >/dev/null  # page in the binary and the weights
+    : >"$work/t_full.$1"; : >"$work/t_small.$1"
     for _ in $(seq 1 "$runs"); do
-        time_embed "$work/lines.txt" >>"$work/t_full"
-        time_embed "$work/lines32.txt" >>"$work/t_small"
+        time_embed "$work/lines.txt" | tee -a "$work/t_full" >>"$work/t_full.$1"
+        time_embed "$work/lines32.txt" | tee -a "$work/t_small" >>"$work/t_small.$1"
     done
+    local full small
+    full=$(median "$work/t_full.$1"); small=$(median "$work/t_small.$1")
+    echo "offline embed-text ($1), $lines lines: $(paste -sd' ' "$work/t_full.$1" | sed 's/ /, /g') s" \
+         "(median $full s = $(awk -v n="$lines" -v t="$full" 'BEGIN { printf("%.1f", n / t) }') sentences/s);" \
+         "32 lines: median $small s (start-up and load); load $(load1)"
     t_full=$(median "$work/t_full"); t_small=$(median "$work/t_small")
     offline_rate=$(awk -v n="$lines" -v t="$t_full" 'BEGIN { printf("%.1f", n / t) }')
     steady_rate=$(awk -v n="$lines" -v t="$t_full" -v s="$t_small" 'BEGIN { printf("%.1f", (n - 32) / (t - s)) }')
+}
+if [ -z "$soak" ] && [ "$offline" = 1 ]; then
     echo
-    echo "offline embed-text, $lines lines: $(paste -sd' ' "$work/t_full" | sed 's/ /, /g') s (median $t_full s) = $offline_rate sentences/s;" \
-         "32 lines: median $t_small s (start-up and load); steady $steady_rate sentences/s; load $(load1)"
+    offline_runs before
 fi
 
 # --- server ---------------------------------------------------------------------------------------
@@ -154,6 +168,19 @@ metrics() {
         END { printf("%s %s %s %s %s\n", a + 0, b + 0, c + 0, d + 0, e + 0) }'
 }
 
+# Wait until the server has finished what a previous wrk left queued (the batch count on /metrics
+# stays the same for a second; at most 30 s), so that no run starts behind another's requests.
+settle() {
+    local before after
+    before=$(metrics | cut -d' ' -f2)
+    for _ in $(seq 1 30); do
+        sleep 1
+        after=$(metrics | cut -d' ' -f2)
+        [ "$after" = "$before" ] && return 0
+        before=$after
+    done
+}
+
 route_path() { [ "$1" = tei ] && echo /embed || echo /v1/embeddings; }
 
 # wrk for route $1, connections $2, duration $3; its output to $4.
@@ -172,6 +199,7 @@ run_wrk openai 8 3s "$work/warmup.txt"
 if [ -n "$soak" ]; then
     seconds=$(awk -v m="$soak" 'BEGIN { printf("%d", m * 60) }')
     c="${conn_list[0]}"
+    settle
     idle=$(ps -o rss= -p "$server_pid" | tr -d ' ')
     echo "soak: $soak min, $c connections on /v1/embeddings; RSS after warm-up ${idle} KB; load $(load1)"
     run_wrk openai "$c" "${seconds}s" "$work/soak.txt" &
@@ -214,6 +242,7 @@ ratio() { [ -z "$2" ] && { echo "n/a"; return; }; awk -v a="$1" -v b="$2" 'BEGIN
 : >"$work/rows"
 for route in "${route_list[@]}"; do
     for c in "${conn_list[@]}"; do
+        settle
         l=$(load1)
         say "$route $(route_path "$route"), $c connections, $duration ... (load $l)"
         m0=$(metrics)
@@ -230,6 +259,10 @@ for route in "${route_list[@]}"; do
              "$(field connect "$f")/$(field read "$f")/$(field write "$f")/$(field timeout "$f") $batch $batch_ms $tokens $l" >>"$work/rows"
     done
 done
+stop_server
+if [ "$offline" = 1 ]; then
+    offline_runs after
+fi
 echo "uptime at end: $(uptime)"
 
 echo
@@ -239,7 +272,8 @@ while read -r route c rps p50 p99 statuses sock batch batch_ms tokens l; do
     echo "| $(route_path "$route") | $c | $rps | $(ms "$p50") | $(ms "$p99") | $(ratio "$p99" "$p50") | $statuses | $sock |" \
          "$(ratio "$rps" "$offline_rate") | $(ratio "$rps" "$steady_rate") | $batch | $batch_ms | $tokens | $l |"
 done <"$work/rows"
-[ -z "$offline_rate" ] || echo "offline: $offline_rate sentences/s (wall clock, $lines lines), steady $steady_rate sentences/s"
+[ -z "$offline_rate" ] || echo "offline (median of the $(wc -l <"$work/t_full") timings before and after): $offline_rate sentences/s" \
+                             "(wall clock, $lines lines), steady $steady_rate sentences/s (the 32-line fixed cost taken off)"
 
 echo
 echo "goals:"
