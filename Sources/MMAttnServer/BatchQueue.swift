@@ -100,7 +100,8 @@ final class BatchQueue<Job: Sendable, Output: Sendable>: @unchecked Sendable {
             let results = run(batch.map(\.job))
             metrics.batch(model: name, jobs: batch.count, cost: batch.reduce(0) { $0 + $1.cost }, seconds: (ContinuousClock.now - started).seconds)
             for (i, w) in batch.enumerated() {
-                w.continuation.resume(with: i < results.count ? results[i] : .failure(ServeError.internal("the \(name) batch gave no result for a request")))
+                let missing = ServeError.internal("the \(name) batch gave no result for a request")
+                w.continuation.resume(with: i < results.count ? results[i] : .failure(missing))
             }
         }
     }

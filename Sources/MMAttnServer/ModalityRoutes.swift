@@ -152,7 +152,9 @@ struct ModalityRoutes {
             var out = "{\"task\":\"transcribe\",\"language\":\(t.language.map(JSON.quote) ?? "null"),\"duration\":\(seconds(duration)),"
                 + "\"text\":\(JSON.quote(text)),\"segments\":[\(segments.joined(separator: ","))]"
             if words {
-                let list = t.segments.flatMap(\.words).map { "{\"word\":\(JSON.quote($0.text)),\"start\":\(seconds($0.start)),\"end\":\(seconds($0.end))}" }
+                let list = t.segments.flatMap(\.words).map {
+                    "{\"word\":\(JSON.quote($0.text)),\"start\":\(seconds($0.start)),\"end\":\(seconds($0.end))}"
+                }
                 out += ",\"words\":[\(list.joined(separator: ","))]"
             }
             return .json(out + "}")

@@ -114,7 +114,8 @@ final class ServerState: Sendable {
         let candidates = models.compactMap { m in serves(m).map { (m, $0) } }
         if let name, let model = models.first(where: { $0.spec.name == name }) {
             guard let service = serves(model) else {
-                throw ServeError.modelNotFound("The model `\(name)` is \(model.family.modelPhrase), which serves \(model.kinds.joined(separator: " and ")), not \(kind) requests")
+                let serves = model.kinds.joined(separator: " and ")
+                throw ServeError.modelNotFound("The model `\(name)` is \(model.family.modelPhrase), which serves \(serves), not \(kind) requests")
             }
             return (model, service)
         }

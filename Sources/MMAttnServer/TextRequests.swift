@@ -108,7 +108,9 @@ extension TextService {
                 }
                 e = Encoding(ids: Array(ids.prefix(limit)))
             }
-            guard !e.ids.isEmpty else { throw ServeError.empty("Input validation error: `inputs` cannot be empty (input \(out.count) has no tokens)") }
+            guard !e.ids.isEmpty else {
+                throw ServeError.empty("Input validation error: `inputs` cannot be empty (input \(out.count) has no tokens)")
+            }
             out.append(e)
         }
         return out
