@@ -50,7 +50,7 @@ final class BatchQueue<Job: Sendable, Output: Sendable>: @unchecked Sendable {
         self.metrics = metrics
         self.run = run
         let thread = Thread { [self] in work() }
-        thread.name = "mmattn-batch-\(name)"
+        thread.name = "mmattn-batch"  // Linux keeps 15 characters
         thread.stackSize = 8 << 20
         thread.start()
     }

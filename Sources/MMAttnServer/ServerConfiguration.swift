@@ -67,7 +67,7 @@ public struct ServerLimits: Sendable {
     /// Requests that may wait for one model (TEI's `--max-concurrent-requests`); more is 429.
     public var queueSize = 512
     /// How long the first waiting request waits for others to join its batch.
-    public var batchWait: Duration = .milliseconds(2)
+    public var batchWait: Duration = .zero
     /// Requests waiting longer than this for their model are answered 503.
     public var requestTimeout: Duration = .seconds(60)
     /// On SIGTERM, how long requests in flight may take to finish.

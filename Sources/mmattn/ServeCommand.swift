@@ -48,7 +48,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Most inputs in one request (422 beyond).") var maxClientBatchSize = 32
     @Option(help: "Most tokens in one merged text batch.") var maxBatchTokens = 16_384
     @Option(help: "Requests that may wait for one model (429 beyond).") var maxConcurrentRequests = 512
-    @Option(help: "Milliseconds a request waits for others to join its batch.") var batchWaitMs = 2.0
+    @Option(help: "Milliseconds a request waits for others to join its batch.") var batchWaitMs = 0.0
     @Option(help: "Seconds a request may wait for its model (503 beyond).") var requestTimeout = 60.0
     @Option(help: "Seconds requests in flight get to finish after SIGTERM.") var gracePeriod = 30.0
     @Flag(inversion: .prefixedNo, help: "Truncate texts longer than the model takes when a request does not say (else 422).")
