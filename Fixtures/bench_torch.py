@@ -257,11 +257,12 @@ def bench_long(case: str, results: dict, attn: str, dtype: str, threads: int, ma
 
 
 def cpu_bf16_flags() -> list[str]:
-    """The CPU's bf16 instruction sets (avx512_bf16, amx_bf16) from /proc/cpuinfo; empty elsewhere."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if not cpuinfo.is_file():
+    """The CPU's bf16 instruction sets (avx512_bf16, amx_bf16) from lscpu's flags; empty where it is missing."""
+    try:
+        out = subprocess.run(["lscpu"], check=True, stdout=subprocess.PIPE, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
         return []
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), [])
+    flags = next((line.split(":", 1)[1].split() for line in out.splitlines() if line.startswith("Flags")), [])
     return [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
 
 

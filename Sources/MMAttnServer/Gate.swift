@@ -34,6 +34,7 @@ struct Gate: RouterMiddleware {
             } catch let error as any HTTPResponseError {
                 response = style.response(Self.serveError(error.status, path: path, method: request.method))
             } catch let error as MMAttnError {
+                // The library refused an input (a malformed PNG, audio or FASTA): the client's.
                 response = style.response(.model(error))
             } catch {
                 response = style.response(.internal("\(error)"))

@@ -53,9 +53,7 @@ struct ModalityRoutes {
     /// batches, [T, D] each.
     private func lastHiddenStates(_ form: Form, _ service: ImageService) async throws -> [Tensor] {
         let pixels = try form.files.map { file in
-            try modelError {
-                try service.encoder.pixels(image: try PNGImage.decode(data: file.data, file: file.name, maxPixels: state.limits.imagePixels))
-            }
+            try service.encoder.pixels(image: try PNGImage.decode(data: file.data, file: file.name, maxPixels: state.limits.imagePixels))
         }
         return try await concurrently(pixels) { try await service.queue.submit($0, cost: 1) }
     }
@@ -132,9 +130,7 @@ struct ModalityRoutes {
         }
         let options = TranscriptionOptions(timestamps: format != "json" && format != "text" || words, language: language,
                                            wordTimestamps: words)
-        let t = try await wrapModelErrors {
-            try await service.queue.submit(.init(samples: samples, options: options, source: file.name), cost: 1)
-        }
+        let t = try await service.queue.submit(.init(samples: samples, options: options, source: file.name), cost: 1)
         let text = t.text.trimmingCharacters(in: .whitespacesAndNewlines)
         let cues = t.segments.filter { !$0.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
             .map { SubtitleCue(start: $0.start, end: $0.end, text: $0.text) }
@@ -265,23 +261,13 @@ struct Form: Sendable {
     }
 }
 
-/// Errors of the library's readers (a malformed PNG, WAV or FASTA) as the client's (422).
-func modelError<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as MMAttnError { throw ServeError.model(error) }
-}
-
 /// `body` for every item at once (so that they can share the model's batches), results in order.
 func concurrently<T: Sendable, R: Sendable>(_ items: [T], _ body: @escaping @Sendable (T) async throws -> R) async throws -> [R] {
-    if items.count == 1 { return [try await wrapModelErrors { try await body(items[0]) }] }
+    if items.count == 1 { return [try await body(items[0])] }
     return try await withThrowingTaskGroup(of: (Int, R).self) { group in
-        for (i, item) in items.enumerated() { group.addTask { (i, try await wrapModelErrors { try await body(item) }) } }
+        for (i, item) in items.enumerated() { group.addTask { (i, try await body(item)) } }
         var out = [R?](repeating: nil, count: items.count)
         for try await (i, r) in group { out[i] = r }
         return out.map { $0! }
     }
-}
-
-/// Library errors from a model's queue as the client's (422).
-func wrapModelErrors<R>(_ body: () async throws -> R) async throws -> R {
-    do { return try await body() } catch let error as MMAttnError { throw ServeError.model(error) }
 }

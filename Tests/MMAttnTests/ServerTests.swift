@@ -1227,6 +1227,20 @@ struct ServerParityTests {
 // MARK: - Starting: bind, then load
 
 @Suite struct ServerStartTests {
+    /// A listening socket on a free loopback port, and the port: the port is taken while it is open.
+    static func takePort() throws -> (socket: Int32, port: Int) {
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0 }
+        }
+        guard bound else { close(taken); throw POSIXError(.EADDRINUSE) }
+        return (taken, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
     /// `run` "binds first and loads the models after" (its documentation): on a port that is
     /// taken it throws the bind error without reading any model. The model's weights are a FIFO: a
     /// loader started anyway blocks in `open` on it, and `run` cannot end until it is released. A
@@ -1235,18 +1249,8 @@ struct ServerParityTests {
     @Test func bindFailsBeforeAnyModelIsRead() async throws {
         let (folder, fifo) = try blockingModelFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        // Take a port.
-        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (taken, port) = try Self.takePort()
         defer { close(taken) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0 }
-        }
-        try #require(bound)
-        let port = Int(UInt16(bigEndian: address.sin_port))
 
         let server = try MMAttnServer(configuration: ServerConfiguration(models: [ModelSpec(name: "slow", source: folder)], host: "127.0.0.1", port: port))
         let run = Task { try await server.run(handlingSignals: false) }
@@ -1269,17 +1273,9 @@ struct ServerParityTests {
     /// The same seen from `mmattn serve`: on a taken port it must fail without saying "ready" (a
     /// script waiting for that line would take the server for up) and without loading models.
     @Test func serveOnATakenPortNeverSaysReady() async throws {
-        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (taken, port) = try Self.takePort()
         defer { close(taken) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0 }
-        }
-        try #require(bound)
-        let r = try await runCLI(["serve", "--model", Paths.model("st-bert-mean"), "--port", String(UInt16(bigEndian: address.sin_port))])
+        let r = try await runCLI(["serve", "--model", Paths.model("st-bert-mean"), "--port", String(port)])
         CLI.expectRejected(r, outputDir: nil, "serve on a taken port")
         #expect(r.stderr.contains("Address already in use"), "\(r.stderr)")
         #expect(!r.stderr.contains("mmattn serve: ready"), "it said ready though it never listened: \(r.stderr)")
