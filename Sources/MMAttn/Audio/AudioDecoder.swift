@@ -59,7 +59,16 @@ public enum AudioDecoder {
 
     /// Decode `path` to mono samples at the file's own rate.
     public static func decode(path: String, maxSeconds: Double = defaultMaxSeconds) throws -> AudioClip {
-        let reader = try SoundFileReader(path: path, maxSeconds: maxSeconds, frameCap: Int(Int32.max))
+        try read(SoundFileReader(path: path, maxSeconds: maxSeconds, frameCap: Int(Int32.max)))
+    }
+
+    /// Decode the bytes of an audio file (an upload, say) to mono samples at the file's own rate, with
+    /// the same checks as `decode(path:)`; `name` stands for the file in errors.
+    public static func decode(data: Data, name: String, maxSeconds: Double = defaultMaxSeconds) throws -> AudioClip {
+        try read(SoundFileReader(data: data, name: name, maxSeconds: maxSeconds, frameCap: Int(Int32.max)))
+    }
+
+    private static func read(_ reader: SoundFileReader) throws -> AudioClip {
         var samples: [Float] = []
         samples.reserveCapacity(min(reader.fileSize, reader.maxFrames, reader.declaredFrames ?? reader.fileSize))
         while true {

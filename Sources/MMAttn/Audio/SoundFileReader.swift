@@ -6,6 +6,7 @@ import Foundation
 /// `AudioDecoder.maxChannels` channels; a rate in `AudioDecoder.sampleRateRange`; no NaN or infinite
 /// samples; no more than `maxFrames` frames; no libsndfile error while decoding. Errors name the file.
 ///
+/// The audio comes from a path or, through libsndfile's virtual I/O, from bytes in memory (uploads).
 /// Shared by `AudioDecoder.decode` (which keeps every sample) and `AudioStream` (which keeps one chunk),
 /// so both read the same samples the same way. Memory: one chunk of `chunkFrames` interleaved frames
 /// and one of mono samples.
@@ -26,13 +27,15 @@ final class SoundFileReader {
     /// Frames read per libsndfile call.
     let chunkFrames: Int
     private let handle: OpaquePointer
+    /// The bytes libsndfile reads through virtual I/O, when the audio came from memory.
+    private let memory: MemoryFile?
     private let interleaved: UnsafeMutablePointer<Float>  // [chunkFrames · channels]
     /// Mono samples of the last chunk read (`readChunk`), valid until the next call.
     let mono: UnsafeMutablePointer<Float>  // [chunkFrames]
     private let limitDescription: String
 
     /// Open `path`; `maxSeconds` bounds the duration read (`maxFrames = maxSeconds · rate`, at most `frameCap`).
-    init(path: String, maxSeconds: Double, frameCap: Int = 1 << 62, chunkFrames: Int = AudioDecoder.chunkFrames) throws {
+    convenience init(path: String, maxSeconds: Double, frameCap: Int = 1 << 62, chunkFrames: Int = AudioDecoder.chunkFrames) throws {
         var status = stat()
         guard stat(path, &status) == 0 else {
             throw MMAttnError("cannot open the audio file (\(String(cString: strerror(errno))))", file: path)
@@ -40,11 +43,28 @@ final class SoundFileReader {
         guard (status.st_mode & S_IFMT) == S_IFREG else {
             throw MMAttnError("not a regular file; give the path of an audio file (WAV, FLAC, Ogg)", file: path)
         }
-        let fileSize = Int(status.st_size)
-        guard fileSize > 0 else { throw MMAttnError("the audio file is empty (0 bytes)", file: path) }
-
+        guard status.st_size > 0 else { throw MMAttnError("the audio file is empty (0 bytes)", file: path) }
         var info = SF_INFO()
-        guard let handle = sf_open(path, Int32(SFM_READ), &info) else {
+        let handle = sf_open(path, Int32(SFM_READ), &info)
+        try self.init(handle: handle, info: info, memory: nil, name: path, fileSize: Int(status.st_size),
+                      maxSeconds: maxSeconds, frameCap: frameCap, chunkFrames: chunkFrames)
+    }
+
+    /// Decode the bytes of an audio file held in memory (libsndfile's virtual I/O), named `name` in errors.
+    convenience init(data: Data, name: String, maxSeconds: Double, frameCap: Int = 1 << 62,
+                     chunkFrames: Int = AudioDecoder.chunkFrames) throws {
+        guard !data.isEmpty else { throw MMAttnError("the audio file is empty (0 bytes)", file: name) }
+        let memory = MemoryFile(data)
+        var io = MemoryFile.io
+        var info = SF_INFO()
+        let handle = sf_open_virtual(&io, Int32(SFM_READ), &info, Unmanaged.passUnretained(memory).toOpaque())
+        try self.init(handle: handle, info: info, memory: memory, name: name, fileSize: data.count,
+                      maxSeconds: maxSeconds, frameCap: frameCap, chunkFrames: chunkFrames)
+    }
+
+    private init(handle: OpaquePointer?, info: SF_INFO, memory: MemoryFile?, name path: String, fileSize: Int,
+                 maxSeconds: Double, frameCap: Int, chunkFrames: Int) throws {
+        guard let handle else {
             let reason = String(cString: sf_strerror(nil))
             throw MMAttnError("cannot decode the audio (libsndfile: \(reason)); give a WAV, FLAC or Ogg Vorbis/Opus file", file: path)
         }
@@ -65,6 +85,7 @@ final class SoundFileReader {
         }
         self.path = path
         self.handle = handle
+        self.memory = memory
         self.channels = channels
         self.rate = rate
         self.fileSize = fileSize
@@ -176,5 +197,47 @@ final class SoundFileReader {
             for c in 1..<channels { sum += frame[c] }
             out[f] = sum / divisor
         }
+    }
+}
+
+/// Bytes in memory as a file libsndfile reads (`sf_open_virtual`): a read-only cursor over `data`.
+final class MemoryFile {
+    let data: Data
+    var position = 0
+
+    init(_ data: Data) { self.data = data }
+
+    /// The callbacks; each finds its `MemoryFile` in `user_data`.
+    static var io: SF_VIRTUAL_IO {
+        func file(_ user: UnsafeMutableRawPointer?) -> MemoryFile {
+            Unmanaged<MemoryFile>.fromOpaque(user!).takeUnretainedValue()
+        }
+        return SF_VIRTUAL_IO(
+            get_filelen: { user in sf_count_t(file(user).data.count) },
+            seek: { offset, whence, user in
+                let f = file(user)
+                let base: Int
+                switch whence {
+                case SEEK_CUR: base = f.position
+                case SEEK_END: base = f.data.count
+                default: base = 0
+                }
+                let (target, overflow) = base.addingReportingOverflow(Int(offset))
+                guard !overflow, target >= 0 else { return -1 }
+                f.position = target  // past the end is allowed, as for a file; reads there give 0 bytes
+                return sf_count_t(target)
+            },
+            read: { destination, count, user in
+                let f = file(user)
+                guard let destination, count > 0, f.position < f.data.count else { return 0 }
+                let n = min(Int(count), f.data.count - f.position)
+                f.data.withUnsafeBytes { bytes in
+                    destination.copyMemory(from: bytes.baseAddress! + f.position, byteCount: n)
+                }
+                f.position += n
+                return sf_count_t(n)
+            },
+            write: { _, _, _ in 0 },
+            tell: { user in sf_count_t(file(user).position) })
     }
 }
