@@ -93,12 +93,10 @@ struct ModalityRoutes {
         return .json(ResultsJSON.predictions(model: model.spec.name, results: results))
     }
 
-    /// Mono samples at `rate` of each file, decoded as the commands decode files.
+    /// Mono samples at `rate` of each file, decoded from memory with the commands' checks.
     private func decodeAudio(_ form: Form, rate: Int) throws -> [[Float]] {
         try form.files.map { file in
-            try state.uploads.withFile(file.data, name: file.name) {
-                try AudioDecoder.decode(path: $0, maxSeconds: state.limits.audioSeconds).resampled(to: rate).samples
-            }
+            try AudioDecoder.decode(data: file.data, name: file.name, maxSeconds: state.limits.audioSeconds).resampled(to: rate).samples
         }
     }
 
@@ -182,7 +180,7 @@ struct ModalityRoutes {
         let layer = try service.encoder.resolveLayers([-1])[0]
         let options = ProteinEmbeddingOptions(include: include, reprLayers: [layer])
         let limit = state.limits.clientBatchSize
-        let records = try await state.uploads.withFileAsync(file.data, name: file.name) { path in
+        let records = try await state.uploads.withFile(file.data, name: file.name) { path in
             // Read (and check) the records here; the model's thread gets only files within the limit.
             let count = try service.encoder.countRecords(fasta: path, limit: limit + 1)
             guard count <= limit else {
@@ -204,8 +202,8 @@ struct ModalityRoutes {
 
 /// A file-carrying request: its files (a raw body is one file named "body"; a form's parts named
 /// `file`, `image` or `audio`) and its options (form fields, else URL query parameters).
-struct Form: Sendable {
-    struct File: Sendable {
+package struct Form: Sendable {
+    package struct File: Sendable {
         let name: String
         let data: Data
     }
@@ -214,10 +212,15 @@ struct Form: Sendable {
     private let fields: [(String, String)]
 
     init(_ request: Request, state: ServerState) async throws {
-        let limits = state.limits
-        let body = try await RequestBodies.collect(request, limit: limits.uploadBytes, option: "--upload-limit")
+        let body = try await RequestBodies.collect(request, limit: state.limits.uploadBytes, option: "--upload-limit")
+        try self.init(body: Data(body.readableBytesView), contentType: request.headers[.contentType] ?? "",
+                      query: request.uri.queryParameters.map { (String($0.key), String($0.value)) }, limits: state.limits)
+    }
+
+    /// The form a collected `body` of `contentType` carries, with the URL's `query` parameters
+    /// after its own fields.
+    package init(body: Data, contentType: String, query: [(String, String)], limits: ServerLimits) throws {
         var fields: [(String, String)] = [], files: [File] = []
-        let contentType = request.headers[.contentType] ?? ""
         if contentType.lowercased().hasPrefix("multipart/form-data") {
             for part in try RequestBodies.multipart(body, contentType: contentType, maxParts: limits.clientBatchSize + 16) {
                 if part.filename != nil || ["file", "image", "audio"].contains(part.name) {
@@ -226,16 +229,15 @@ struct Form: Sendable {
                     fields.append((part.name, String(decoding: part.data, as: UTF8.self)))
                 }
             }
-        } else if body.readableBytes > 0 {
-            files.append(File(name: "body", data: Data(body.readableBytesView)))
+        } else if !body.isEmpty {
+            files.append(File(name: "body", data: body))
         }
         guard !files.isEmpty else {
             throw ServeError.badRequest("the request has no file: send it as the body, or as the `file` field of a multipart/form-data form")
         }
         try limits.checkBatchSize(files.count)
         self.files = files
-        // Form fields first, then the URL's query parameters.
-        self.fields = fields + request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        self.fields = fields + query
     }
 
     /// The first value of a field.

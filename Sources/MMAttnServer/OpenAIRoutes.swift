@@ -18,21 +18,15 @@ struct OpenAIRoutes {
     /// Vectors are L2-normalized, as OpenAI's are (and TEI's on this route).
     func embeddings(_ request: Request) async throws -> Response {
         let body = try await RequestBodies.jsonObject(request, limit: state.limits.payloadBytes)
-        let (model, service) = try state.model(named: try Field.string(body, "model"), kind: "text") { $0.text }
-        let format = try Field.string(body, "encoding_format") ?? "float"
-        guard format == "float" || format == "base64" else {
-            throw ServeError.validation("`encoding_format` must be \"float\" or \"base64\", not \"\(format)\"")
-        }
-        let textRequest = TextEmbeddingRequest(
-            inputs: try TextInput.list(body["input"], field: "input"), truncate: state.limits.autoTruncate, normalize: true,
-            dimensions: try Field.int(body, "dimensions"), promptName: nil)
+        let (textRequest, name, base64) = try TextEmbeddingRequest.openAI(body, autoTruncate: state.limits.autoTruncate)
+        let (model, service) = try state.model(named: name, kind: "text") { $0.text }
         let (vectors, tokens) = try await service.embed(textRequest, limits: state.limits)
         var out = "{\"object\":\"list\",\"data\":["
         out.reserveCapacity(vectors.count * (vectors.first?.count ?? 0) * 12 + 200)
         for (i, v) in vectors.enumerated() {
             if i > 0 { out.append(",") }
             out.append("{\"object\":\"embedding\",\"index\":\(i),\"embedding\":")
-            if format == "base64" { out.append(JSON.quote(VectorJSON.base64(v))) } else { VectorJSON.append(v, to: &out) }
+            if base64 { out.append(JSON.quote(VectorJSON.base64(v))) } else { VectorJSON.append(v, to: &out) }
             out.append("}")
         }
         out.append("],\"model\":\(JSON.quote(model.spec.name)),\"usage\":{\"prompt_tokens\":\(tokens),\"total_tokens\":\(tokens)}}")

@@ -3,7 +3,8 @@ import Hummingbird
 import MMAttn
 
 /// Reading request bodies within the limits: JSON objects, raw uploads and multipart forms.
-enum RequestBodies {
+/// (Package-visible: the fuzz targets decode bodies through these same functions.)
+package enum RequestBodies {
     /// The whole body, refused with 413 past `limit` bytes (from Content-Length before reading,
     /// else while reading); `option` names the server option that sets the limit.
     static func collect(_ request: Request, limit: Int, option: String) async throws -> ByteBuffer {
@@ -21,10 +22,15 @@ enum RequestBodies {
     /// The body as a JSON object (400 when it is not JSON, 422 when it is not an object).
     static func jsonObject(_ request: Request, limit: Int) async throws -> JSONObject {
         let buffer = try await collect(request, limit: limit, option: "--payload-limit")
-        guard buffer.readableBytes > 0 else { throw ServeError.badRequest("the body is empty; send a JSON object") }
+        return try buffer.withUnsafeReadableBytes { try jsonObject($0) }
+    }
+
+    /// `bytes` as a JSON object (400 when they are not JSON, 422 when they are not an object).
+    package static func jsonObject(_ bytes: UnsafeRawBufferPointer) throws -> JSONObject {
+        guard bytes.count > 0 else { throw ServeError.badRequest("the body is empty; send a JSON object") }
         let json: JSON
         do {
-            json = try buffer.withUnsafeReadableBytes { try JSON.parse($0) }
+            json = try JSON.parse(bytes)
         } catch let error as MMAttnError {
             throw ServeError.badRequest("the body is not valid JSON: \(error.message)")
         }
@@ -35,7 +41,7 @@ enum RequestBodies {
     }
 
     /// One part of a `multipart/form-data` body.
-    struct Part: Sendable {
+    package struct Part: Sendable {
         var name: String
         var filename: String?
         var contentType: String?
@@ -44,11 +50,10 @@ enum RequestBodies {
 
     /// The parts of a `multipart/form-data` body (RFC 7578) whose Content-Type gives `boundary`;
     /// more than `maxParts` parts is a 422.
-    static func multipart(_ body: ByteBuffer, contentType: String, maxParts: Int) throws -> [Part] {
+    package static func multipart(_ bytes: Data, contentType: String, maxParts: Int) throws -> [Part] {
         guard let boundary = parameter("boundary", of: contentType), !boundary.isEmpty, boundary.utf8.count <= 70 else {
             throw ServeError.badRequest("the multipart/form-data Content-Type gives no boundary")
         }
-        let bytes = Data(body.readableBytesView)
         let crlf = Data("\r\n".utf8), headerEnd = Data("\r\n\r\n".utf8)
         let delimiter = crlf + Data("--\(boundary)".utf8)  // a delimiter starts a line
         // The first delimiter may open the body, without the line end before it.
@@ -119,7 +124,7 @@ enum RequestBodies {
     }
 }
 
-/// Uploads the readers take by path (audio through libsndfile, FASTA): saved in a private folder,
+/// Uploads the readers take by path (FASTA): saved in a private folder,
 /// removed when the request is done. Errors that name the saved file name the upload instead.
 final class UploadDirectory: Sendable {
     let path: String
@@ -134,18 +139,7 @@ final class UploadDirectory: Sendable {
 
     /// Save `data`, run `body` with its path, remove it. `name` (the upload's file name, or
     /// "body") replaces the saved path in errors, which are the client's (422).
-    func withFile<T>(_ data: Data, name: String, _ body: (String) throws -> T) throws -> T {
-        let file = try save(data)
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        do {
-            return try body(file)
-        } catch let error as MMAttnError {
-            throw ServeError.model(Self.renaming(error, file, to: name))
-        }
-    }
-
-    /// `withFile` for an asynchronous body.
-    func withFileAsync<T>(_ data: Data, name: String, _ body: (String) async throws -> T) async throws -> T {
+    func withFile<T>(_ data: Data, name: String, _ body: (String) async throws -> T) async throws -> T {
         let file = try save(data)
         defer { try? FileManager.default.removeItem(atPath: file) }
         do {

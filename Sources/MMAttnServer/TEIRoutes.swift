@@ -24,20 +24,11 @@ struct TEIRoutes {
         }
     }
 
-    /// `{"inputs": str | [str] | [int] | [[int]], "normalize": bool = true, "truncate": bool?,
-    /// "truncation_direction": "right", "prompt_name": str?, "dimensions": int?}` → `[[float]]`.
+    /// A TEI embedding body (`TextEmbeddingRequest.init(tei:autoTruncate:)`) → `[[float]]`.
     func embed(_ request: Request) async throws -> Response {
         let body = try await RequestBodies.jsonObject(request, limit: state.limits.payloadBytes)
+        let textRequest = try TextEmbeddingRequest(tei: body, autoTruncate: state.limits.autoTruncate)
         let (_, service) = try state.model(named: nil, kind: "text") { $0.text }
-        if let direction = try Field.string(body, "truncation_direction"), direction.lowercased() != "right" {
-            throw ServeError.validation("truncation_direction \"\(direction)\" is not supported: texts are cut at the right")
-        }
-        let textRequest = TextEmbeddingRequest(
-            inputs: try TextInput.list(body["inputs"], field: "inputs"),
-            truncate: try Field.bool(body, "truncate") ?? state.limits.autoTruncate,
-            normalize: try Field.bool(body, "normalize") ?? true,
-            dimensions: try Field.int(body, "dimensions"),
-            promptName: try Field.string(body, "prompt_name"))
         let vectors = try await service.embed(textRequest, limits: state.limits).vectors
         var out = "["
         out.reserveCapacity(vectors.count * (vectors.first?.count ?? 0) * 12 + 2)

@@ -2,7 +2,7 @@ import Foundation
 import MMAttn
 
 /// One input of a text embedding request: a text, or token ids the model sees as they are.
-enum TextInput: Sendable {
+package enum TextInput: Sendable {
     case text(String)
     case ids([Int32])
 
@@ -34,7 +34,7 @@ enum TextInput: Sendable {
 }
 
 /// A text embedding request, in the terms both APIs share.
-struct TextEmbeddingRequest: Sendable {
+package struct TextEmbeddingRequest: Sendable {
     var inputs: [TextInput]
     /// Cut inputs longer than the model's limit (else they are a 422).
     var truncate: Bool
@@ -43,6 +43,39 @@ struct TextEmbeddingRequest: Sendable {
     var dimensions: Int?
     /// A prompt of the sentence-transformers folder, by name.
     var promptName: String?
+
+    init(inputs: [TextInput], truncate: Bool, normalize: Bool, dimensions: Int?, promptName: String?) {
+        (self.inputs, self.truncate, self.normalize, self.dimensions, self.promptName) = (inputs, truncate, normalize, dimensions, promptName)
+    }
+
+    /// TEI's `/embed` body: `{"inputs": str | [str] | [int] | [[int]], "normalize": bool = true,
+    /// "truncate": bool?, "truncation_direction": "right", "prompt_name": str?, "dimensions": int?}`;
+    /// `truncate` defaults to `autoTruncate`.
+    package init(tei body: JSONObject, autoTruncate: Bool) throws {
+        if let direction = try Field.string(body, "truncation_direction"), direction.lowercased() != "right" {
+            throw ServeError.validation("truncation_direction \"\(direction)\" is not supported: texts are cut at the right")
+        }
+        self.init(inputs: try TextInput.list(body["inputs"], field: "inputs"),
+                  truncate: try Field.bool(body, "truncate") ?? autoTruncate,
+                  normalize: try Field.bool(body, "normalize") ?? true,
+                  dimensions: try Field.int(body, "dimensions"),
+                  promptName: try Field.string(body, "prompt_name"))
+    }
+
+    /// OpenAI's `/v1/embeddings` body: `{"input": str | [str] | [int] | [[int]], "model": str?,
+    /// "encoding_format": "float" | "base64", "dimensions": int?, "user": str?}`; vectors are
+    /// always normalized, inputs cut when `autoTruncate`. Also gives the model named and whether
+    /// vectors go out as base64.
+    package static func openAI(_ body: JSONObject, autoTruncate: Bool) throws -> (request: TextEmbeddingRequest, model: String?, base64: Bool) {
+        let model = try Field.string(body, "model")
+        let format = try Field.string(body, "encoding_format") ?? "float"
+        guard format == "float" || format == "base64" else {
+            throw ServeError.validation("`encoding_format` must be \"float\" or \"base64\", not \"\(format)\"")
+        }
+        let request = TextEmbeddingRequest(inputs: try TextInput.list(body["input"], field: "input"), truncate: autoTruncate,
+                                           normalize: true, dimensions: try Field.int(body, "dimensions"), promptName: nil)
+        return (request, model, format == "base64")
+    }
 }
 
 extension TextService {
