@@ -33,12 +33,8 @@ public enum JSON: Sendable {
 
     /// Read and parse a file; errors name the file.
     public static func load(contentsOf path: String) throws -> JSON {
-        let data: Data
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.intValue > maxFileBytes {
-            throw MMAttnError("the file is \(size.intValue >> 20) MB, more than any configuration needs (limit \(maxFileBytes >> 20) MB): is it the right file?", file: path)
-        }
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw MMAttnError("cannot read the file (\(error.localizedDescription))", file: path)
+        let data = try FileBytes.read(path, limit: maxFileBytes) { size in
+            MMAttnError("the file is \(size >> 20) MB, more than any configuration needs (limit \(maxFileBytes >> 20) MB): is it the right file?", file: path)
         }
         do { return try parse(data) } catch { throw MMAttnError("not valid JSON: \(error)", file: path) }
     }

@@ -105,7 +105,7 @@ public enum NPY {
         }
         let descr = String(descrField[descrField.index(after: q1)..<q2])
         if let f = field("fortran_order"), f.hasPrefix("True") { throw MMAttnError("Fortran-order .npy is not supported", file: file) }
-        guard let s = field("shape"), let open = s.firstIndex(of: "("), let close = s.firstIndex(of: ")") else {
+        guard let s = field("shape"), let open = s.firstIndex(of: "("), let close = s[open...].firstIndex(of: ")") else {
             throw MMAttnError("missing 'shape' in .npy header", file: file)
         }
         var shape: [Int] = []
@@ -118,12 +118,9 @@ public enum NPY {
         return (descr, shape, headerStart + headerLength)
     }
 
-    /// Read a `.npy` file.
+    /// Read a `.npy` file (a regular file; its size is the only bound, as embeddings of large runs
+    /// are large: memory is the file plus its values as f32).
     public static func read(_ path: String) throws -> Tensor {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw MMAttnError("cannot read the file", file: path)
-        }
-        return try decode(data, file: path)
+        try decode(FileBytes.read(path, limit: .max) { _ in MMAttnError("cannot read the file", file: path) }, file: path)
     }
 }
