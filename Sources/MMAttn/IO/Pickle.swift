@@ -70,6 +70,8 @@ struct PickleReader {
     /// Containers may nest this deep (a state_dict nests about 4 levels); deeper values are refused
     /// before their release could recurse through the stack.
     static let maxDepth = 100
+    /// Most axes a tensor may have (models use up to 5).
+    static let maxRank = 64
 
     /// The globals a torch weights pickle may name.
     enum Global {
@@ -355,6 +357,10 @@ struct PickleReader {
             let shape = try ints(sizes, "size"), stride = try ints(strides, "stride")
             guard shape.count == stride.count, offset >= 0 else {
                 throw fail("_rebuild_tensor_v2 at byte \(opAt): \(shape.count) sizes but \(stride.count) strides, or a negative offset")
+            }
+            // Ranks are small in any model; a bound keeps the per-tensor checks linear in the file.
+            guard shape.count <= PickleReader.maxRank else {
+                throw fail("_rebuild_tensor_v2 at byte \(opAt): a tensor of rank \(shape.count); at most \(PickleReader.maxRank) are read")
             }
             return .tensor(TensorRef(storage: storage, offset: offset, shape: shape, strides: stride))
         case .rebuildParameter:

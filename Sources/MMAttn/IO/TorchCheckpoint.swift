@@ -228,11 +228,13 @@ final class TorchWeightsFile: Sendable {
     /// F32 and aligned, else a converted copy.
     func tensor(_ name: String) throws -> Tensor {
         guard let e = entries[name] else { throw MMAttnError("missing tensor \"\(name)\"", file: path) }
+        // Empty: nothing to read, whatever the other sizes (their product may not fit 64 bits).
+        if e.elementCount == 0 { return Tensor(uninitialized: e.shape) }
         var expected = 1
         var contiguous = true
         for (size, stride) in zip(e.shape, e.strides).reversed() where size != 1 {
             if stride != expected { contiguous = false }
-            expected *= size
+            expected *= size  // no overflow: the product of the sizes is the element count, checked at open
         }
         if contiguous { return try mapping.floats(at: e.byteOffset, dtype: e.dtype, shape: e.shape, name: name, file: path) }
         guard e.dtype.isReadableAsFloat else { throw FileMapping.unreadable(name, e.dtype, file: path) }
