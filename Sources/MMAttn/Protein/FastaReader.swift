@@ -464,7 +464,7 @@ public final class FastaReader {
         }
         if !exactIds.isEmpty, let earlier = exactIds[id] { throw duplicate(of: line(earlier)) }
         guard seekable else { exactIds[id] = headerLine; return }
-        let hash = Array(idBytes).withUnsafeBufferPointer { hashBytes($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+        let hash = keyedHash(Array(idBytes))  // keyed: ids built to collide would make every one re-read the file
         if idHashes.insert(hash) { return }
         if let earlier = try headerLine(of: Array(idBytes), before: headerOffset) { throw duplicate(of: line(earlier)) }
         exactIds[id] = headerLine

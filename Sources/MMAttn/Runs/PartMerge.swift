@@ -192,7 +192,7 @@ public enum PartMerge {
     }
 
     private static func hashLine(_ line: ArraySlice<UInt8>) -> UInt64 {
-        Array(line).withUnsafeBufferPointer { hashBytes($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+        keyedHash(Array(line))
     }
 
     // MARK: reading parts

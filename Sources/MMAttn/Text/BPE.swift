@@ -207,10 +207,11 @@ struct MinHeap {
 }
 
 /// Words already merged, by their bytes, for one worker at a time (the tokenizer keeps a pool).
+/// The words come from the input, so the table is keyed (`keyedHash`).
 final class BPECache {
     // One thread uses a cache at a time (the pool hands it out), so the dynamic exclusivity
     // checks of class properties would only cost time here.
-    @exclusivity(unchecked) private var table = ByteTable(capacity: 4096)
+    @exclusivity(unchecked) private var table = ByteTable(capacity: 4096, keyed: true)
     @exclusivity(unchecked) private var spans: [(start: Int32, count: Int32)] = []
     @exclusivity(unchecked) private var ids: [Int32] = []
     /// Entries kept before the cache starts over.
@@ -226,7 +227,7 @@ final class BPECache {
 
     func insert(_ p: UnsafePointer<UInt8>, _ n: Int, _ value: ArraySlice<Int32>) {
         if spans.count >= Self.capacity {
-            table = ByteTable(capacity: 4096); spans.removeAll(keepingCapacity: true); ids.removeAll(keepingCapacity: true)
+            table = ByteTable(capacity: 4096, keyed: true); spans.removeAll(keepingCapacity: true); ids.removeAll(keepingCapacity: true)
         }
         if table.insert(UnsafeBufferPointer(start: p, count: n), Int32(spans.count)) {
             spans.append((Int32(ids.count), Int32(value.count)))

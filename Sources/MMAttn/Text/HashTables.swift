@@ -3,6 +3,8 @@ import Foundation
 /// Open-addressing hash tables for the tokenizer's hot loops: lookups by a byte string or a pair
 /// of ids without allocating, hashing or comparing through `String`.
 
+/// A fast hash of `n` bytes, for tables of trusted keys (a vocabulary). It has no secret, so
+/// colliding inputs can be built: keys that come from requests or input files use `keyedHash`.
 @inline(__always) func hashBytes(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
     var h: UInt64 = 0xcbf29ce484222325 ^ UInt64(n)
     var i = 0
@@ -15,15 +17,35 @@ import Foundation
     return h ^ (h >> 32)
 }
 
+/// SipHash of `n` bytes with the process's random key (Swift's `Hasher`): collisions cannot be
+/// built from outside, so tables of keys from input files or requests stay linear.
+func keyedHash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
+    var hasher = Hasher()
+    hasher.combine(bytes: UnsafeRawBufferPointer(start: p, count: n))
+    return UInt64(bitPattern: Int64(hasher.finalize()))
+}
+
+/// `keyedHash` of a byte array.
+func keyedHash(_ bytes: [UInt8]) -> UInt64 {
+    bytes.withUnsafeBufferPointer { keyedHash($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+}
+
 /// Byte strings (UTF-8 token texts) to 32-bit values. Keys live in one arena; insertion only.
+/// `keyed` tables hash with `keyedHash`, for keys that come from input (the BPE word cache).
 struct ByteTable: Sendable {
     private struct Slot { var hash: UInt64; var start: Int32; var length: Int32; var value: Int32 }
     private var slots: [Slot]
     private var arena: [UInt8] = []
     private var mask: Int
     private(set) var count = 0
+    private let keyed: Bool
 
-    init(capacity: Int) {
+    @inline(__always) private func hash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
+        keyed ? keyedHash(p, n) : hashBytes(p, n)
+    }
+
+    init(capacity: Int, keyed: Bool = false) {
+        self.keyed = keyed
         var size = 16
         while size < capacity * 2 { size <<= 1 }
         slots = Array(repeating: Slot(hash: 0, start: 0, length: -1, value: 0), count: size)
@@ -35,7 +57,7 @@ struct ByteTable: Sendable {
     mutating func insert(_ key: some Collection<UInt8>, _ value: Int32) -> Bool {
         let bytes = Array(key)
         if count * 2 >= slots.count { grow() }
-        let h = bytes.withUnsafeBufferPointer { hashBytes($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+        let h = bytes.withUnsafeBufferPointer { hash($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
         var i = Int(truncatingIfNeeded: h) & mask
         while slots[i].length >= 0 {
             if slots[i].hash == h && equal(slots[i], bytes) { return false }
@@ -64,7 +86,7 @@ struct ByteTable: Sendable {
 
     /// The value stored for the `n` bytes at `p`.
     @inline(__always) func find(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int32? {
-        let h = hashBytes(p, n)
+        let h = hash(p, n)
         var i = Int(truncatingIfNeeded: h) & mask
         return slots.withUnsafeBufferPointer { s in
             arena.withUnsafeBufferPointer { a in
