@@ -114,7 +114,7 @@ public final class Checkpoint: Sendable {
             throw MMAttnError("no \"weight_map\" in the shard index", file: index)
         }
         var weightMap: [(String, String)] = []
-        var files: [String] = []
+        var files: [String] = [], named = Set<String>()
         for name in map.object.keys {
             guard let shard = map.object[name]?.string else {
                 throw MMAttnError("\"weight_map\" must map tensor names to shard file names; \"\(name)\" maps to \(map.object[name]?.kindName ?? "nothing")", file: index)
@@ -123,7 +123,7 @@ public final class Checkpoint: Sendable {
             guard !shard.isEmpty, !shard.hasPrefix("/"), !parts.contains(".."), !shard.contains("\\") else {
                 throw MMAttnError("shard file name \"\(shard)\" must be a file inside the model folder", file: index)
             }
-            if !files.contains(shard) { files.append(shard) }
+            if named.insert(shard).inserted { files.append(shard) }
             weightMap.append((name, shard))
         }
         guard !weightMap.isEmpty else { throw MMAttnError("\"weight_map\" in the shard index is empty", file: index) }

@@ -64,7 +64,9 @@ struct AddedTokenMatcher: Sendable {
                 let after = stop == range.upperBound || !startsWithWordCharacter(bytes, stop..<range.upperBound)
                 if !before || !after { i = bestEnd; continue }
             }
-            if token.lstrip { start = max(textStart, whitespaceStart(bytes, range.lowerBound..<start)) }
+            // From textStart, not the range's start: the same answer, without rescanning (quadratic
+            // for a text of whitespace tokens).
+            if token.lstrip { start = whitespaceStart(bytes, textStart..<start) }
             if token.rstrip { stop = whitespaceEnd(bytes, stop..<range.upperBound) }
             if textStart < start { body(.text(textStart..<start)) }
             body(.token(token.id))

@@ -7,6 +7,9 @@ struct WordPieceModel: Sendable {
     /// Entries without the prefix, and the entries that start with it (keyed without it).
     let starts: ByteTable
     let continuations: ByteTable
+    /// Bytes of the longest entry of each table: no piece is tried longer than that, so a word
+    /// costs (its length × the longest entry) lookups, not its length squared.
+    let longestStart: Int, longestContinuation: Int
     let unknown: Int32
     let continuingPrefix: String
     let maxInputCharsPerWord: Int
@@ -23,15 +26,19 @@ struct WordPieceModel: Sendable {
         self.continuingPrefix = continuingPrefix
         self.maxInputCharsPerWord = maxInputCharsPerWord
         var starts = ByteTable(capacity: vocab.count), continuations = ByteTable(capacity: vocab.count / 4)
+        var longestStart = 0, longestContinuation = 0
         // Insert in id order so that, as in `tokenizers`, duplicate spellings resolve the same way every run.
         for (t, id) in vocab.sorted(by: { $0.value < $1.value }) {
             starts.insert(Array(t.utf8), id)
+            longestStart = max(longestStart, t.utf8.count)
             if !continuingPrefix.isEmpty && t.hasBytePrefix(continuingPrefix) {
                 continuations.insert(Array(t.utf8.dropFirst(continuingPrefix.utf8.count)), id)
+                longestContinuation = max(longestContinuation, t.utf8.count - continuingPrefix.utf8.count)
             }
         }
         self.starts = starts
         self.continuations = continuations
+        (self.longestStart, self.longestContinuation) = (longestStart, longestContinuation)
     }
 
     /// Append the ids of one word (`n` bytes of valid UTF-8 at `p`) to `out`.
@@ -46,9 +53,11 @@ struct WordPieceModel: Sendable {
         let mark = out.count
         var start = 0
         while start < n {
+            // A span ending inside a character matches no entry (entries are whole UTF-8), so the
+            // cut at the longest entry's length changes nothing but the work.
             let piece = start == 0 || continuingPrefix.isEmpty
-                ? Self.longest(in: starts, p, from: start, to: n)
-                : Self.longest(in: continuations, p, from: start, to: n)
+                ? Self.longest(in: starts, p, from: start, to: min(n, start + longestStart))
+                : Self.longest(in: continuations, p, from: start, to: min(n, start + longestContinuation))
             guard let piece else {
                 out.removeSubrange(mark...)
                 out.append(unknown)
