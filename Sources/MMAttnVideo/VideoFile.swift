@@ -128,6 +128,9 @@ public final class VideoFile: FrameSource {
             throw MMAttnError("cannot set up the \(String(cString: avcodec_get_name(parameters.pointee.codec_id))) decoder (\(Self.describe(copied))): the file is corrupt or the codec unsupported; re-encode it as H.264 or VP9", file: path)
         }
         codec.pointee.pkt_timebase = stream.pointee.time_base
+        // The decoder allocates frames from the bitstream's own size, which may differ from the
+        // container's: FFmpeg refuses frames past this bound before allocating them.
+        codec.pointee.max_pixels = Int64(Self.maxPixels)
         // As many threads as CPUs (0), decoding several frames at once: results are bit-identical
         // to single-threaded decoding.
         codec.pointee.thread_count = 0

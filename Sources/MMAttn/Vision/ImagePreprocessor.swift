@@ -41,6 +41,9 @@ public struct ImagePreprocessor: Sendable {
 
     /// Largest side accepted in a config's `size` or `crop_size`.
     public static let maxSide = 16_384
+    /// Largest side of an image that is resized: the resampling weights grow with the side
+    /// (about 16 bytes per source pixel of it for bicubic), whatever the pixel count.
+    public static let maxInputSide = 65_536
 
     public init(doResize: Bool, size: Size, resample: ResampleFilter, doCenterCrop: Bool,
                 cropSize: (height: Int, width: Int), doRescale: Bool, rescaleFactor: Double,
@@ -270,6 +273,10 @@ public struct ImagePreprocessor: Sendable {
     public func resized(_ image: RGBImage) throws -> RGBImage {
         var out = image
         if doResize {
+            guard image.width <= Self.maxInputSide && image.height <= Self.maxInputSide else {
+                throw MMAttnError("the image is \(image.width)×\(image.height) pixels; images are resized up to "
+                                  + "\(Self.maxInputSide) pixels a side: crop or downscale it first")
+            }
             let (h, w) = resizeTarget(height: image.height, width: image.width)
             guard h >= 1, w >= 1, h * w <= maxOutputPixels else {
                 throw MMAttnError("resizing a \(image.width)×\(image.height) image as \"size\" asks gives \(w)×\(h) pixels, "
