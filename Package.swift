@@ -69,11 +69,15 @@ let package = Package(
             name: "mmattn",
             dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", "MMAttnServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Fuzz targets: every input format through the entry point the CLI or the server uses.
+        // `mmattn-fuzz` replays files through them; scripts/fuzz.sh builds it as a libFuzzer binary.
+        .target(name: "MMAttnFuzz", dependencies: ["MMAttn", "MMAttnVideo", "MMAttnServer"]),
+        .executableTarget(name: "mmattn-fuzz", dependencies: ["MMAttnFuzz"]),
         .executableTarget(name: "image-search", dependencies: ["MMAttn"], path: "Examples/ImageSearch"),
         .executableTarget(name: "text-search", dependencies: ["MMAttn"], path: "Examples/TextSearch"),
         .executableTarget(name: "transcribe-stream", dependencies: ["MMAttn"], path: "Examples/Transcribe"),
         .executableTarget(name: "attention-html-bench", dependencies: ["MMAttn"], path: "Examples/AttentionHTMLBench"),
-        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", "MMAttnServer", "mmattn", "CKernels"]),
+        .testTarget(name: "MMAttnTests", dependencies: ["MMAttn", "MMAttnHub", "MMAttnVideo", "MMAttnServer", "MMAttnFuzz", "mmattn", "CKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )
