@@ -60,12 +60,31 @@ static void mmattn_png_read_data(png_structp png, png_bytep out, size_t length) 
     source->offset += length;
 }
 
+/* Whether every chunk before the first IDAT fits in the data. libpng allocates a chunk's buffer
+ * from its declared length before reading it (a 162-byte file whose iTXt declares 2 GB had it
+ * allocate 2 GB), so those lengths are checked against the bytes that are there first. IDAT data
+ * is streamed, not buffered by its length, and nothing after it is read. */
+static inline int mmattn_png_chunks_fit(const unsigned char *data, size_t size) {
+    size_t at = 8;  /* past the signature */
+    while (size - at >= 8) {
+        png_uint_32 length = png_get_uint_32(data + at);
+        if (memcmp(data + at + 4, "IDAT", 4) == 0) return 1;
+        if (length > size - at - 8 || size - at - 8 - length < 4) return 0;  /* data, then a 4-byte CRC */
+        at += 12 + (size_t)length;
+    }
+    return 1;  /* ends inside a chunk header: libpng reports that */
+}
+
 /* Decode `size` bytes of PNG data. Refuses images of more than `max_pixels` pixels before
  * allocating their rows. Returns 0 on success, -1 on failure (result->failure says why). */
 static inline int mmattn_png_decode(const unsigned char *data, size_t size, unsigned long long max_pixels,
                                     mmattn_png_result *result) {
     mmattn_png_source source = {data, size, 0, result};
     memset(result, 0, sizeof *result);
+    if (size < 8 || !mmattn_png_chunks_fit(data, size)) {
+        result->failure = 1;
+        return -1;
+    }
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, mmattn_png_error, mmattn_png_warning);
     if (!png) {
         result->failure = 4;
@@ -87,6 +106,12 @@ static inline int mmattn_png_decode(const unsigned char *data, size_t size, unsi
     png_set_read_fn(png, &source, mmattn_png_read_data);
     /* The PNG limit is 2^31-1 per side; mmattn's own pixel budget decides what is too large. */
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    /* Ancillary chunks (iCCP, zTXt, iTXt, eXIf, sPLT, unknown ones) are read into buffers that
+     * libpng sizes from their own claims: a 162-byte PNG whose iCCP profile declares 2 GB had it
+     * allocate 2 GB. None of them changes the RGB pixels (Pillow's convert("RGB") applies no
+     * profile), so each is held to 8 MiB and 1000 of them at most; past that libpng drops them. */
+    png_set_chunk_malloc_max(png, 8u << 20);
+    png_set_chunk_cache_max(png, 1000);
     png_read_info(png, info);
     int interlace_type, compression, filter;
     png_get_IHDR(png, info, &result->width, &result->height, &result->bit_depth, &result->color_type,
