@@ -7,15 +7,19 @@
 # sanitizer report, timeout, out-of-memory) is kept in Fuzz/findings/TARGET/; replay it with
 # `swift run mmattn-fuzz TARGET FILE`. A target passes when it ran its time without a finding.
 #
-#   bash scripts/fuzz.sh [--seconds N] [--no-merge] [TARGET...]     (all targets when none is named)
+#   bash scripts/fuzz.sh [--seconds N] [--no-merge] [--debug] [TARGET...]   (all targets when none is named)
+#
+# --debug builds without optimization (in .build-fuzz-debug): a faster build, slower runs, for CI's
+# few seconds per target.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-seconds=60 merge=1 targets=()
+seconds=60 merge=1 config=release targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds="${2:?--seconds needs a number}"; shift 2 ;;
         --no-merge) merge=0; shift ;;
-        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --debug) config=debug; shift ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
     esac
@@ -27,13 +31,14 @@ for t in "${targets[@]}"; do
 done
 
 scratch=.build-fuzz
+[ $config = debug ] && scratch=.build-fuzz-debug
 mkdir -p "$scratch"
-echo "building mmattn-fuzz (release, libFuzzer + AddressSanitizer) in $scratch ..."
-swift build -c release --product mmattn-fuzz --scratch-path "$scratch" \
+echo "building mmattn-fuzz ($config, libFuzzer + AddressSanitizer) in $scratch ..."
+swift build -c $config --product mmattn-fuzz --scratch-path "$scratch" \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld \
     -Xcc -fsanitize=fuzzer-no-link,address,undefined -Xcc -fno-sanitize-recover=undefined >"$scratch/build.log" 2>&1 \
     || { tail -30 "$scratch/build.log"; echo "error: the fuzzing build failed (the whole log: $scratch/build.log)" >&2; exit 1; }
-bin="$scratch/release/mmattn-fuzz"
+bin="$scratch/$config/mmattn-fuzz"
 shared=../shared/badinputs
 
 # Seeds: files, or folders of them, run before fuzzing starts (never written to).

@@ -4,6 +4,8 @@ import MMAttn
 /// One fuzz target: arbitrary bytes through the entry point the CLI (or the server) uses for one
 /// input format. A thrown error is the expected answer to bad input; a crash, a sanitizer report,
 /// a hang or an allocation past libFuzzer's limit is a finding.
+///
+/// `@unchecked Sendable`: a target is run by one thread at a time (libFuzzer's, or one test).
 public final class FuzzTarget: @unchecked Sendable {
     /// The name `scripts/fuzz.sh` and the corpus folders use (`Fuzz/corpus/<name>`).
     public let name: String

@@ -39,14 +39,17 @@ enum Targets {
     /// A model's `config.json`, loaded with the weights of the tiny fixture of the family it names,
     /// by the generic loader the `attention` command uses (every family's config reader and shape checks).
     static let config = FuzzTarget("config", "config.json → AttentionInspector(model:) with the family's fixture weights") { scratch in
-        let fixtures: [ModelFamily: String] = [
-            .vit: "vit", .deit: "deit", .whisper: "whisper", .ast: "ast", .esm: "esm2-model", .timesformer: "timesformer",
-            .videomae: "videomae", .bert: "bert", .roberta: "roberta", .distilbert: "distilbert", .gpt2: "gpt2",
-            .modernbert: "modernbert", .qwen3: "qwen3-embedding",
-        ]
+        func fixture(_ family: ModelFamily) -> String {  // exhaustive: a new family needs its fixture here
+            switch family {
+            case .vit, .deit, .whisper, .ast, .timesformer, .videomae, .bert, .roberta, .distilbert, .gpt2, .modernbert:
+                return family.rawValue
+            case .esm: return "esm2-model"
+            case .qwen3: return "qwen3-embedding"
+            }
+        }
         var folders: [ModelFamily: String] = [:]
-        for (family, fixture) in fixtures {
-            folders[family] = try scratch.linkedFolder(family.rawValue, to: "models/" + fixture, except: ["config.json"])
+        for family in ModelFamily.allCases {
+            folders[family] = try scratch.linkedFolder(family.rawValue, to: "models/" + fixture(family), except: ["config.json"])
         }
         return { bytes in
             let family = try ModelFamily(config: JSONFields(JSON.parse(bytes), file: "config.json"))

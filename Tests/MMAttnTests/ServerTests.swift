@@ -1117,7 +1117,9 @@ struct ServerParityTests {
     @Test func fullQueueAnswers429() async throws {
         let server = try await TestServer.start([served("st-bert-mean")]) {
             $0.queueSize = 1
-            $0.batchWait = .seconds(2)
+            // Long enough to be seen in the queue on a slow machine: 2 s was missed under
+            // AddressSanitizer with the other core busy.
+            $0.batchWait = .seconds(10)
         }
         let first = Task { try await server.post("/embed", json: #"{"inputs": "the first request"}"#) }
         // Wait until the first request is in the queue (the depth gauge says so), then overflow it.
