@@ -7,34 +7,43 @@ import MMAttnFuzz
 // (to reproduce a finding under a debugger, or without the fuzzing build).
 
 #if FUZZING
-// SwiftPM links executables with `main` renamed to `<module>_main`, so libFuzzer's own main is
-// not the entry point: this one is, and it hands over to libFuzzer's driver with the callback.
-// (The driver is C; declared here by its symbol, its arguments are all pointers.)
+// libFuzzer's entry points. Its driver calls LLVMFuzzerInitialize once, then LLVMFuzzerTestOneInput
+// per input. Release builds link executables with `main` renamed to `<module>_main`, so libFuzzer's
+// own main is not the entry point there: `mmattn_fuzz_main` is, and hands over to the driver
+// (declared here by its C symbol; its arguments are all pointers). Debug builds use libFuzzer's main.
 @_silgen_name("LLVMFuzzerRunDriver")
 func runDriver(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
                _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
 
 nonisolated(unsafe) private var target: FuzzTarget?
 
-@_cdecl("mmattn_fuzz_main")
-func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+@_cdecl("LLVMFuzzerInitialize")
+func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
     let name = ProcessInfo.processInfo.environment["MMATTN_FUZZ_TARGET"] ?? ""
     guard let found = FuzzTarget.named(name) else {
         let names = FuzzTarget.all.map(\.name).joined(separator: ", ")
         FileHandle.standardError.write(Data("error: set MMATTN_FUZZ_TARGET to one of: \(names)\n".utf8))
-        return 2
+        exit(2)
     }
     target = found
     atexit { target?.finish() }
-    var count = argc, arguments = argv
-    return runDriver(&count, &arguments) { data, size in
-        do {
-            try target!.run(UnsafeRawBufferPointer(start: data, count: size))
-        } catch {
-            fatalError("the target could not start: \(error)")  // fixtures missing: not a finding in the input
-        }
-        return 0
+    return 0
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    do {
+        try target!.run(UnsafeRawBufferPointer(start: data, count: size))
+    } catch {
+        fatalError("the target could not start: \(error)")  // fixtures missing: not a finding in the input
     }
+    return 0
+}
+
+@_cdecl("mmattn_fuzz_main")
+func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc, arguments = argv
+    return runDriver(&count, &arguments, testOneInput)
 }
 #else
 @main
